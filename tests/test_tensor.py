@@ -1,0 +1,110 @@
+import gc
+import weakref
+
+import numpy
+import pytest
+
+import xpnet
+from xpnet import functions as F
+from xpnet.function import Function
+
+
+def test_leaf_backward_accumulates():
+    x = xpnet.Tensor(numpy.ones(3), requires_grad=True)
+    F.add(x, x).backward(numpy.ones(3))
+    F.add(x, x).backward(numpy.ones(3))
+    numpy.testing.assert_array_equal(x.grad, numpy.full(3, 4.0))
+
+
+def test_python_floats_become_float32_and_arrays_keep_dtype():
+    assert xpnet.Tensor([1.0, 2.0]).dtype == numpy.float32
+    assert xpnet.Tensor(numpy.zeros(2)).dtype == numpy.float64
+
+
+def test_integer_tensor_cannot_require_grad():
+    with pytest.raises(TypeError, match="floating"):
+        xpnet.Tensor(numpy.arange(3), requires_grad=True)
+
+
+def test_deep_chain_has_no_recursion_limit():
+    x = xpnet.Tensor(numpy.ones(2), requires_grad=True)
+    y = x
+    for _ in range(5000):
+        y = F.add(y, x)
+    y.backward(numpy.ones(2))
+    numpy.testing.assert_array_equal(x.grad, numpy.full(2, 5001.0))
+
+
+def test_graph_memory_is_freed_after_backward():
+    x = xpnet.Tensor(numpy.ones(4), requires_grad=True)
+    h = F.add(x, x)
+    ref = weakref.ref(h.creator)
+    y = F.add(h, x)
+    del h
+    y.backward(numpy.ones(4))
+    gc.collect()
+    # the Add that made h is still reachable from y's creator only if inputs were kept
+    assert ref() is None or ref().released
+    with pytest.raises(RuntimeError, match="second time"):
+        y.backward(numpy.ones(4))
+
+
+def test_retain_graph_allows_a_second_backward():
+    x = xpnet.Tensor(numpy.ones(2), requires_grad=True)
+    y = F.add(x, x)
+    y.backward(numpy.ones(2), retain_graph=True)
+    y.backward(numpy.ones(2))
+    numpy.testing.assert_array_equal(x.grad, numpy.full(2, 4.0))
+
+
+def test_no_grad_records_nothing():
+    x = xpnet.Tensor(numpy.ones(2), requires_grad=True)
+    with xpnet.no_grad():
+        y = F.add(x, x)
+    assert not y.requires_grad and y.creator is None
+
+
+def test_detach_cuts_the_graph():
+    x = xpnet.Tensor(numpy.ones(2), requires_grad=True)
+    d = F.add(x, x).detach()
+    assert d.is_leaf and not d.requires_grad
+
+
+def test_backward_without_grad_needs_a_scalar():
+    x = xpnet.Tensor(numpy.ones(2), requires_grad=True)
+    with pytest.raises(ValueError, match="one-element"):
+        F.add(x, x).backward()
+
+
+def test_intermediate_gradient_survives_when_user_drops_references():
+    # x -> a -> b: a is held only by b's creator; its gradient must still reach x
+    x = xpnet.Tensor(numpy.ones(3), requires_grad=True)
+    b = F.add(F.add(x, x), x)
+    b.backward(numpy.ones(3))
+    numpy.testing.assert_array_equal(x.grad, numpy.full(3, 3.0))
+
+
+def test_check_finite_names_the_op():
+    class Bad(Function):
+        def forward(self, x):
+            return x
+
+        def backward(self, gy):
+            return gy * numpy.nan
+
+    x = xpnet.Tensor(numpy.ones(2), requires_grad=True)
+    with pytest.raises(FloatingPointError, match="Bad"):
+        Bad()(x).backward(numpy.ones(2), check_finite=True)
+
+
+def test_wrong_gradient_shape_is_reported():
+    class Wrong(Function):
+        def forward(self, x):
+            return x
+
+        def backward(self, gy):
+            return gy[:1]
+
+    x = xpnet.Tensor(numpy.ones(2), requires_grad=True)
+    with pytest.raises(RuntimeError, match="Wrong.backward returned a gradient of shape"):
+        Wrong()(x).backward(numpy.ones(2))

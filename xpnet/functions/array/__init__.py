@@ -1,0 +1,3 @@
+"""array ops."""
+
+__all__: list[str] = []

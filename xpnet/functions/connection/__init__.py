@@ -1,0 +1,3 @@
+"""connection ops."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""loss ops."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""noise ops."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""normalization ops."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""pooling ops."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""containers layers."""
+
+__all__: list[str] = []

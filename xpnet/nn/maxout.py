@@ -1,0 +1,3 @@
+"""maxout layers."""
+
+__all__: list[str] = []
