@@ -1,3 +1,5 @@
-"""connection ops."""
+"""Connection ops: the weighted sums (dense, convolution, locally connected)."""
 
-__all__: list[str] = []
+from xpnet.functions.connection.conv2d import *  # noqa: F403
+from xpnet.functions.connection.linear import *  # noqa: F403
+from xpnet.functions.connection.locally_connected2d import *  # noqa: F403

@@ -1,0 +1,3 @@
+"""conv2d (being written)."""
+
+__all__: list[str] = []

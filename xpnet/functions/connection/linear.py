@@ -1,0 +1,3 @@
+"""linear (being written)."""
+
+__all__: list[str] = []

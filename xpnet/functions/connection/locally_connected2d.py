@@ -1,0 +1,3 @@
+"""locally_connected2d (being written)."""
+
+__all__: list[str] = []
