@@ -1,0 +1,16 @@
+"""The data side of xpnet: data sets, the loader, transforms and pre-processing.
+
+Plain NumPy; batches already on the GPU may be transformed through
+``xpnet.backend.get_array_module``. Nothing here needs the autograd core.
+
+Example:
+    >>> from xpnet import data
+    >>> x_train, y_train, x_test, y_test = data.load_mnist5k(seed=0)
+    >>> x_train.shape
+    (4000, 1, 28, 28)
+"""
+
+from xpnet.data.datasets import load_digits, load_mnist5k
+from xpnet.data.errors import DataFormatError
+
+__all__ = ["DataFormatError", "load_digits", "load_mnist5k"]
