@@ -1,0 +1,160 @@
+"""Activations: forward against NumPy references, backward against central differences."""
+
+import math
+
+import numpy
+import pytest
+
+from xpnet import Tensor
+from xpnet import functions as F
+from xpnet.testing import away_from, check_op, gradcheck
+
+
+def ref_sigmoid(x):
+    out = numpy.empty_like(x)
+    for i, v in enumerate(x.reshape(-1)):
+        out.reshape(-1)[i] = 1 / (1 + math.exp(-v)) if v >= 0 else math.exp(v) / (1 + math.exp(v))
+    return out
+
+
+def ref_softmax(x, axis):
+    moved = numpy.moveaxis(x, axis, -1)  # (..., C) classes last, for a row-by-row loop
+    out = numpy.empty_like(moved)
+    for idx in numpy.ndindex(moved.shape[:-1]):
+        row = moved[idx]
+        e = numpy.exp(row - row.max())
+        out[idx] = e / e.sum()
+    return numpy.moveaxis(out, -1, axis)
+
+
+def ref_log_softmax(x, axis):
+    moved = numpy.moveaxis(x, axis, -1)
+    out = numpy.empty_like(moved)
+    for idx in numpy.ndindex(moved.shape[:-1]):
+        row = moved[idx]
+        m = row.max()
+        out[idx] = row - m - math.log(sum(math.exp(v - m) for v in row))
+    return numpy.moveaxis(out, -1, axis)
+
+
+def test_step_forward_and_zero_backward():
+    x = away_from((3, 4), seed=1)
+    check_op(F.step, lambda a: (a > 0).astype(a.dtype), x)
+    t = Tensor(x, requires_grad=True)
+    F.step(t).backward(numpy.ones_like(x))
+    assert t.grad.shape == x.shape and not t.grad.any()
+
+
+def test_step_zero_maps_to_zero():
+    assert F.step(Tensor(numpy.array([-0.0, 0.0, 1e-300]))).data.tolist() == [0.0, 0.0, 1.0]
+
+
+@pytest.mark.parametrize("shape", [(5,), (2, 3, 4)])
+def test_sigmoid(shape):
+    check_op(F.sigmoid, ref_sigmoid, numpy.random.default_rng(0).normal(0, 3, shape))
+
+
+@pytest.mark.parametrize("shape", [(5,), (2, 3, 4)])
+def test_tanh(shape):
+    check_op(F.tanh, numpy.tanh, numpy.random.default_rng(1).normal(0, 1.5, shape))
+
+
+@pytest.mark.parametrize("shape", [(7,), (2, 3, 4)])
+def test_relu(shape):
+    check_op(F.relu, lambda a: numpy.where(a > 0, a, 0.0), away_from(shape, seed=2))
+
+
+@pytest.mark.parametrize("axis", [0, 1, -1, 2])
+def test_softmax_axes(axis):
+    x = numpy.random.default_rng(3).normal(0, 2, (2, 3, 4))
+    check_op(lambda a: F.softmax(a, axis=axis), lambda a: ref_softmax(a, axis), x)
+
+
+@pytest.mark.parametrize("axis", [0, 1, -1, 2])
+def test_log_softmax_axes(axis):
+    x = numpy.random.default_rng(4).normal(0, 2, (2, 3, 4))
+    check_op(lambda a: F.log_softmax(a, axis=axis), lambda a: ref_log_softmax(a, axis), x)
+
+
+def test_softmax_default_axis_is_classes_of_a_batch():
+    x = numpy.random.default_rng(5).normal(size=(3, 4))
+    y = F.softmax(Tensor(x)).data
+    numpy.testing.assert_allclose(y.sum(axis=1), numpy.ones(3), rtol=1e-12)
+    check_op(F.softmax, lambda a: ref_softmax(a, 1), x)
+    check_op(F.log_softmax, lambda a: ref_log_softmax(a, 1), x)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_dtype_is_kept(dtype):
+    x = Tensor(numpy.linspace(-3, 3, 12, dtype=dtype).reshape(3, 4))
+    for fn in (F.step, F.sigmoid, F.tanh, F.relu, F.softmax, F.log_softmax):
+        assert fn(x).dtype == numpy.dtype(dtype), fn.__name__
+
+
+# ------------------------------------------------------------------ stability
+BIG = numpy.array([[1000.0, -1000.0, 0.0], [-1000.0, -1000.0, 999.0]])
+
+
+def test_sigmoid_large_inputs_finite_and_exact():
+    # no overflow may even be signalled (underflow to 0 is the right answer)
+    with numpy.errstate(over="raise", divide="raise", invalid="raise"):
+        y = F.sigmoid(Tensor(BIG)).data
+    numpy.testing.assert_array_equal(y, [[1.0, 0.0, 0.5], [0.0, 0.0, 1.0]])
+    small = F.sigmoid(Tensor(numpy.array([-50.0]))).data  # keeps relative precision
+    numpy.testing.assert_allclose(small, [math.exp(-50)], rtol=1e-14)
+    gradcheck(F.sigmoid, numpy.array([-30.0, -5.0, 30.0]))
+    t = Tensor(BIG, requires_grad=True)
+    F.sigmoid(t).backward(numpy.ones_like(BIG))
+    numpy.testing.assert_array_equal(t.grad, [[0.0, 0.0, 0.25], [0.0, 0.0, 0.0]])
+
+
+def test_softmax_and_log_softmax_large_logits():
+    with numpy.errstate(over="raise", divide="raise", invalid="raise"):
+        p = F.softmax(Tensor(BIG)).data
+        lp = F.log_softmax(Tensor(BIG)).data
+    numpy.testing.assert_allclose(p, [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]], atol=1e-300)
+    numpy.testing.assert_allclose(lp, [[0.0, -2000.0, -1000.0], [-1999.0, -1999.0, 0.0]])
+    # gradients of both stay finite and match numerics on shifted, still huge logits
+    x = BIG + numpy.array([[0.0, 0.5, -0.3], [0.2, -0.4, 0.7]])
+    x[0, 2] = 999.2  # two competing large logits, so the gradient is not all zeros
+    gradcheck(F.softmax, x)
+    gradcheck(F.log_softmax, x)
+
+
+def test_tanh_large_inputs():
+    with numpy.errstate(over="raise", divide="raise", invalid="raise"):
+        y = F.tanh(Tensor(BIG)).data
+    numpy.testing.assert_array_equal(y, numpy.sign(BIG))
+
+
+# ---------------------------------------------------------- gradient safety, errors
+def test_backward_never_writes_the_incoming_gradient():
+    x = away_from((3, 4), seed=7)
+    for fn in (F.step, F.sigmoid, F.tanh, F.relu, F.softmax, F.log_softmax):
+        t = Tensor(x, requires_grad=True)
+        gy = numpy.random.default_rng(0).normal(size=(3, 4))
+        keep = gy.copy()
+        fn(t).backward(gy)
+        numpy.testing.assert_array_equal(gy, keep, err_msg=fn.__name__)
+
+
+def test_relu_gradient_is_mask():
+    x = numpy.array([-1.0, 2.0, -3.0, 4.0])
+    t = Tensor(x, requires_grad=True)
+    F.relu(t).backward(numpy.array([10.0, 20.0, 30.0, 40.0]))
+    numpy.testing.assert_array_equal(t.grad, [0.0, 20.0, 0.0, 40.0])
+
+
+def test_softmax_bad_axis_names_op_and_shape():
+    with pytest.raises(ValueError, match=r"softmax: axis 2 is out of range .*\(3, 4\)"):
+        F.softmax(Tensor(numpy.zeros((3, 4))), axis=2)
+    with pytest.raises(ValueError, match=r"log_softmax: axis 1 .*\(4,\)"):
+        F.log_softmax(Tensor(numpy.zeros(4)))
+    with pytest.raises(TypeError, match="softmax: axis must be an int"):
+        F.softmax(Tensor(numpy.zeros((3, 4))), axis=1.0)
+
+
+@pytest.mark.parametrize("fn", [F.step, F.sigmoid, F.tanh, F.softmax, F.log_softmax])
+def test_integer_input_refused(fn):
+    with pytest.raises(TypeError, match=f"{fn.__name__}: expected a floating input"):
+        fn(Tensor(numpy.arange(6).reshape(2, 3)))
