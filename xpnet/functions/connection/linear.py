@@ -1,3 +1,115 @@
-"""linear (being written)."""
+"""Dense (fully-connected) connection y = x W^T + b, one fused op."""
 
-__all__: list[str] = []
+from __future__ import annotations
+
+from typing import Any
+
+from xpnet import backend
+from xpnet.function import Function
+
+__all__ = ["linear"]
+
+
+class LinearFunction(Function):
+    """y = x W^T + b over the last axis of x; leading axes are flattened into one.
+
+    Gradients, with x and dE/dy flattened to (M, in) and (M, out):
+    dE/dx = dE/dy W (M, in), dE/dW = (dE/dy)^T x (out, in), dE/db = sum_m dE/dy (out,).
+    """
+
+    def forward(self, x: Any, weight: Any, bias: Any = None) -> Any:
+        out_features, in_features = weight.shape
+        lead = x.shape[:-1]
+        x2 = x.reshape(-1, in_features)  # (M, in), M = prod(lead); a view when contiguous
+        y = x2 @ weight.T  # (M, out): one GEMM
+        if bias is not None:
+            y += bias  # in place on the fresh GEMM output: no second (M, out) buffer
+        need_x, need_w = self.needs_input_grad[0], self.needs_input_grad[1]
+        if need_w:
+            self.x2 = x2  # (M, in) flattened input, for dE/dW
+        if need_x:
+            self.weight = weight  # (out, in), for dE/dx
+        self.x_shape = x.shape
+        return y.reshape(*lead, out_features)  # (..., out)
+
+    def backward(self, gy: Any) -> tuple[Any, ...]:
+        gy2 = gy.reshape(-1, gy.shape[-1])  # (M, out)
+        needs = self.needs_input_grad
+        gx = (gy2 @ self.weight).reshape(self.x_shape) if needs[0] else None  # (..., in)
+        gw = gy2.T @ self.x2 if needs[1] else None  # (out, in)
+        if len(needs) == 2:
+            return gx, gw
+        gb = gy2.sum(axis=0) if needs[2] else None  # (out,)
+        return gx, gw, gb
+
+
+def _dtype(name: str, value: Any) -> Any:
+    dtype = getattr(value, "dtype", None)
+    if dtype is None:
+        raise TypeError(f"linear: {name} must be a Tensor or an array, got {type(value).__name__}")
+    if dtype.kind != "f":
+        raise TypeError(f"linear: {name} must be floating, got dtype {dtype}")
+    return dtype
+
+
+def linear(x: Any, weight: Any, bias: Any = None) -> Any:
+    """Dense layer y = x W^T + b: every output unit sees every input (slides 7, 8).
+
+    This is the talk's H = W X + b in matrix form. The talk stacks the N examples as
+    the columns of X (in, N); xpnet, like PyTorch, stacks them as rows, x (N, in), so the
+    same maths reads transposed: y = (W x^T)^T + b = x W^T + b, shape (N, out). The whole
+    batch is one matrix product (BLAS on the CPU, cuBLAS on the GPU), and the bias is
+    added in place on its fresh output.
+
+    Gradients (the talk's dE/dw_ij = g_j dE/dh_i, for all examples at once):
+    dE/dx = dE/dy W, dE/dW = (dE/dy)^T x, dE/db = sum_n dE/dy[n]; only those whose input
+    needs a gradient are computed.
+
+    Args:
+        x: input, floating, shape (N, in) or (..., in).
+        weight: W, shape (out, in), same dtype as x.
+        bias: b, shape (out,), or None for no bias.
+
+    Returns:
+        Tensor of shape (..., out).
+
+    Shape:
+        x (*, in), W (out, in), b (out,) -> y (*, out).
+
+    Raises:
+        ValueError: when the shapes do not fit, naming them.
+        TypeError: non-floating or mismatched dtypes.
+
+    Example:
+        >>> x = Tensor([[1.0, 2.0]])
+        >>> W = Tensor([[1.0, 0.0], [1.0, 1.0], [0.0, -1.0]])
+        >>> linear(x, W, Tensor([0.0, 0.5, 1.0])).data
+        array([[ 1. ,  3.5, -1. ]], dtype=float32)
+    """
+    dtypes = {_dtype("input", x), _dtype("weight", weight)}
+    w_shape, x_shape = tuple(weight.shape), tuple(x.shape)
+    if len(w_shape) != 2:
+        raise ValueError(f"linear: weight must be 2-d (out, in), got shape {w_shape}")
+    if len(x_shape) < 1:
+        raise ValueError("linear: input must have at least 1 axis (..., in), got a scalar")
+    if x_shape[-1] != w_shape[1]:
+        raise ValueError(
+            f"linear: input has {x_shape[-1]} features but weight expects {w_shape[1]} "
+            f"(input shape {x_shape}, weight shape {w_shape})"
+        )
+    if bias is not None:
+        dtypes.add(_dtype("bias", bias))
+        if tuple(bias.shape) != (w_shape[0],):
+            raise ValueError(
+                f"linear: bias must have shape ({w_shape[0]},) to match weight shape "
+                f"{w_shape}, got {tuple(bias.shape)}"
+            )
+    if len(dtypes) > 1:
+        got = f"input {x.dtype}, weight {weight.dtype}" + (
+            "" if bias is None else f", bias {bias.dtype}"
+        )
+        raise TypeError(f"linear: input, weight and bias must share one dtype, got {got}")
+    if backend.get_array_module(x) is not backend.get_array_module(weight):
+        raise ValueError("linear: input and weight are on different devices")
+    fn = LinearFunction()
+    return fn(x, weight) if bias is None else fn(x, weight, bias)
