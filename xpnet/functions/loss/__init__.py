@@ -1,3 +1,6 @@
-"""loss ops."""
+"""Losses: the cost E minimised by training (squared error, softmax cross-entropy)."""
 
-__all__: list[str] = []
+from xpnet.functions.loss.softmax_cross_entropy import softmax_cross_entropy
+from xpnet.functions.loss.squared_error import squared_error
+
+__all__ = ["softmax_cross_entropy", "squared_error"]
