@@ -1,0 +1,196 @@
+"""SGD and AlexNetSGD against hand computations; state dicts; argument checks."""
+
+import numpy
+import pytest
+
+import xpnet
+from xpnet import optim
+
+
+def _param(values):
+    return xpnet.Tensor(numpy.array(values, dtype=numpy.float64), requires_grad=True)
+
+
+def _run(opt, p, grads):
+    for g in grads:
+        p.grad = numpy.array(g, dtype=numpy.float64)
+        opt.step()
+
+
+GRADS = [[0.5, -1.0], [0.25, 2.0], [-1.0, 0.0], [0.1, 0.3]]
+
+
+def _reference_sgd(w, grads, lr, momentum=0.0, dampening=0.0, wd=0.0, nesterov=False):
+    """PyTorch's documented SGD, written plainly."""
+    w = numpy.array(w, dtype=numpy.float64)
+    b = None
+    for g in grads:
+        g = numpy.array(g, dtype=numpy.float64) + wd * w
+        if momentum:
+            b = g.copy() if b is None else momentum * b + (1 - dampening) * g
+            g = g + momentum * b if nesterov else b
+        w = w - lr * g
+    return w
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {},
+        {"momentum": 0.9},
+        {"momentum": 0.9, "dampening": 0.3},
+        {"momentum": 0.9, "nesterov": True},
+        {"weight_decay": 0.1},
+        {"momentum": 0.5, "weight_decay": 0.1},
+        {"momentum": 0.5, "weight_decay": 0.1, "nesterov": True},
+        {"momentum": 0.5, "weight_decay": 0.1, "dampening": 0.5},
+    ],
+)
+def test_sgd_matches_the_rule(kw):
+    p = _param([1.0, -2.0])
+    _run(optim.SGD([p], lr=0.1, **kw), p, GRADS)
+    ref = _reference_sgd([1.0, -2.0], GRADS, 0.1, kw.get("momentum", 0.0),
+                         kw.get("dampening", 0.0), kw.get("weight_decay", 0.0),
+                         kw.get("nesterov", False))
+    numpy.testing.assert_allclose(p.data, ref, rtol=1e-14)
+
+
+def test_plain_sgd_one_step_by_hand():
+    p = _param([1.0, -2.0])
+    p.grad = numpy.array([0.5, -1.0])
+    optim.SGD([p], lr=0.1).step()
+    numpy.testing.assert_allclose(p.data, [0.95, -1.9], rtol=1e-15)
+
+
+def test_step_updates_in_place_and_never_writes_the_gradient():
+    p = _param([1.0, -2.0])
+    data = p.data
+    opt = optim.SGD([p], lr=0.1, momentum=0.9, weight_decay=0.01, nesterov=True)
+    for g in GRADS:
+        grad = numpy.array(g)
+        p.grad = grad
+        opt.step()
+        numpy.testing.assert_array_equal(grad, g)  # the gradient array is untouched
+        assert opt.state[0]["momentum_buffer"] is not grad
+    assert p.data is data
+
+
+def test_float32_stays_float32():
+    p = xpnet.Tensor(numpy.ones((3, 2), numpy.float32), requires_grad=True)
+    opt = optim.SGD([p], lr=0.1, momentum=0.9, weight_decay=5e-4)
+    for _ in range(2):
+        p.grad = numpy.full((3, 2), 0.5, numpy.float32)
+        opt.step()
+    assert p.data.dtype == numpy.float32
+    assert opt.state[0]["momentum_buffer"].dtype == numpy.float32
+
+
+def test_parameters_without_gradient_are_skipped_and_zero_grad():
+    a, b = _param([1.0]), _param([2.0])
+    opt = optim.SGD([a, b], lr=1.0)
+    a.grad = numpy.array([1.0])
+    opt.step()
+    assert a.data[0] == 0.0 and b.data[0] == 2.0
+    opt.zero_grad()
+    assert a.grad is None and b.grad is None
+
+
+def test_lr_attribute_is_read_each_step():
+    p = _param([1.0])
+    opt = optim.SGD([p], lr=1.0)
+    opt.lr = 0.5
+    p.grad = numpy.array([1.0])
+    opt.step()
+    assert p.data[0] == 0.5
+
+
+def test_state_dict_round_trip_resumes_identically():
+    p, q = _param([1.0, -2.0]), _param([1.0, -2.0])
+    a = optim.SGD([p], lr=0.1, momentum=0.9, weight_decay=0.01)
+    _run(a, p, GRADS[:2])
+    state = a.state_dict()
+    assert state["lr"] == 0.1 and state["momentum"] == 0.9 and state["nesterov"] is False
+    assert set(state["state"]) == {"0"}
+    q.data[...] = p.data
+    b = optim.SGD([q], lr=1.0)  # hyper-parameters come from the state
+    b.load_state_dict(state)
+    assert b.momentum == 0.9 and b.lr == 0.1
+    assert b.state[0]["momentum_buffer"] is not a.state[0]["momentum_buffer"]
+    _run(a, p, GRADS[2:])
+    _run(b, q, GRADS[2:])
+    numpy.testing.assert_array_equal(p.data, q.data)
+
+
+def test_load_state_dict_errors():
+    p = _param([1.0, 2.0])
+    opt = optim.SGD([p], lr=0.1, momentum=0.9)
+    with pytest.raises(KeyError, match="missing"):
+        opt.load_state_dict({"lr": 0.1, "state": {}})
+    state = dict(opt.state_dict(), state={"0": {"momentum_buffer": numpy.zeros(3)}})
+    with pytest.raises(ValueError, match="shape"):
+        opt.load_state_dict(state)
+    state = dict(opt.state_dict(), state={"4": {"momentum_buffer": numpy.zeros(2)}})
+    with pytest.raises(ValueError, match="parameter 4"):
+        opt.load_state_dict(state)
+
+
+def test_sgd_argument_errors():
+    p = _param([1.0])
+    with pytest.raises(ValueError, match="SGD: lr must be a finite number >= 0"):
+        optim.SGD([p], lr=-1.0)
+    with pytest.raises(ValueError, match="nesterov needs momentum > 0"):
+        optim.SGD([p], lr=0.1, nesterov=True)
+    with pytest.raises(ValueError, match="empty"):
+        optim.SGD([], lr=0.1)
+    with pytest.raises(TypeError, match="one Tensor"):
+        optim.SGD(p, lr=0.1)
+    with pytest.raises(ValueError, match="does not require a grad"):
+        optim.SGD([xpnet.Tensor(numpy.ones(2))], lr=0.1)
+    with pytest.raises(TypeError, match="params\\[0\\] must be a Tensor"):
+        optim.SGD([numpy.ones(2)], lr=0.1)
+
+
+def test_a_parameter_listed_twice_is_updated_once():
+    p = _param([1.0])
+    opt = optim.SGD([p, p], lr=1.0)
+    p.grad = numpy.array([1.0])
+    opt.step()
+    assert p.data[0] == 0.0
+
+
+def test_alexnet_sgd_by_hand():
+    # v <- 0.9 v - 0.0005 eps w - eps g ;  w <- w + v   (Krizhevsky et al. 2012, sec. 5)
+    eps, w, v = 0.01, numpy.array([1.0, -2.0]), numpy.zeros(2)
+    p = _param(w)
+    opt = optim.AlexNetSGD([p], lr=eps)
+    for g in GRADS:
+        v = 0.9 * v - 0.0005 * eps * w - eps * numpy.array(g)
+        w = w + v
+        p.grad = numpy.array(g)
+        opt.step()
+        numpy.testing.assert_allclose(p.data, w, rtol=1e-14)
+    numpy.testing.assert_allclose(opt.state[0]["velocity"], v, rtol=1e-13)
+
+
+def test_alexnet_sgd_equals_sgd_at_constant_lr_and_differs_after_a_decay():
+    a, b = _param([1.0, -2.0]), _param([1.0, -2.0])
+    oa = optim.AlexNetSGD([a], lr=0.1, momentum=0.9, weight_decay=0.01)
+    ob = optim.SGD([b], lr=0.1, momentum=0.9, weight_decay=0.01)
+    _run(oa, a, GRADS[:2])
+    _run(ob, b, GRADS[:2])
+    numpy.testing.assert_allclose(a.data, b.data, rtol=1e-13)
+    oa.lr = ob.lr = 0.01
+    _run(oa, a, GRADS[2:])
+    _run(ob, b, GRADS[2:])
+    assert not numpy.allclose(a.data, b.data, rtol=1e-6)
+
+
+def test_alexnet_sgd_state_round_trip():
+    p = _param([1.0, -2.0])
+    opt = optim.AlexNetSGD([p], lr=0.01)
+    _run(opt, p, GRADS[:1])
+    other = optim.AlexNetSGD([_param([0.0, 0.0])], lr=0.5, momentum=0.1)
+    other.load_state_dict(opt.state_dict())
+    assert other.lr == 0.01 and other.momentum == 0.9 and other.weight_decay == 0.0005
+    numpy.testing.assert_array_equal(other.state[0]["velocity"], opt.state[0]["velocity"])
+    assert "AlexNetSGD(1 parameters, lr=0.01" in repr(opt)

@@ -1,0 +1,99 @@
+"""Stochastic gradient descent with momentum, dampening, weight decay and Nesterov."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from xpnet import backend
+from xpnet.optim.optimizer import Optimizer, _check_number
+from xpnet.tensor import Tensor
+
+__all__ = ["SGD"]
+
+
+class SGD(Optimizer):
+    """Steepest descent, w <- w - lr dE/dw, with PyTorch's momentum and weight decay.
+
+    For each parameter w with gradient g, one step is (exactly PyTorch's ``torch.optim.SGD``)::
+
+        g <- g + weight_decay * w                                  (if weight_decay)
+        b <- g                              on the first step      (if momentum)
+        b <- momentum * b + (1 - dampening) * g   afterwards
+        g <- g + momentum * b  if nesterov, else  g <- b
+        w <- w - lr * g
+
+    Full-batch, online and mini-batch descent are this same rule: only the number of
+    examples averaged into g changes (N, 1 or B). The update runs in place on ``w`` and
+    the buffer b, through ``out=`` forms, with at most one temporary array per parameter.
+    AlexNet's variant, where the learning rate multiplies inside the momentum, is
+    :class:`xpnet.optim.AlexNetSGD`.
+
+    Args:
+        params: the Tensors to train.
+        lr: learning rate (>= 0).
+        momentum: momentum factor (>= 0).
+        dampening: dampening of the gradient added to the buffer.
+        weight_decay: L2 penalty coefficient (>= 0).
+        nesterov: use Nesterov momentum (needs momentum > 0 and dampening 0).
+
+    Example:
+        >>> opt = SGD(model.parameters(), lr=0.1, momentum=0.9)
+        >>> opt.zero_grad(); loss.backward(); opt.step()
+    """
+
+    hyperparameters = ("momentum", "dampening", "weight_decay", "nesterov")
+
+    def __init__(
+        self,
+        params: Iterable[Tensor],
+        lr: float,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+    ) -> None:
+        super().__init__(params, lr)
+        self.momentum = _check_number(momentum, "momentum", "SGD")
+        self.dampening = _check_number(dampening, "dampening", "SGD")
+        self.weight_decay = _check_number(weight_decay, "weight_decay", "SGD")
+        self.nesterov = bool(nesterov)
+        if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
+            raise ValueError(
+                f"SGD: nesterov needs momentum > 0 and dampening 0, got momentum="
+                f"{self.momentum}, dampening={self.dampening}"
+            )
+
+    def update(self, i: int, p: Tensor, g: Any) -> None:
+        xp = backend.get_array_module(p.data)
+        w = p.data
+        tmp = None  # the one scratch array this update may allocate
+        if self.weight_decay:
+            tmp = xp.multiply(w, self.weight_decay)
+            tmp += g  # g + weight_decay * w, without touching the (shared) gradient
+            g = tmp
+        if self.momentum:
+            state = self.state.setdefault(i, {})
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = state["momentum_buffer"] = g.copy() if g is not tmp else g
+                tmp = None if g is tmp else tmp  # tmp now belongs to the state
+            else:
+                buf *= self.momentum
+                if self.dampening:
+                    tmp = xp.multiply(g, 1.0 - self.dampening, out=tmp)
+                    buf += tmp
+                else:
+                    buf += g
+            if self.nesterov:
+                tmp = xp.multiply(buf, self.momentum, out=tmp if tmp is not g else None)
+                tmp += g
+                g = tmp
+            else:
+                g = buf
+        # w <- w - lr * g
+        if tmp is None:
+            tmp = xp.multiply(g, self.lr)
+        else:
+            xp.multiply(g, self.lr, out=tmp)
+        w -= tmp
