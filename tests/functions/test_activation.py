@@ -1,6 +1,7 @@
 """Activations: forward against NumPy references, backward against central differences."""
 
 import math
+import warnings
 
 import numpy
 import pytest
@@ -106,6 +107,15 @@ def test_sigmoid_large_inputs_finite_and_exact():
     t = Tensor(BIG, requires_grad=True)
     F.sigmoid(t).backward(numpy.ones_like(BIG))
     numpy.testing.assert_array_equal(t.grad, [[0.0, 0.0, 0.25], [0.0, 0.0, 0.0]])
+
+
+def test_sigmoid_emits_no_overflow_warning():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a RuntimeWarning would become an exception
+        y32 = F.sigmoid(Tensor(numpy.array([-1e4, -100.0, 100.0], dtype="float32"))).data
+        y64 = F.sigmoid(Tensor(numpy.array([-1e4, -100.0, 100.0]))).data
+    numpy.testing.assert_array_equal(y32, [0.0, 0.0, 1.0])  # e^100 overflows: subnormal 4e-44 -> 0
+    numpy.testing.assert_allclose(y64, [0.0, math.exp(-100), 1.0], rtol=1e-15, atol=0)
 
 
 def test_softmax_and_log_softmax_large_logits():
