@@ -1,3 +1,5 @@
-"""normalization ops."""
+"""Normalisation ops: local response normalisation (AlexNet)."""
 
-__all__: list[str] = []
+from xpnet.functions.normalization.local_response_norm import local_response_norm
+
+__all__ = ["local_response_norm"]
