@@ -10,7 +10,30 @@ Example:
     (4000, 1, 28, 28)
 """
 
-from xpnet.data.datasets import load_digits, load_mnist5k
+from xpnet.data.datasets import (
+    ArrayDataset,
+    CIFARDataset,
+    Dataset,
+    ImageFolder,
+    Subset,
+    load_digits,
+    load_idx_folder,
+    load_mnist5k,
+    load_npz,
+    open_dataset,
+)
 from xpnet.data.errors import DataFormatError
 
-__all__ = ["DataFormatError", "load_digits", "load_mnist5k"]
+__all__ = [
+    "ArrayDataset",
+    "CIFARDataset",
+    "DataFormatError",
+    "Dataset",
+    "ImageFolder",
+    "Subset",
+    "load_digits",
+    "load_idx_folder",
+    "load_mnist5k",
+    "load_npz",
+    "open_dataset",
+]
