@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from xpnet import backend
 from xpnet.function import Function
-from xpnet.functions._utils import check_broadcast, sum_to
+from xpnet.functions.math._operands import binary_operands, reduce_grad
 
 
 class Add(Function):
@@ -16,28 +17,37 @@ class Add(Function):
     """
 
     def forward(self, a: Any, b: Any) -> Any:
-        self.a_shape, self.b_shape = a.shape, b.shape  # to undo broadcasting in backward
-        return a + b
+        # shapes and dtypes, to undo broadcasting and promotion in backward
+        self.a_meta, self.b_meta = (a.shape, a.dtype), (b.shape, b.dtype)
+        # 0-d inputs: NumPy gives a scalar, a Tensor wants an array
+        return backend.get_array_module(a, b).asarray(a + b)
 
     def backward(self, gy: Any) -> tuple[Any, Any]:
-        ga = sum_to(gy, self.a_shape) if self.needs_input_grad[0] else None
-        gb = sum_to(gy, self.b_shape) if self.needs_input_grad[1] else None
+        ga = reduce_grad(gy, *self.a_meta) if self.needs_input_grad[0] else None
+        gb = reduce_grad(gy, *self.b_meta) if self.needs_input_grad[1] else None
         return ga, gb
 
 
 def add(a: Any, b: Any) -> Any:
     """Element-wise ``a + b`` with broadcasting.
 
+    dE/da = sum_to(dE/dy, a.shape) and likewise for b.
+
     Args:
-        a, b: Tensors or arrays whose shapes broadcast together.
+        a: Tensor, array or Python number.
+        b: Tensor, array or Python number whose shape broadcasts with ``a``'s (a number
+            takes the other operand's dtype, so float32 stays float32).
 
     Returns:
         Tensor of the broadcast shape.
+
+    Shape:
+        a: (*A), b: (*B), output: broadcast(A, B).
 
     Example:
         >>> add(Tensor([[1.0], [2.0]]), Tensor([10.0, 20.0])).data
         array([[11., 21.],
                [12., 22.]], dtype=float32)
     """
-    check_broadcast("add", a, b)
+    a, b = binary_operands("add", a, b)
     return Add()(a, b)
