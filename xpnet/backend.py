@@ -74,7 +74,8 @@ def is_array(x: Any) -> bool:
 def _parse_device(device: str) -> tuple[str, int]:
     """Split ``"cuda:1"`` into ``("cuda", 1)``; validate the name."""
     if not isinstance(device, str):
-        raise TypeError(f"device must be a string like 'cpu' or 'cuda', got {type(device).__name__}")
+        got = type(device).__name__
+        raise TypeError(f"device must be a string like 'cpu' or 'cuda', got {got}")
     name, _, index = device.partition(":")
     if name not in ("cpu", "cuda"):
         raise ValueError(f"unknown device {device!r}: expected 'cpu', 'cuda' or 'cuda:N'")

@@ -178,7 +178,9 @@ class Tensor:
         else:
             grad = _as_data(grad, self.data.dtype)
             if grad.shape != self.data.shape:
-                raise ValueError(f"backward(grad): grad has shape {grad.shape}, expected {self.shape}")
+                raise ValueError(
+                    f"backward(grad): grad has shape {grad.shape}, expected {self.shape}"
+                )
         if self.creator is None:
             self._accumulate(grad)
             return
@@ -310,7 +312,9 @@ def _sweep(root: Tensor, grad: Any, retain_graph: bool, check_finite: bool) -> N
         if not isinstance(gxs, tuple):
             gxs = (gxs,)
         if len(gxs) != len(f.inputs):
-            raise RuntimeError(f"{f.name}.backward returned {len(gxs)} gradients for {len(f.inputs)} inputs")
+            raise RuntimeError(
+                f"{f.name}.backward returned {len(gxs)} gradients for {len(f.inputs)} inputs"
+            )
         for x, gx, need in zip(f.inputs, gxs, f.needs_input_grad):
             if not need or gx is None:
                 continue

@@ -13,7 +13,8 @@ quotient straddles two slopes; :func:`away_from` helps build such inputs.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy
 
@@ -23,6 +24,18 @@ from xpnet.tensor import Tensor
 
 def _as_tuple(y: Any) -> tuple:
     return y if isinstance(y, tuple) else (y,)
+
+
+def _float64(inputs: Sequence[Any]) -> list[numpy.ndarray]:
+    """Floating inputs as float64 arrays; others (indices, targets) as they are."""
+    arrays = [numpy.asarray(a) for a in inputs]
+    return [a.astype(numpy.float64) if a.dtype.kind == "f" else a for a in arrays]
+
+
+def _float64(inputs: Sequence[Any]) -> list[numpy.ndarray]:
+    """Floating inputs as float64 arrays; others (indices, targets) as they are."""
+    arrays = [numpy.asarray(a) for a in inputs]
+    return [a.astype(numpy.float64) if a.dtype.kind == "f" else a for a in arrays]
 
 
 def _outputs(fn: Callable[..., Any], arrays: Sequence[numpy.ndarray]) -> list[numpy.ndarray]:
@@ -90,10 +103,7 @@ def gradcheck(
     Raises:
         AssertionError: naming the input, the largest error and where it is.
     """
-    arrays = [
-        numpy.asarray(a, dtype=numpy.float64) if numpy.asarray(a).dtype.kind == "f" else numpy.asarray(a)
-        for a in inputs
-    ]
+    arrays = _float64(inputs)
     if wrt is None:
         wrt = [i for i, a in enumerate(arrays) if a.dtype.kind == "f"]
     rng = numpy.random.default_rng(seed)
@@ -113,7 +123,9 @@ def gradcheck(
             analytic = numpy.zeros_like(num)
         analytic = numpy.asarray(analytic)
         if analytic.shape != num.shape:
-            raise AssertionError(f"gradcheck: input {i}: grad shape {analytic.shape}, expected {num.shape}")
+            raise AssertionError(
+                f"gradcheck: input {i}: grad shape {analytic.shape}, expected {num.shape}"
+            )
         err = numpy.abs(analytic - num)
         bound = atol + rtol * numpy.abs(num)
         if not (err <= bound).all():
@@ -143,7 +155,9 @@ def check_forward(
         got = numpy.asarray(y.data if isinstance(y, Tensor) else y)
         r = numpy.asarray(r)
         if got.shape != r.shape:
-            raise AssertionError(f"check_forward: output {k} has shape {got.shape}, reference {r.shape}")
+            raise AssertionError(
+                f"check_forward: output {k} has shape {got.shape}, reference {r.shape}"
+            )
         numpy.testing.assert_allclose(got, r, atol=atol, rtol=rtol, err_msg=f"output {k}")
 
 
@@ -162,10 +176,7 @@ def check_op(
     Floating inputs are cast to float64 first. Use one call per mode (stride, padding,
     groups, ...), so a failing mode is named by the test that runs it.
     """
-    arrays = [
-        numpy.asarray(a, dtype=numpy.float64) if numpy.asarray(a).dtype.kind == "f" else numpy.asarray(a)
-        for a in inputs
-    ]
+    arrays = _float64(inputs)
     if reference is not None:
         check_forward(fn, reference, *arrays, atol=forward_atol, rtol=forward_atol)
     gradcheck(fn, *arrays, wrt=wrt, atol=atol, rtol=rtol, seed=seed)
