@@ -22,7 +22,7 @@ class LocalResponseNorm(Module):
         size: number of channels in each window, >= 1.
         alpha: scale of the sum of squares (divided by ``size``).
         beta: exponent.
-        k: additive constant.
+        k: additive constant (the paper's 2.0 by default; PyTorch's default is 1.0).
 
     Shape:
         (N, C, *) -> (N, C, *).

@@ -99,7 +99,8 @@ def local_response_norm(
             more channel before c than after it, as PyTorch does.
         alpha: scale of the sum of squares (divided by n).
         beta: exponent.
-        k: additive constant (> 0 keeps the denominator away from zero).
+        k: additive constant (> 0 keeps the denominator away from zero). The default is
+            the paper's 2.0; PyTorch's default is 1.0, so pass k to reproduce its layer.
 
     Returns:
         Tensor of x's shape and dtype.
