@@ -220,6 +220,12 @@ def test_reductions_of_a_0d_input():
         check_op(op, lambda a: a, x)
 
 
+def test_reductions_take_numpy_integer_axes():
+    x = xpnet.Tensor(numpy.arange(6.0).reshape(2, 3))
+    numpy.testing.assert_array_equal(F.sum(x, axis=numpy.int64(1)).data, [3.0, 12.0])
+    numpy.testing.assert_array_equal(F.max(x, axis=(numpy.int32(0),)).data, [3.0, 4.0, 5.0])
+
+
 def test_max_gives_the_whole_gradient_to_the_first_maximum():
     x = xpnet.Tensor(numpy.array([[1.0, 3.0, 3.0], [2.0, 2.0, 0.0]]), requires_grad=True)
     F.max(x, axis=1).backward(numpy.array([10.0, 20.0]))

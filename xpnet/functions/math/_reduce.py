@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 from xpnet.functions._utils import normalize_axes
@@ -22,9 +23,9 @@ def reduction_axes(op: str, x: Any, axis: Any, keepdims: Any) -> tuple[int, ...]
     if axis is not None:
         items = (axis,) if not isinstance(axis, (tuple, list)) else tuple(axis)
         for a in items:
-            if isinstance(a, bool) or not isinstance(a, int):
+            if isinstance(a, bool) or not isinstance(a, numbers.Integral):
                 raise TypeError(f"{op}: axis must be None, an int or a tuple of ints, got {axis!r}")
-        axis = items
+        axis = tuple(int(a) for a in items)  # NumPy integers become ints
     axes = normalize_axes(axis, x.ndim, op)
     return axes if x.ndim else ()  # a 0-d input has nothing to reduce (axis 0 or -1 allowed)
 

@@ -36,6 +36,6 @@ def exp(x: Any) -> Any:
 
     Example:
         >>> exp(Tensor([0.0, 1.0])).data
-        array([1.       , 2.7182817], dtype=float32)
+        array([1.      , 2.718282], dtype=float32)
     """
     return Exp()(x)
