@@ -23,11 +23,13 @@ from xpnet.data.datasets import (
     open_dataset,
 )
 from xpnet.data.errors import DataFormatError
+from xpnet.data.loader import DataLoader
 
 __all__ = [
     "ArrayDataset",
     "CIFARDataset",
     "DataFormatError",
+    "DataLoader",
     "Dataset",
     "ImageFolder",
     "Subset",
