@@ -108,3 +108,9 @@ def test_wrong_gradient_shape_is_reported():
     x = xpnet.Tensor(numpy.ones(2), requires_grad=True)
     with pytest.raises(RuntimeError, match="Wrong.backward returned a gradient of shape"):
         Wrong()(x).backward(numpy.ones(2))
+
+
+def test_numpy_scalars_keep_their_dtype():
+    # a float64 NumPy scalar (what x.sum() returns) must not be narrowed to float32
+    assert xpnet.Tensor(numpy.float64(1.5)).dtype == numpy.float64
+    assert xpnet.Tensor(numpy.float32(1.5)).dtype == numpy.float32

@@ -37,6 +37,9 @@ def _as_data(value: Any, dtype: Any = None) -> Any:
         value = value.data
     if backend.is_array(value):
         return value if dtype is None else value.astype(dtype, copy=False)
+    if isinstance(value, numpy.generic):
+        # NumPy turns 0-d results (full reductions, x[i]) into scalars: keep their dtype
+        return numpy.asarray(value, dtype=dtype)
     array = numpy.asarray(value, dtype=dtype)
     if dtype is None and array.dtype == numpy.float64:
         array = array.astype(backend.DEFAULT_DTYPE)
