@@ -1,5 +1,13 @@
-"""Training: the fit loop, evaluation, metrics, checkpoints and callbacks."""
+"""Training: the fit loop, evaluation, metrics, checkpoints and callbacks.
 
+Example:
+    >>> from xpnet import train
+    >>> history = train.fit(model, optimizer, train_loader, epochs=10, val_loader=val_loader,
+    ...                     run_dir="runs/mlp", callbacks=[train.callbacks.ProgressBar()])
+    >>> train.evaluate(model, test_loader)["accuracy"]
+"""
+
+from xpnet.train import callbacks, metrics
 from xpnet.train.checkpoint import (
     flatten_state,
     load_checkpoint,
@@ -9,13 +17,20 @@ from xpnet.train.checkpoint import (
     unflatten_state,
 )
 from xpnet.train.errors import CheckpointError, NonFiniteError
+from xpnet.train.evaluate import evaluate
+from xpnet.train.fit import Trainer, fit
 
 __all__ = [
     "CheckpointError",
     "NonFiniteError",
+    "Trainer",
+    "callbacks",
+    "evaluate",
+    "fit",
     "flatten_state",
     "load_checkpoint",
     "load_state",
+    "metrics",
     "save_checkpoint",
     "save_state",
     "unflatten_state",
