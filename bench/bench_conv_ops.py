@@ -1,0 +1,116 @@
+"""Op-level race: xpnet conv2d against PyTorch, forward + backward per layer shape.
+
+The layer shapes are the convolutions of the three benchmark networks (batch 128,
+float32, NCHW): LeNet-5 on 28x28x1, cuda-convnet's CIFAR net on 32x32x3 and the
+AlexNet shape scaled to 64x64x3 (channels 24/64/96/96/64, conv1 11x11/4, groups=2).
+Both libraries run in this one process on the same thread count, in alternating rounds;
+the median of each is reported with ratio = torch time / xpnet time (>= 1: xpnet is as
+fast or faster). The first layer of each net needs no input gradient, as in training.
+
+Run:
+    python bench/bench_conv_ops.py [--threads 2] [--rounds 15] [--batch 128]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy
+
+# (net, name, C, H, co, k, stride, padding, groups, first layer)
+LAYERS = [
+    ("lenet5", "conv1", 1, 28, 6, 5, 1, 2, 1, True),
+    ("lenet5", "conv2", 6, 14, 16, 5, 1, 0, 1, False),
+    ("cifar", "conv1", 3, 32, 32, 5, 1, 2, 1, True),
+    ("cifar", "conv2", 32, 16, 32, 5, 1, 2, 1, False),
+    ("cifar", "conv3", 32, 8, 64, 5, 1, 2, 1, False),
+    ("alexnet64", "conv1", 3, 64, 24, 11, 4, 2, 1, True),
+    ("alexnet64", "conv2", 24, 7, 64, 5, 1, 2, 2, False),
+    ("alexnet64", "conv3", 64, 3, 96, 3, 1, 1, 1, False),
+    ("alexnet64", "conv4", 96, 3, 96, 3, 1, 1, 2, False),
+    ("alexnet64", "conv5", 96, 3, 64, 3, 1, 1, 2, False),
+]
+
+
+def _time(fn, rounds):
+    out = []
+    for _ in range(rounds):
+        t = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def race(layer: tuple, batch: int, rounds: int, rng: numpy.random.Generator) -> tuple:
+    """Median and best seconds of forward + backward for xpnet and torch, alternating."""
+    import torch
+
+    import xpnet
+    from xpnet import functions as F
+
+    _, _, C, H, co, k, s, p, g, first = layer
+    x = rng.standard_normal((batch, C, H, H), dtype=numpy.float32)
+    w = rng.standard_normal((co, C // g, k, k), dtype=numpy.float32) * 0.1
+    b = rng.standard_normal(co, dtype=numpy.float32)
+    X = xpnet.Tensor(x, requires_grad=not first)
+    W, B = xpnet.Tensor(w, requires_grad=True), xpnet.Tensor(b, requires_grad=True)
+    tx = torch.from_numpy(x).requires_grad_(not first)
+    tw, tb = torch.from_numpy(w).requires_grad_(), torch.from_numpy(b).requires_grad_()
+    gy = rng.standard_normal(F.conv2d(X, W, B, s, p, 1, g).shape, dtype=numpy.float32)
+    tgy = torch.from_numpy(gy)  # NCHW contiguous for both
+
+    def run_xp() -> None:
+        F.conv2d(X, W, B, s, p, 1, g).backward(gy)
+        X.grad = W.grad = B.grad = None
+
+    def run_torch() -> None:
+        torch.nn.functional.conv2d(tx, tw, tb, s, p, 1, g).backward(tgy)
+        tx.grad = tw.grad = tb.grad = None
+
+    run_xp(), run_torch()  # warm up
+    t_xp, t_torch = [], []
+    for _ in range(rounds):
+        t_xp += _time(run_xp, 1)
+        t_torch += _time(run_torch, 1)
+    return (statistics.median(t_xp), min(t_xp)), (statistics.median(t_torch), min(t_torch))
+
+
+def main() -> None:
+    import torch
+
+    from xpnet.functions import _parallel
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--net", default=None, help="only this net (lenet5, cifar, alexnet64)")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    _parallel.set_num_threads(args.threads)
+    rng = numpy.random.default_rng(0)
+    print(f"batch {args.batch}, {args.threads} threads, float32, {args.rounds} rounds")
+    print(f"{'net':10s} {'layer':6s} {'xpnet ms (med/min)':>19s} {'torch ms (med/min)':>19s}"
+          f" {'ratio med/min':>14s}")
+    totals: dict[str, numpy.ndarray] = {}
+    for layer in LAYERS:
+        if args.net and layer[0] != args.net:
+            continue
+        (mx, bx), (mt, bt) = race(layer, args.batch, args.rounds, rng)
+        t = numpy.array([mx, bx, mt, bt]) * 1e3
+        totals[layer[0]] = totals.get(layer[0], 0) + t
+        _row(layer[0], layer[1], t)
+    for net, t in totals.items():
+        _row(net, "total", t)
+
+
+def _row(net: str, name: str, t: numpy.ndarray) -> None:
+    mx, bx, mt, bt = t
+    print(f"{net:10s} {name:6s} {mx:9.2f} {bx:9.2f} {mt:9.2f} {bt:9.2f} "
+          f"{mt / mx:6.2f} {bt / bx:6.2f}")
+
+
+if __name__ == "__main__":
+    main()

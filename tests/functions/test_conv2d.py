@@ -1,0 +1,231 @@
+"""conv2d and conv_transpose2d: forward against loops, backward against numerics, every mode."""
+
+import numpy
+import pytest
+
+from xpnet import Tensor
+from xpnet import functions as F
+from xpnet.functions import _parallel
+from xpnet.testing import check_op, gradcheck
+
+
+def _pair(v):
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def ref_conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
+    """Plain loops over (n, o, p, q): the definition, nothing clever."""
+    (sh, sw), (ph, pw), (dh, dw) = _pair(stride), _pair(padding), _pair(dilation)
+    N, C, H, W = x.shape
+    O, cg, kh, kw = w.shape
+    og = O // groups
+    xpad = numpy.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    oH = (H + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+    oW = (W + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    y = numpy.zeros((N, O, oH, oW))
+    for n in range(N):
+        for o in range(O):
+            c0 = (o // og) * cg
+            for p in range(oH):
+                for q in range(oW):
+                    r, c = p * sh, q * sw
+                    patch = xpad[n, c0 : c0 + cg, r : r + dh * (kh - 1) + 1 : dh,
+                                 c : c + dw * (kw - 1) + 1 : dw]
+                    y[n, o, p, q] = (patch * w[o]).sum() + (0 if b is None else b[o])
+    return y
+
+
+def ref_conv_transpose2d(x, w, b=None, stride=1, padding=0, output_padding=0, groups=1,
+                         dilation=1):
+    """Scatter loops: every input pixel adds its weighted kernel onto the output."""
+    (sh, sw), (ph, pw), (dh, dw) = _pair(stride), _pair(padding), _pair(dilation)
+    oph, opw = _pair(output_padding)
+    N, C, H, W = x.shape
+    _, og, kh, kw = w.shape
+    cg = C // groups
+    oH = (H - 1) * sh - 2 * ph + dh * (kh - 1) + oph + 1
+    oW = (W - 1) * sw - 2 * pw + dw * (kw - 1) + opw + 1
+    y = numpy.zeros((N, og * groups, oH + 2 * ph + sh + dh, oW + 2 * pw + sw + dw))
+    for n in range(N):
+        for c in range(C):
+            o0 = (c // cg) * og
+            for h in range(H):
+                for v in range(W):
+                    for i in range(kh):
+                        for j in range(kw):
+                            y[n, o0 : o0 + og, h * sh + i * dh, v * sw + j * dw] += (
+                                x[n, c, h, v] * w[c, :, i, j]
+                            )
+    y = y[:, :, ph : ph + oH, pw : pw + oW]
+    return y if b is None else y + b.reshape(1, -1, 1, 1)
+
+
+# (N, C, H, W), O, kernel, stride, padding, dilation, groups, bias
+MODES = {
+    "base": ((2, 2, 5, 5), 3, 3, 1, 0, 1, 1, True),
+    "pad1": ((2, 2, 5, 5), 3, 3, 1, 1, 1, 1, True),
+    "pad_2_1": ((2, 2, 5, 4), 3, 3, 1, (2, 1), 1, 1, True),
+    "stride2": ((2, 2, 6, 7), 3, 3, 2, 1, 1, 1, True),
+    "stride_2_1_kernel_2x3": ((2, 2, 6, 5), 3, (2, 3), (2, 1), 0, 1, 1, True),
+    "groups2": ((2, 4, 5, 5), 4, 3, 1, 1, 1, 2, True),
+    "dilation2": ((2, 2, 7, 7), 3, 3, 1, 1, 2, 1, True),
+    "dilation_2_1": ((2, 2, 7, 6), 2, (2, 3), 1, 0, (2, 1), 1, True),
+    "no_bias": ((2, 2, 5, 5), 3, 3, 1, 1, 1, 1, False),
+    "kernel_equals_input": ((2, 2, 4, 4), 3, 4, 1, 0, 1, 1, True),
+    "kernel_equals_padded_input": ((2, 2, 3, 3), 2, 5, 1, 1, 1, 1, True),
+    "batch1": ((1, 3, 5, 5), 2, 3, 2, 1, 1, 1, True),
+    "everything": ((2, 4, 8, 7), 4, (3, 2), (2, 1), (1, 2), (2, 1), 2, False),
+}
+
+
+def _make(mode, transpose=False, seed=0):
+    shape, O, k, s, p, d, g, bias = MODES[mode]
+    kh, kw = _pair(k)
+    rng = numpy.random.default_rng(seed)
+    x = rng.standard_normal(shape)
+    C = shape[1]
+    w = rng.standard_normal((C, O // g, kh, kw) if transpose else (O, C // g, kh, kw))
+    b = rng.standard_normal(O) if bias else None
+    return x, w, b, dict(stride=s, padding=p, dilation=d, groups=g)
+
+
+@pytest.fixture(params=[1, 2], ids=["1thread", "2threads"])
+def threads(request):
+    """Run a test with the batch unsplit and split over two threads."""
+    before = _parallel._settings.num_threads
+    _parallel.set_num_threads(request.param)
+    yield request.param
+    _parallel.set_num_threads(before)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_conv2d(mode, threads):
+    x, w, b, kw = _make(mode)
+    if b is None:
+        check_op(lambda x, w: F.conv2d(x, w, **kw),
+                 lambda x, w: ref_conv2d(x, w, **kw), x, w)
+    else:
+        check_op(lambda x, w, b: F.conv2d(x, w, b, **kw),
+                 lambda x, w, b: ref_conv2d(x, w, b, **kw), x, w, b)
+
+
+@pytest.mark.parametrize("wrt", [[0], [1], [2], [1, 2]], ids=["x", "w", "b", "w_b"])
+def test_conv2d_partial_gradients(wrt):
+    """Only the gradients asked for are computed, and they are still right."""
+    x, w, b, kw = _make("everything")
+    b = numpy.ones(w.shape[0])
+    gradcheck(lambda x, w, b: F.conv2d(x, w, b, **kw), x, w, b, wrt=wrt)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_conv_transpose2d(mode, threads):
+    x, w, b, kw = _make(mode, transpose=True)
+    kw["output_padding"] = 1 if mode in ("stride2", "dilation2") else 0
+    if b is not None:
+        b = b[: w.shape[1] * kw["groups"]]
+    if b is None:
+        check_op(lambda x, w: F.conv_transpose2d(x, w, **kw),
+                 lambda x, w: ref_conv_transpose2d(x, w, **kw), x, w)
+    else:
+        check_op(lambda x, w, b: F.conv_transpose2d(x, w, b, **kw),
+                 lambda x, w, b: ref_conv_transpose2d(x, w, b, **kw), x, w, b)
+
+
+def test_conv_transpose2d_is_conv2d_input_gradient():
+    """<conv2d(x, w), y> = <x, conv_transpose2d(y, w)>: the two are adjoint."""
+    x, w, _, kw = _make("everything")
+    y = F.conv2d(x, w, **kw).data
+    gy = numpy.random.default_rng(1).standard_normal(y.shape)
+    back = F.conv_transpose2d(gy, w, output_padding=(1, 0), **kw).data
+    assert back.shape == x.shape
+    numpy.testing.assert_allclose((y * gy).sum(), (x * back).sum(), rtol=1e-12)
+
+
+def test_float32_stays_float32():
+    rng = numpy.random.default_rng(0)
+    x = Tensor(rng.standard_normal((3, 4, 6, 6), dtype=numpy.float32), requires_grad=True)
+    w = Tensor(rng.standard_normal((4, 2, 3, 3), dtype=numpy.float32), requires_grad=True)
+    b = Tensor(rng.standard_normal(4, dtype=numpy.float32), requires_grad=True)
+    for op in (F.conv2d, F.conv_transpose2d):
+        x.grad = w.grad = b.grad = None
+        y = op(x, w, b, stride=2, padding=1, groups=2)
+        y.backward(numpy.ones(y.shape, numpy.float32))
+        assert y.dtype == x.grad.dtype == w.grad.dtype == b.grad.dtype == numpy.float32
+
+
+def test_threads_are_deterministic_and_agree():
+    """Splitting the batch gives the same numbers run after run, and close to unsplit."""
+    rng = numpy.random.default_rng(0)
+    x = rng.standard_normal((7, 4, 9, 9), dtype=numpy.float32)
+    w = rng.standard_normal((6, 2, 3, 3), dtype=numpy.float32)
+    gy = rng.standard_normal((7, 6, 5, 5), dtype=numpy.float32)
+    before = _parallel._settings.num_threads
+
+    def run():
+        X, W = Tensor(x, requires_grad=True), Tensor(w, requires_grad=True)
+        y = F.conv2d(X, W, stride=2, padding=1, groups=2)
+        y.backward(gy)
+        return y.data.copy(), X.grad.copy(), W.grad.copy()
+
+    try:
+        _parallel.set_num_threads(3)
+        first, second = run(), run()
+        _parallel.set_num_threads(1)
+        single = run()
+    finally:
+        _parallel.set_num_threads(before)
+    for a, b, c in zip(first, second, single):
+        assert numpy.array_equal(a, b)
+        numpy.testing.assert_allclose(a, c, rtol=1e-5, atol=1e-5)
+
+
+def test_slices_cover_the_batch():
+    assert _parallel.slices(7, 3) == [(0, 2), (2, 4), (4, 7)]
+    assert _parallel.slices(2, 4) == [(0, 1), (1, 2)]
+    with pytest.raises(ValueError, match="set_num_threads"):
+        _parallel.set_num_threads(0)
+
+
+def test_output_size_matches_formula():
+    x = numpy.zeros((1, 1, 10, 11))
+    y = F.conv2d(x, numpy.zeros((1, 1, 3, 2)), stride=(3, 2), padding=(1, 0), dilation=(2, 1))
+    assert y.shape == (1, 1, (10 + 2 - 4 - 1) // 3 + 1, (11 - 1 - 1) // 2 + 1)
+
+
+@pytest.mark.parametrize(
+    "x_shape, w_shape, kwargs, match",
+    [
+        ((2, 3, 5), (4, 3, 3, 3), {}, r"conv2d: expected a 4-d input .* got shape \(2, 3, 5\)"),
+        ((1, 3, 5, 5), (4, 3, 3), {}, r"conv2d: expected a 4-d weight"),
+        ((1, 3, 5, 5), (4, 1, 3, 3), {"groups": 2}, r"input channels 3 .* groups=2"),
+        ((1, 4, 5, 5), (4, 4, 3, 3), {"groups": 2}, r"expected 2 .*C=4, groups=2"),
+        ((1, 4, 5, 5), (3, 2, 3, 3), {"groups": 2}, r"output channels 3 .* groups=2"),
+        ((1, 3, 5, 5), (4, 3, 6, 3), {}, r"kernel height 6 .* padded input height 5"),
+        ((1, 3, 5, 5), (4, 3, 3, 4), {"dilation": 2}, r"kernel width 4 \(dilated to 7\)"),
+        ((1, 3, 5, 5), (4, 3, 3, 3), {"stride": 0}, r"conv2d: stride must be >= 1"),
+        ((1, 3, 5, 5), (4, 3, 3, 3), {"padding": -1}, r"conv2d: padding must be >= 0"),
+    ],
+)
+def test_conv2d_shape_errors(x_shape, w_shape, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        F.conv2d(numpy.zeros(x_shape), numpy.zeros(w_shape), **kwargs)
+
+
+def test_conv2d_bias_and_dtype_errors():
+    x, w = numpy.zeros((1, 2, 4, 4)), numpy.zeros((3, 2, 3, 3))
+    with pytest.raises(ValueError, match=r"bias must have shape \(3,\), got \(2,\)"):
+        F.conv2d(x, w, numpy.zeros(2))
+    with pytest.raises(TypeError, match="weight dtype float32 differs from the input's float64"):
+        F.conv2d(x, w.astype(numpy.float32))
+    with pytest.raises(TypeError, match="stride must be an int or a pair"):
+        F.conv2d(x, w, stride=1.5)
+
+
+def test_conv_transpose2d_errors():
+    x = numpy.zeros((1, 4, 3, 3))
+    with pytest.raises(ValueError, match="conv_transpose2d: weight .* expected 4"):
+        F.conv_transpose2d(x, numpy.zeros((3, 2, 3, 3)))
+    with pytest.raises(ValueError, match="output_padding .* smaller than the stride"):
+        F.conv_transpose2d(x, numpy.zeros((4, 2, 3, 3)), stride=2, output_padding=2)
+    with pytest.raises(ValueError, match=r"bias must have shape \(4,\)"):
+        F.conv_transpose2d(x, numpy.zeros((4, 2, 3, 3)), numpy.zeros(2), groups=2)
