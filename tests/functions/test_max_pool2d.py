@@ -1,0 +1,230 @@
+"""max_pool2d: forward vs a loop reference, gradients, switches, ties, NaN, errors.
+
+Every mode runs on both implementations: the NumPy/CuPy strided views (the reference
+path) and, where numba is installed, the compiled CPU kernel.
+"""
+
+import math
+
+import numpy
+import pytest
+
+from xpnet import Tensor, no_grad
+from xpnet import functions as F
+from xpnet.functions.pooling._window import geometry
+from xpnet.functions.pooling.max_pool2d import MaxPool2dFunction
+from xpnet.testing import check_op, distinct
+
+IMPLS = ["xp", "numba"]
+
+# (shape, kernel, stride, padding, ceil_mode)
+MODES = {
+    "lenet_2x2s2": ((2, 3, 6, 6), 2, None, 0, False),
+    "overlap_3x3s2": ((2, 2, 7, 7), 3, 2, 0, False),
+    "stride1_pad1": ((2, 2, 5, 5), 3, 1, 1, False),
+    "pad1_ceil": ((2, 2, 6, 7), 3, 2, 1, True),
+    "ceil_partial_window": ((1, 2, 5, 5), 2, 2, 0, True),
+    "ceil_last_window_dropped": ((1, 1, 5, 5), 2, 2, 1, True),
+    "kernel_equals_input": ((2, 3, 4, 4), 4, None, 0, False),
+    "batch1_nonsquare": ((1, 2, 5, 7), (2, 3), (1, 2), (1, 1), False),
+    "nonsquare_ceil": ((2, 1, 6, 5), (3, 2), (2, 3), (1, 0), True),
+}
+
+
+def _numba_or_skip(impl):
+    if impl == "numba":
+        pytest.importorskip("numba")
+
+
+def _size(n, k, s, p, ceil):
+    """Output size, written independently of the library: PyTorch's formula."""
+    f = math.ceil if ceil else math.floor
+    out = f((n + 2 * p - k) / s) + 1
+    if ceil and (out - 1) * s >= n + p:
+        out -= 1
+    return out
+
+
+def _pairs(kernel, stride, padding):
+    k = kernel if isinstance(kernel, tuple) else (kernel, kernel)
+    s = k if stride is None else stride if isinstance(stride, tuple) else (stride, stride)
+    p = padding if isinstance(padding, tuple) else (padding, padding)
+    return k, s, p
+
+
+def reference(x, kernel, stride, padding, ceil):
+    """Loops: max of each window over the positions inside the input, and its flat index."""
+    (kh, kw), (sh, sw), (ph, pw) = _pairs(kernel, stride, padding)
+    n, c, h, w = x.shape
+    oh, ow = _size(h, kh, sh, ph, ceil), _size(w, kw, sw, pw, ceil)
+    y = numpy.empty((n, c, oh, ow))
+    idx = numpy.empty((n, c, oh, ow), dtype=numpy.int64)
+    for b in range(n):
+        for ch in range(c):
+            for i in range(oh):
+                for j in range(ow):
+                    best, where = -numpy.inf, None
+                    for r in range(i * sh - ph, i * sh - ph + kh):
+                        for q in range(j * sw - pw, j * sw - pw + kw):
+                            if 0 <= r < h and 0 <= q < w and x[b, ch, r, q] > best:
+                                best, where = x[b, ch, r, q], r * w + q
+                    y[b, ch, i, j], idx[b, ch, i, j] = best, where
+    return y, idx
+
+
+def _op(impl, shape, kernel, stride, padding, ceil, want_indices=False):
+    g = geometry("max_pool2d", shape, kernel, stride, padding, ceil)
+    return lambda t: MaxPool2dFunction(g, want_indices, impl)(t)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("mode", list(MODES))
+def test_forward_and_gradient(mode, impl):
+    _numba_or_skip(impl)
+    shape, kernel, stride, padding, ceil = MODES[mode]
+    x = distinct(shape, seed=1)
+    check_op(
+        _op(impl, shape, kernel, stride, padding, ceil),
+        lambda a: reference(a, kernel, stride, padding, ceil)[0],
+        x,
+    )
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("mode", list(MODES))
+def test_indices_match_reference(mode, impl):
+    _numba_or_skip(impl)
+    shape, kernel, stride, padding, ceil = MODES[mode]
+    x = distinct(shape, seed=2)
+    g = geometry("max_pool2d", shape, kernel, stride, padding, ceil)
+    fn = MaxPool2dFunction(g, True, impl)
+    y = fn(Tensor(x))
+    ref_y, ref_idx = reference(x, kernel, stride, padding, ceil)
+    numpy.testing.assert_array_equal(y.data, ref_y)
+    assert fn.indices.dtype == numpy.int64
+    numpy.testing.assert_array_equal(fn.indices, ref_idx)
+
+
+def test_public_function_returns_indices_tensor():
+    x = distinct((2, 3, 6, 6), seed=3)
+    y, idx = F.max_pool2d(Tensor(x, requires_grad=True), 3, 2, 1, return_indices=True)
+    assert isinstance(idx, Tensor) and not idx.requires_grad and idx.dtype == numpy.int64
+    numpy.testing.assert_array_equal(idx.data, reference(x, 3, 2, 1, False)[1])
+    assert y.requires_grad
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_error_flows_only_to_the_selected_neuron(impl):
+    _numba_or_skip(impl)
+    x = numpy.zeros((1, 1, 4, 4))
+    x[0, 0, 1, 2] = 5.0  # the max of the top-right 2x2 window
+    t = Tensor(x, requires_grad=True)
+    y = _op(impl, x.shape, 2, 2, 0, False)(t)
+    y.backward(numpy.full((1, 1, 2, 2), 3.0))
+    expected = numpy.zeros_like(x)
+    expected[0, 0, 1, 2] = 3.0  # top-right window: only its max
+    expected[0, 0, 0, 0] = expected[0, 0, 2, 0] = expected[0, 0, 2, 2] = 3.0  # ties: first
+    numpy.testing.assert_array_equal(t.grad, expected)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_overlapping_windows_sum_their_errors(impl):
+    _numba_or_skip(impl)
+    x = distinct((1, 1, 5, 5), seed=4)
+    x[0, 0, 2, 2] = 100.0  # the max of all four overlapping 3x3/2 windows
+    t = Tensor(x, requires_grad=True)
+    _op(impl, x.shape, 3, 2, 0, False)(t).backward(numpy.array([[[[1.0, 2.0], [3.0, 4.0]]]]))
+    assert t.grad[0, 0, 2, 2] == 10.0
+    assert numpy.count_nonzero(t.grad) == 1
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_ties_go_to_first_in_row_major_order(impl):
+    _numba_or_skip(impl)
+    x = numpy.ones((1, 1, 3, 3))
+    t = Tensor(x, requires_grad=True)
+    fn = MaxPool2dFunction(geometry("max_pool2d", x.shape, 3, 1, 1, False), True, impl)
+    y = fn(t)
+    idx = fn.indices
+    y.backward(numpy.ones(y.shape))
+    # window (0, 0) covers rows/cols -1..1: its first input position is (0, 0)
+    assert idx[0, 0, 0, 0] == 0 and idx[0, 0, 1, 1] == 0 and idx[0, 0, 2, 2] == 4
+    assert t.grad.sum() == 9.0
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_nan_is_selected_and_propagates(impl):
+    _numba_or_skip(impl)
+    x = distinct((1, 1, 4, 4), seed=5)
+    x[0, 0, 0, 1] = numpy.nan
+    fn = MaxPool2dFunction(geometry("max_pool2d", x.shape, 2, 2, 0, False), True, impl)
+    y = fn(Tensor(x)).data
+    assert numpy.isnan(y[0, 0, 0, 0]) and fn.indices[0, 0, 0, 0] == 1
+    assert not numpy.isnan(y[0, 0, 1, 1])
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_float32_stays_float32(impl):
+    _numba_or_skip(impl)
+    x = Tensor(distinct((2, 3, 7, 7)).astype(numpy.float32), requires_grad=True)
+    y = _op(impl, x.shape, 3, 2, 1, True)(x)
+    y.backward(numpy.ones(y.shape, numpy.float32))
+    assert y.dtype == numpy.float32 and x.grad.dtype == numpy.float32
+
+
+@pytest.mark.parametrize("threads", [False, True])
+def test_numba_matches_views_on_a_batch(threads, monkeypatch):
+    kernels = pytest.importorskip("xpnet.functions.pooling._kernels")
+    monkeypatch.setattr(kernels, "PARALLEL_WORK", 0 if threads else 10**12)
+    rng = numpy.random.default_rng(6)
+    x = rng.standard_normal((4, 5, 13, 11)).astype(numpy.float32)
+    gy = None
+    results = []
+    for impl in ("xp", "numba"):
+        t = Tensor(x, requires_grad=True)
+        fn = MaxPool2dFunction(geometry("max_pool2d", x.shape, 3, 2, 1, True), True, impl)
+        y = fn(t)
+        gy = rng.standard_normal(y.shape).astype(numpy.float32) if gy is None else gy
+        indices = fn.indices
+        y.backward(gy)
+        results.append((y.data, indices, t.grad))
+    (y0, i0, g0), (y1, i1, g1) = results
+    numpy.testing.assert_array_equal(y0, y1)
+    numpy.testing.assert_array_equal(i0, i1)
+    # an input chosen by several windows sums their errors in another order: float32 rounding
+    numpy.testing.assert_allclose(g0, g1, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_inference_without_graph(impl):
+    _numba_or_skip(impl)
+    x = distinct((2, 2, 6, 6))
+    with no_grad():
+        y = _op(impl, x.shape, 2, 2, 0, False)(Tensor(x))
+    numpy.testing.assert_array_equal(y.data, reference(x, 2, 2, 0, False)[0])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"kernel_size": 5}, ValueError, "larger than the padded input"),
+        ({"kernel_size": 3, "padding": 2}, ValueError, "at most half the kernel"),
+        ({"kernel_size": 0}, ValueError, "kernel_size must be >= 1"),
+        ({"kernel_size": 2, "stride": 0}, ValueError, "stride must be >= 1"),
+        ({"kernel_size": 2.0}, TypeError, "kernel_size must be an int"),
+        ({"kernel_size": 2, "ceil_mode": 1}, TypeError, "ceil_mode must be a bool"),
+        ({"kernel_size": 2, "return_indices": "yes"}, TypeError, "return_indices"),
+    ],
+)
+def test_bad_arguments(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        F.max_pool2d(Tensor(numpy.zeros((1, 1, 4, 4))), **kwargs)
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError, match=r"4-d input \(N, C, H, W\), got shape \(4, 4\)"):
+        F.max_pool2d(Tensor(numpy.zeros((4, 4))), 2)
+    with pytest.raises(TypeError, match="floating"):
+        F.max_pool2d(numpy.zeros((1, 1, 4, 4), dtype=numpy.int64), 2)
+    with pytest.raises(TypeError, match="Tensor or an array"):
+        F.max_pool2d([[[[1.0]]]], 1)

@@ -1,0 +1,179 @@
+"""2-D max pooling over NCHW feature maps, with the switches (argmax) PyTorch returns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from xpnet import backend
+from xpnet.function import Function
+from xpnet.functions.pooling._window import (
+    Geometry,
+    check_input,
+    geometry,
+    kernels,
+    pad,
+    padded_shape,
+    unpad,
+    windows,
+)
+from xpnet.tensor import Tensor
+
+__all__ = ["max_pool2d"]
+
+
+def _offset_dtype(g: Geometry) -> Any:
+    """Smallest unsigned dtype that holds a window offset 0 .. kh*kw - 1."""
+    return "uint8" if g.kh * g.kw <= 256 else "uint32"
+
+
+def offsets_to_indices(arg: Any, g: Geometry) -> Any:
+    """Window offsets k = a*kw + b (N, C, oh, ow) -> flat input indices h*W + w (int64).
+
+    Window (i, j) starts at (i*sh - ph, j*sw - pw), so offset (a, b) is input position
+    (i*sh - ph + a, j*sw - pw + b).
+    """
+    xp = backend.get_array_module(arg)
+    arg = arg.astype("int64")
+    rows = (xp.arange(g.oh) * g.sh - g.ph)[:, None] + arg // g.kw  # (N, C, oh, ow)
+    cols = (xp.arange(g.ow) * g.sw - g.pw)[None, :] + arg % g.kw  # (N, C, oh, ow)
+    return rows * g.w + cols
+
+
+class MaxPool2dFunction(Function):
+    """y[n, c, i, j] = max_{a<kh, b<kw} x_pad[n, c, i*sh + a, j*sw + b], x_pad = x padded by -inf.
+
+    dE/dx[n, c, h, w] = sum of dE/dy[n, c, i, j] over the windows (i, j) whose maximum is
+    x[n, c, h, w]: the error flows only to the selected neuron (the switch); every other
+    input gets 0. Ties go to the first maximum in row-major window order, as in PyTorch
+    on the CPU; a NaN is selected and propagates.
+
+    Args:
+        g: the window geometry.
+        want_indices: keep the flat indices (int64, h*W + w) in ``self.indices``.
+        impl: "auto", "xp" (NumPy/CuPy strided views, the reference) or "numba".
+    """
+
+    def __init__(self, g: Geometry, want_indices: bool = False, impl: str = "auto") -> None:
+        self.g, self.want_indices, self.impl = g, want_indices, impl
+
+    def forward(self, x: Any) -> Any:
+        g = self.g
+        ker = kernels(x, self.impl)
+        n, c = x.shape[:2]
+        if ker is not None:
+            xp = backend.get_array_module(x)
+            keep = self.want_indices or self.needs_input_grad[0]
+            y = xp.empty((n * c, g.oh, g.ow), dtype=x.dtype)  # (P, oh, ow), P = N*C
+            idx = xp.empty(y.shape if keep else (1, 1, 1), dtype="int64")
+            planes = xp.ascontiguousarray(x).reshape(n * c, g.h, g.w)  # (P, H, W)
+            ker.max_forward(planes, g.window, y, idx, keep)
+            if keep:
+                self.indices = idx.reshape(n, c, g.oh, g.ow)  # (N, C, oh, ow) flat h*W + w
+            self.kernel = ker
+            return y.reshape(n, c, g.oh, g.ow)
+        return self._forward_views(x)
+
+    def _forward_views(self, x: Any) -> Any:
+        """Running max (and argmax offset) over the kh*kw strided views of x padded by -inf."""
+        xp = backend.get_array_module(x)
+        g = self.g
+        keep = self.want_indices or self.needs_input_grad[0]
+        y = arg = None
+        for k, view in windows(pad(x, g, -float("inf")), g):  # view (N, C, oh, ow)
+            if y is None:
+                y = view.copy()
+                arg = xp.zeros(y.shape, dtype=_offset_dtype(g)) if keep else None
+                continue
+            if keep:
+                take = (view > y) | xp.isnan(view)  # PyTorch's rule: strict >, NaN wins
+                arg[take] = k
+            xp.maximum(y, view, out=y)  # same choice: maximum propagates NaN
+        if keep:
+            self.arg = arg  # (N, C, oh, ow) window offset a*kw + b of each maximum
+            if self.want_indices:
+                self.indices = offsets_to_indices(arg, g)
+        self.kernel = None
+        return y
+
+    def backward(self, gy: Any) -> Any:
+        g = self.g
+        xp = backend.get_array_module(gy)
+        n, c = gy.shape[:2]
+        if self.kernel is not None:
+            gx = xp.empty((n * c, g.h * g.w), dtype=gy.dtype)  # (P, H*W) flat planes
+            gy3 = xp.ascontiguousarray(gy).reshape(n * c, g.oh, g.ow)  # (P, oh, ow)
+            idx3 = self.indices.reshape(n * c, g.oh, g.ow)  # (P, oh, ow)
+            self.kernel.max_backward(gy3, idx3, gx, g.window)
+            return gx.reshape(n, c, g.h, g.w)
+        # scatter by window offset: one strided add per offset, no np.add.at
+        gx_pad = xp.zeros(padded_shape(g, n, c), dtype=gy.dtype)  # (N, C, Hp, Wp)
+        picked = xp.empty_like(gy)
+        for k, view in windows(gx_pad, g):
+            xp.multiply(gy, self.arg == k, out=picked)
+            view += picked
+        gx = unpad(gx_pad, g)
+        return gx if gx is gx_pad else xp.ascontiguousarray(gx)
+
+
+def max_pool2d(
+    x: Any,
+    kernel_size: int | tuple[int, int],
+    stride: int | tuple[int, int] | None = None,
+    padding: int | tuple[int, int] = 0,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+) -> Any:
+    """2-D max pooling: the largest value of each kh x kw window, PyTorch's semantics.
+
+    y[n, c, i, j] = max_{0<=a<kh, 0<=b<kw} x[n, c, i*sh - ph + a, j*sw - pw + b], where
+    positions outside the input count as -inf (so padding is never selected).
+
+    Backward (the talk's rule): the error flows only to the selected neuron,
+    dE/dx[n, c, h, w] = sum over windows (i, j) whose max is at (h, w) of dE/dy[n, c, i, j];
+    every other input gets 0. Overlapping windows (stride < kernel, AlexNet's 3x3/2) can
+    select the same input twice: it gets both errors. Ties: the first maximum in row-major
+    window order gets the gradient (PyTorch's CPU choice); a NaN in a window is selected.
+
+    Args:
+        x: Tensor or array (N, C, H, W), floating.
+        kernel_size: window (kh, kw) or one int for both.
+        stride: step (sh, sw); None means ``kernel_size`` (non-overlapping windows).
+        padding: implicit -inf padding (ph, pw) on both sides; at most half the kernel.
+        ceil_mode: round the output size up, keeping only windows that start inside the
+            input or the left padding.
+        return_indices: also return the switches: for each output, the flat index
+            h*W + w of its maximum in the (unpadded) input plane, int64, as PyTorch does;
+            :func:`max_unpool2d` takes them.
+
+    Returns:
+        Tensor y (N, C, oh, ow) of x's dtype, or ``(y, indices)`` with ``return_indices``
+        (``indices`` a non-differentiable int64 Tensor of y's shape).
+
+    Shape:
+        x: (N, C, H, W); y: (N, C, oh, ow) with oh = floor((H + 2*ph - kh) / sh) + 1
+        (ceil instead of floor in ceil mode, minus 1 when the last window would start at
+        or past H + ph), likewise ow.
+
+    Raises:
+        TypeError: x not a floating Tensor/array, sizes not ints or pairs of ints.
+        ValueError: x not 4-D, kernel larger than the padded input, padding more than
+            half the kernel, kernel or stride < 1.
+
+    Example:
+        >>> x = Tensor(numpy.arange(16.0).reshape(1, 1, 4, 4))
+        >>> y, idx = max_pool2d(x, 2, return_indices=True)
+        >>> y.data[0, 0], idx.data[0, 0]
+        (array([[ 5.,  7.],
+               [13., 15.]]), array([[ 5,  7],
+               [13, 15]]))
+    """
+    op = "max_pool2d"
+    x = check_input(op, x)
+    g = geometry(op, x.shape, kernel_size, stride, padding, ceil_mode)
+    if not isinstance(return_indices, bool):
+        raise TypeError(f"{op}: return_indices must be a bool, got {return_indices!r}")
+    fn = MaxPool2dFunction(g, want_indices=return_indices)
+    y = fn(x)
+    if return_indices:
+        return y, Tensor(fn.indices)
+    return y
