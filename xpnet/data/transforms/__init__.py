@@ -12,7 +12,7 @@ Example:
     (2, 1, 28, 28)
 """
 
-from xpnet.data.transforms.affine import RandomAffine, affine, random_affine
+from xpnet.data.transforms.affine import RandomAffine, affine_transform, random_affine
 from xpnet.data.transforms.compose import Compose
 from xpnet.data.transforms.crop import (
     CenterCrop,
@@ -40,7 +40,7 @@ __all__ = [
     "RandomCrop",
     "RandomHorizontalFlip",
     "TenCrop",
-    "affine",
+    "affine_transform",
     "center_crop",
     "elastic_displacement",
     "elastic_distortion",

@@ -27,22 +27,23 @@ def bilinear_sample(x, rows, cols):
     # further out are clipped onto the ring, where both neighbours are 0 or weight 0
     padded = xp.zeros((B, C, H + 2, W + 2), dtype=x.dtype)
     padded[:, :, 1:-1, 1:-1] = x
-    flat = padded.reshape(B, C, (H + 2) * (W + 2))  # (B, C, (H+2)(W+2))
     rows = xp.clip(rows, -1.0, float(H))
     cols = xp.clip(cols, -1.0, float(W))
     r0, c0 = xp.floor(rows), xp.floor(cols)
     fr = (rows - r0).astype(x.dtype).reshape(B, 1, h * w)  # (B, 1, h*w) weight of row r0+1
-    fc = (cols - c0).astype(x.dtype).reshape(B, 1, h * w)
-    r0 = r0.astype(xp.int64) + 1  # index in the padded image, in [0, H+1]
-    c0 = c0.astype(xp.int64) + 1
-    r1 = xp.minimum(r0 + 1, H + 1)
-    c1 = xp.minimum(c0 + 1, W + 1)
-
-    def gather(r, c):
-        index = (r * (W + 2) + c).reshape(B, 1, h * w)  # (B, 1, h*w) flat pixel index
-        return xp.take_along_axis(flat, index, axis=2)  # (B, C, h*w)
-
-    top = gather(r0, c0) * (1 - fc) + gather(r0, c1) * fc
-    bottom = gather(r1, c0) * (1 - fc) + gather(r1, c1) * fc
-    out = top * (1 - fr) + bottom * fr
-    return out.reshape(B, C, h, w)  # (B, C, h*w) -> (B, C, h, w)
+    fc = (cols - c0).astype(x.dtype).reshape(B, 1, h * w)  # (B, 1, h*w) weight of col c0+1
+    r0 = r0.astype(xp.int32) + 1  # row in the padded image, in [0, H+1]
+    c0 = c0.astype(xp.int32) + 1
+    # flat index of the top-left neighbour in the whole padded batch: (B, C, h*w)
+    first = xp.arange(B * C, dtype=xp.int32).reshape(B, C, 1) * ((H + 2) * (W + 2))
+    i00 = (r0 * (W + 2) + c0).reshape(B, 1, h * w) + first
+    # steps to the lower / right neighbour; 0 on the last padded row / column (weight 0)
+    down = xp.where(r0 < H + 1, W + 2, 0).astype(xp.int32).reshape(B, 1, h * w)
+    right = xp.where(c0 < W + 1, 1, 0).astype(xp.int32).reshape(B, 1, h * w)
+    flat = padded.reshape(-1)
+    g00, g01 = flat.take(i00), flat.take(i00 + right)
+    i10 = i00 + down
+    g10, g11 = flat.take(i10), flat.take(i10 + right)
+    top = g00 + (g01 - g00) * fc
+    bottom = g10 + (g11 - g10) * fc
+    return (top + (bottom - top) * fr).reshape(B, C, h, w)  # (B, C, h*w) -> (B, C, h, w)

@@ -8,7 +8,7 @@ from xpnet import backend
 from xpnet.data.transforms._sampling import bilinear_sample
 
 
-def affine(x, angles, scales, shifts):
+def affine_transform(x, angles, scales, shifts):
     """Rotate, scale and translate each image about its centre (bilinear, 0 outside).
 
     With ``c`` the image centre ``((H-1)/2, (W-1)/2)``, output pixel ``p = (row, col)``
@@ -27,7 +27,7 @@ def affine(x, angles, scales, shifts):
 
     Example:
         >>> x = numpy.arange(9, dtype=numpy.float32).reshape(1, 1, 3, 3)
-        >>> affine(x, [0.0], [1.0], [[0.0, 1.0]])[0, 0].tolist()  # one column right
+        >>> affine_transform(x, [0.0], [1.0], [[0.0, 1.0]])[0, 0].tolist()  # one column right
         [[0.0, 0.0, 1.0], [0.0, 3.0, 4.0], [0.0, 6.0, 7.0]]
     """
     xp = backend.get_array_module(x)
@@ -77,7 +77,7 @@ def random_affine(x, rng: numpy.random.Generator, degrees=0.0, scale=(1.0, 1.0),
     angles = rng.uniform(lo, hi, B)
     scales = rng.uniform(scale[0], scale[1], B)
     shifts = rng.uniform(-1.0, 1.0, (B, 2)) * numpy.array([translate[1] * H, translate[0] * W])
-    return affine(x, angles, scales, shifts)
+    return affine_transform(x, angles, scales, shifts)
 
 
 class RandomAffine:

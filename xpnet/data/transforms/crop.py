@@ -26,7 +26,8 @@ def random_crop(x, rng: numpy.random.Generator, size, padding: int = 0):
     """Crop each image at its own random position, after zero-padding by ``padding``.
 
     Offsets ``oy ~ U{0..H+2p-h}``, ``ox ~ U{0..W+2p-w}`` per image;
-    ``out[b] = pad(x[b])[:, oy:oy+h, ox:ox+w]``. One gather, no loop over images.
+    ``out[b] = pad(x[b])[:, oy:oy+h, ox:ox+w]``. One gather from a strided view of all
+    windows, no loop over images.
 
     Args:
         x: images ``(B, C, H, W)``.
@@ -49,14 +50,15 @@ def random_crop(x, rng: numpy.random.Generator, size, padding: int = 0):
     if padding:
         x = xp.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
     _check(x, h, w, "random_crop")
-    B, _, H, W = x.shape
+    B, C, H, W = x.shape
     oy = xp.asarray(rng.integers(0, H - h + 1, B))
     ox = xp.asarray(rng.integers(0, W - w + 1, B))
-    rows = (oy[:, None] + xp.arange(h))[:, :, None]  # (B, h, 1)
-    cols = (ox[:, None] + xp.arange(w))[:, None, :]  # (B, 1, w)
-    batch = xp.arange(B)[:, None, None]  # (B, 1, 1)
-    out = x[batch, :, rows, cols]  # (B, h, w, C): advanced indices first
-    return xp.ascontiguousarray(out.transpose(0, 3, 1, 2))  # (B, h, w, C) -> (B, C, h, w)
+    x = xp.ascontiguousarray(x)
+    sb, sc, sh, sw = x.strides
+    # every h x w window as a view: (B, C, H-h+1, W-w+1, h, w), nothing copied yet
+    windows = xp.lib.stride_tricks.as_strided(
+        x, (B, C, H - h + 1, W - w + 1, h, w), (sb, sc, sh, sw, sh, sw))
+    return windows[xp.arange(B), :, oy, ox]  # (B, C, h, w): one window per image, copied
 
 
 def center_crop(x, size, rng: numpy.random.Generator | None = None):

@@ -66,7 +66,8 @@ def elastic_displacement(shape: tuple[int, int, int], alpha: float, sigma: float
         shape: ``(B, H, W)``.
         alpha: scale of the displacements (pixels).
         sigma: Gaussian width (pixels).
-        rng: draws the uniform fields (``2 B H W`` values, one call).
+        rng: draws the uniform fields in one call,
+            ``u = 2 rng.random((2, B, H, W), dtype=float32) - 1`` (dy from ``u[0]``).
         xp: array module of the result.
 
     Returns:
@@ -78,9 +79,14 @@ def elastic_displacement(shape: tuple[int, int, int], alpha: float, sigma: float
         0.0
     """
     B, H, W = shape
-    u = rng.uniform(-1.0, 1.0, size=(2, B, H, W))  # (2, B, H, W): dy and dx fields
-    smooth = gaussian_matrix(H, float(sigma)) @ u @ gaussian_matrix(W, float(sigma)).T
-    fields = xp.asarray((alpha * smooth).astype(numpy.float32))
+    u = rng.random((2, B, H, W), dtype=numpy.float32)  # (2, B, H, W): dy and dx fields
+    u *= 2.0
+    u -= 1.0  # uniform(-1, 1)
+    g_h = gaussian_matrix(H, float(sigma)).astype(numpy.float32)
+    g_w = gaussian_matrix(W, float(sigma)).astype(numpy.float32)
+    fields = g_h @ u @ g_w.T  # (2, B, H, W): smoothing along columns, then rows
+    fields *= numpy.float32(alpha)
+    fields = xp.asarray(fields)
     return fields[0], fields[1]
 
 

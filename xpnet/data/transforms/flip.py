@@ -31,8 +31,10 @@ def random_horizontal_flip(x, rng: numpy.random.Generator, p: float = 0.5):
                          f"got {x.shape}")
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"random_horizontal_flip: p must be in [0, 1], got {p}")
-    flip = xp.asarray(rng.random(x.shape[0]) < p)[:, None, None, None]  # (B, 1, 1, 1)
-    return xp.where(flip, x[..., ::-1], x)
+    flip = xp.asarray(numpy.flatnonzero(rng.random(x.shape[0]) < p))  # images to mirror
+    out = x.copy()
+    out[flip] = x[flip, :, :, ::-1]
+    return out
 
 
 class RandomHorizontalFlip:
