@@ -3,6 +3,9 @@
 Plain NumPy; batches already on the GPU may be transformed through
 ``xpnet.backend.get_array_module``. Nothing here needs the autograd core.
 
+Parts: ``datasets`` (formats, embedded sets, ``open_dataset``), ``loader`` (``DataLoader``),
+``transforms`` (augmentation on batches), ``preprocessing`` (fitted on the training set).
+
 Example:
     >>> from xpnet import data
     >>> x_train, y_train, x_test, y_test = data.load_mnist5k(seed=0)
@@ -10,6 +13,7 @@ Example:
     (4000, 1, 28, 28)
 """
 
+from xpnet.data import preprocessing, transforms
 from xpnet.data.datasets import (
     ArrayDataset,
     CIFARDataset,
@@ -38,4 +42,6 @@ __all__ = [
     "load_mnist5k",
     "load_npz",
     "open_dataset",
+    "preprocessing",
+    "transforms",
 ]
