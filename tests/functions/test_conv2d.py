@@ -17,14 +17,14 @@ def ref_conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
     """Plain loops over (n, o, p, q): the definition, nothing clever."""
     (sh, sw), (ph, pw), (dh, dw) = _pair(stride), _pair(padding), _pair(dilation)
     N, C, H, W = x.shape
-    O, cg, kh, kw = w.shape
-    og = O // groups
+    co, cg, kh, kw = w.shape
+    og = co // groups
     xpad = numpy.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     oH = (H + 2 * ph - dh * (kh - 1) - 1) // sh + 1
     oW = (W + 2 * pw - dw * (kw - 1) - 1) // sw + 1
-    y = numpy.zeros((N, O, oH, oW))
+    y = numpy.zeros((N, co, oH, oW))
     for n in range(N):
-        for o in range(O):
+        for o in range(co):
             c0 = (o // og) * cg
             for p in range(oH):
                 for q in range(oW):
@@ -60,7 +60,7 @@ def ref_conv_transpose2d(x, w, b=None, stride=1, padding=0, output_padding=0, gr
     return y if b is None else y + b.reshape(1, -1, 1, 1)
 
 
-# (N, C, H, W), O, kernel, stride, padding, dilation, groups, bias
+# (N, C, H, W), co, kernel, stride, padding, dilation, groups, bias
 MODES = {
     "base": ((2, 2, 5, 5), 3, 3, 1, 0, 1, 1, True),
     "pad1": ((2, 2, 5, 5), 3, 3, 1, 1, 1, 1, True),
@@ -79,13 +79,13 @@ MODES = {
 
 
 def _make(mode, transpose=False, seed=0):
-    shape, O, k, s, p, d, g, bias = MODES[mode]
+    shape, co, k, s, p, d, g, bias = MODES[mode]
     kh, kw = _pair(k)
     rng = numpy.random.default_rng(seed)
     x = rng.standard_normal(shape)
     C = shape[1]
-    w = rng.standard_normal((C, O // g, kh, kw) if transpose else (O, C // g, kh, kw))
-    b = rng.standard_normal(O) if bias else None
+    w = rng.standard_normal((C, co // g, kh, kw) if transpose else (co, C // g, kh, kw))
+    b = rng.standard_normal(co) if bias else None
     return x, w, b, dict(stride=s, padding=p, dilation=d, groups=g)
 
 
