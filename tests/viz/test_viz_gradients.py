@@ -193,3 +193,21 @@ def test_deconv_top_image_layout(trained):
     assert img.shape == (3 * 15 + 1, 2 * (4 * 15 + 1) + 4, 3)
     dense = top_inputs(net, x, 7, k=2)
     assert deconv_top_image(net, x, dense, [4], scale=1).shape == (30, 2 * 59 + 4, 3)
+
+
+def test_deconvnet_overlapping_pooling_adds_at_shared_switches():
+    """AlexNet-style 3x3 stride-2 pooling: windows sharing a maximum both send it back."""
+    rng = numpy.random.default_rng(7)
+    net = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1, rng=rng),
+                        nn.MaxPool2d(3, stride=2, padding=1), nn.ReLU(),
+                        nn.Flatten(), nn.Linear(3 * 4 * 4, 5, rng=rng)).double().eval()
+    x = rng.standard_normal((4, 2, 8, 8))
+    a = deconvnet(net, x, -1, numpy.array([0, 1, 2, 4]), None, value=1.0)
+    b = input_gradient(net, x, numpy.array([0, 1, 2, 4]), "deconv")
+    numpy.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
+    # a map whose single maximum is picked by all four windows around it
+    pool_in = rng.random((1, 1, 5, 5))
+    pool_in[0, 0, 1, 1] = 5.0  # in windows (0, 0), (0, 1), (1, 0), (1, 1) of the 3x3 output
+    one = nn.Sequential(nn.MaxPool2d(3, stride=2, padding=1))
+    rec = deconvnet(one, pool_in, 0, 0, None, value=1.0)
+    assert rec[0, 0, 1, 1] == 4.0 and rec.sum() == 9.0

@@ -8,7 +8,8 @@ signal then goes down the layers, each undone by its deconvnet counterpart:
 =================  =================================================================
 forward layer      on the way down
 =================  =================================================================
-max pooling        unpooling: each value back at its switch, zeros elsewhere
+max pooling        unpooling: each value back at its switch, zeros elsewhere (values
+                   of overlapping windows that chose the same input add up)
 ReLU               rectification: max(0, r) (the reconstruction is kept positive)
 Conv2d (w)         transposed convolution with the same filters: conv_transpose2d(r, w)
 Linear (W)         r W (the transposed weights); Flatten: reshape back
@@ -60,11 +61,29 @@ def _forward(layers: list[tuple[str, nn.Module]], x: Tensor, stop: int) -> tuple
     return x, record
 
 
+def _unpool_sum(r: Any, switches: Any, shape: tuple[int, ...]) -> Any:
+    """Unpooling for overlapping windows: values chosen twice add up at their switch.
+
+    ``max_unpool2d`` writes each value at its switch, so where two overlapping windows
+    (AlexNet's 3x3 stride 2) chose the same input one value is lost; the sum is the exact
+    transpose of max pooling, and it is what non-overlapping unpooling gives anyway.
+    """
+    xp = backend.get_array_module(r)
+    n, c, h, w = shape
+    planes = xp.arange(n * c, dtype=xp.int64).reshape(n, c, 1, 1) * (h * w)  # (N, C, 1, 1)
+    flat = (switches + planes).reshape(-1)  # (N*C*oh*ow,) index into the N*C*H*W output
+    out = xp.bincount(flat, weights=r.reshape(-1), minlength=n * c * h * w)
+    return out.astype(r.dtype, copy=False).reshape(shape)
+
+
 def _down(m: nn.Module, r: Tensor, x: Tensor, switches: Any) -> Tensor:
     """One layer of the deconvnet: the signal r at m's output -> at m's input x."""
     if isinstance(m, nn.MaxPool2d):
-        return F.max_unpool2d(r, switches, m.kernel_size, m.stride, m.padding,
-                              output_size=x.shape[2:])
+        (kh, kw), (sh, sw) = pair(m.kernel_size, "k", "deconvnet"), pair(m.stride, "s", "d")
+        if sh >= kh and sw >= kw:
+            return F.max_unpool2d(r, switches, m.kernel_size, m.stride, m.padding,
+                                  output_size=x.shape[2:])
+        return Tensor(_unpool_sum(r.data, switches.data, x.shape))
     if isinstance(m, nn.ReLU):
         return F.relu(r)
     if isinstance(m, nn.Conv2d):
