@@ -17,14 +17,15 @@ from xpnet.train import (
     fit,
     load_checkpoint,
     load_state,
+    load_weights,
 )
 from xpnet.train.callbacks import Callback, EarlyStopping, LRLogger, read_history
 
 
-def _fit(epochs, run_dir=None, resume=False, seed=0, callbacks=(), every=None, **kw):
+def _fit(epochs, run_dir=None, resume=False, seed=0, callbacks=(), every=None, log=50, **kw):
     model, opt, sched, train, val = make_run(seed, **kw)
     trainer = Trainer(model, opt, train, val_loader=val, scheduler=sched, run_dir=run_dir,
-                      callbacks=callbacks, checkpoint_every_steps=every)
+                      callbacks=callbacks, checkpoint_every_steps=every, log_every_steps=log)
     history = trainer.fit(epochs, resume=resume)
     return model, history, trainer
 
@@ -69,12 +70,14 @@ class _Crash(Callback):
 
 
 def test_resume_mid_epoch_is_bit_identical(tmp_path):
-    full, _, _ = _fit(3, tmp_path / "full", every=4)
+    full, _, _ = _fit(3, tmp_path / "full", every=4, log=3)
     with pytest.raises(KeyboardInterrupt):
-        _fit(3, tmp_path / "cut", every=4, callbacks=[_Crash(3, 7)])
+        _fit(3, tmp_path / "cut", every=4, log=3, callbacks=[_Crash(3, 7)])
     meta = load_checkpoint(tmp_path / "cut" / "last")[1]
     assert (meta["epoch"], meta["step"]) == (2, 28)  # epoch 3 (0-based 2), batch 4 of 12
-    resumed, _, _ = _fit(3, tmp_path / "cut", every=4, resume=True)
+    # the step-30 record was written after that checkpoint: the resume must drop it
+    assert read_history(tmp_path / "cut" / "history.jsonl")[-1]["step"] == 30
+    resumed, _, _ = _fit(3, tmp_path / "cut", every=4, log=3, resume=True)
     assert weights_sha256(resumed) == weights_sha256(full)
     assert _strip(read_history(tmp_path / "cut" / "history.jsonl")) == _strip(
         read_history(tmp_path / "full" / "history.jsonl"))
@@ -266,3 +269,21 @@ def test_bad_arguments():
         Trainer(model, opt, train).fit(0)
     with pytest.raises(ValueError, match="resume=True needs a run_dir"):
         Trainer(model, opt, train).fit(1, resume=True)
+
+
+def test_a_second_fit_call_continues_the_run(tmp_path):
+    model, opt, sched, train, val = make_run()
+    trainer = Trainer(model, opt, train, val_loader=val, scheduler=sched, run_dir=tmp_path)
+    trainer.fit(2)
+    trainer.fit(3)
+    full, _, _ = _fit(3)
+    assert weights_sha256(model) == weights_sha256(full)
+    assert [r["epoch"] for r in read_history(tmp_path / "history.jsonl")] == [1, 2, 3]
+
+
+def test_load_weights_for_evaluation(tmp_path):
+    trained, history, _ = _fit(2, tmp_path)
+    fresh, _, _, _, val = make_run(seed=5)
+    meta = load_weights(fresh, tmp_path / "last")
+    assert meta["epoch"] == 2 and weights_sha256(fresh) == weights_sha256(trained)
+    assert evaluate(fresh, val)["accuracy"] == history[-1]["val_accuracy"]

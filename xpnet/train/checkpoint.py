@@ -372,3 +372,26 @@ def load_state(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, Any]]
         raise CheckpointError(f"{checkpoint_paths(path)[0]}: the checkpoint holds no 'state'")
     meta = dict(meta)
     return unflatten_state(tensors, meta.pop("state")), meta
+
+
+def load_weights(model: Any, path: str | os.PathLike) -> dict[str, Any]:
+    """Load only the model's parameters and buffers from a training checkpoint.
+
+    For evaluation and prediction (``xpnet evaluate RUN``): the optimiser, schedule and
+    RNG states in the file are read and verified but not used.
+
+    Args:
+        model: a Module of the architecture that was trained.
+        path: ``run_dir/best`` or ``run_dir/last`` (with or without a suffix).
+
+    Returns:
+        The checkpoint's metadata (``epoch``, ``step``, ``model``, ``metrics``).
+
+    Raises:
+        CheckpointError: a damaged file, or one that holds no model state.
+    """
+    state, meta = load_state(path)
+    if not isinstance(state, dict) or "model" not in state:
+        raise CheckpointError(f"{checkpoint_paths(path)[0]}: the checkpoint holds no model")
+    model.load_state_dict(state["model"])
+    return meta

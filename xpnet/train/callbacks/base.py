@@ -27,7 +27,8 @@ class TrainState:
             classes), ``lr``, ``time``... (only the ones that apply).
         history: every epoch record so far (across resumes).
         stop_training: set it to True to end the run after the current epoch.
-        resumed: True when the run continued from a checkpoint.
+        resumed: True when the run continues an earlier one (from a checkpoint, or a
+            second ``fit`` call on the same trainer): files such as the history are kept.
         run_dir: the run folder, or None.
         trainer: the :class:`~xpnet.train.fit.Trainer` (model, optimizer, save_checkpoint).
         error: the exception that ended the run, seen in ``on_train_end``; else None.
