@@ -8,7 +8,7 @@ the median of each is reported with ratio = torch time / xpnet time (>= 1: xpnet
 fast or faster). The first layer of each net needs no input gradient, as in training.
 
 Run:
-    python bench/bench_conv_ops.py [--threads 2] [--rounds 15] [--batch 128]
+    python bench/bench_conv_ops.py [--threads 2] [--rounds 15] [--batch 128] [--clock wall]
 """
 
 from __future__ import annotations
@@ -34,12 +34,15 @@ LAYERS = [
 ]
 
 
+CLOCK = time.perf_counter  # --clock cpu: process CPU time, steadier on a loaded machine
+
+
 def _time(fn, rounds):
     out = []
     for _ in range(rounds):
-        t = time.perf_counter()
+        t = CLOCK()
         fn()
-        out.append(time.perf_counter() - t)
+        out.append(CLOCK() - t)
     return out
 
 
@@ -87,11 +90,20 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--net", default=None, help="only this net (lenet5, cifar, alexnet64)")
+    ap.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                    help="cpu: process CPU time (use with --threads 1 on a busy machine)")
     args = ap.parse_args()
+    global CLOCK
+    CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
     torch.set_num_threads(args.threads)
     _parallel.set_num_threads(args.threads)
+    if args.threads == 1:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)  # numpy's BLAS too, so both really use one core
     rng = numpy.random.default_rng(0)
-    print(f"batch {args.batch}, {args.threads} threads, float32, {args.rounds} rounds")
+    print(f"batch {args.batch}, {args.threads} threads, float32, {args.rounds} rounds, "
+          f"{args.clock} clock")
     print(f"{'net':10s} {'layer':6s} {'xpnet ms (med/min)':>19s} {'torch ms (med/min)':>19s}"
           f" {'ratio med/min':>14s}")
     totals: dict[str, numpy.ndarray] = {}

@@ -6,6 +6,7 @@ import pytest
 from xpnet import Tensor
 from xpnet import functions as F
 from xpnet.functions import _parallel
+from xpnet.functions.connection import _im2col
 from xpnet.testing import check_op, gradcheck
 
 
@@ -98,8 +99,15 @@ def threads(request):
     _parallel.set_num_threads(before)
 
 
+@pytest.fixture(params=["col2im", "full_conv"])
+def dx_path(request, monkeypatch):
+    """dE/dx by col2im, or (stride 1) by the full convolution with flipped kernels."""
+    monkeypatch.setattr(_im2col, "DX_BY_CONV_MIN_CG", 10**9 if request.param == "col2im" else 1)
+    return request.param
+
+
 @pytest.mark.parametrize("mode", MODES)
-def test_conv2d(mode, threads):
+def test_conv2d(mode, threads, dx_path):
     x, w, b, kw = _make(mode)
     if b is None:
         check_op(lambda x, w: F.conv2d(x, w, **kw),
@@ -110,7 +118,7 @@ def test_conv2d(mode, threads):
 
 
 @pytest.mark.parametrize("wrt", [[0], [1], [2], [1, 2]], ids=["x", "w", "b", "w_b"])
-def test_conv2d_partial_gradients(wrt):
+def test_conv2d_partial_gradients(wrt, dx_path):
     """Only the gradients asked for are computed, and they are still right."""
     x, w, b, kw = _make("everything")
     b = numpy.ones(w.shape[0])
@@ -118,7 +126,7 @@ def test_conv2d_partial_gradients(wrt):
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_conv_transpose2d(mode, threads):
+def test_conv_transpose2d(mode, threads, dx_path):
     x, w, b, kw = _make(mode, transpose=True)
     kw["output_padding"] = 1 if mode in ("stride2", "dilation2") else 0
     if b is not None:

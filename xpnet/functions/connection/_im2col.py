@@ -12,9 +12,14 @@ Why channels-last: the arrays are worked on as NHWC, so that
 - the GEMM's output (M, O) *is* the NHWC result, returned to the caller as an NCHW-shaped
   view (PyTorch's ``channels_last`` memory format): no transpose copy, and the next
   convolution reads it back as NHWC for free;
-- col2im is kh kw small GEMMs, (M, Og) @ (Og, Cg) per kernel offset, each added into a
-  strided window of the padded gradient whose rows are contiguous (3x faster than
-  ``add.at`` on the full column matrix, and without its memory).
+- dE/dx with stride 1 and Cg >= DX_BY_CONV_MIN_CG is the "full" convolution of dE/dy
+  with the flipped kernels, i.e. the same im2col + GEMM again; otherwise col2im is kh kw
+  small GEMMs, (M, Og) @ (Og, Cg) per kernel offset, each added into a strided window of
+  the padded gradient whose rows are contiguous (3x faster than ``add.at`` on the full
+  column matrix, and without its memory);
+- the batch is worked through in blocks of ~BLOCK_BYTES of columns, so the column
+  matrix is still in the cache when its GEMM reads it; columns are recomputed in the
+  backward pass rather than kept (they are kh kw times the size of the input).
 
 The batch is split over threads on the CPU (:mod:`xpnet.functions._parallel`): every
 slice writes its own rows of the output; weight and bias gradients are summed over the
@@ -83,7 +88,11 @@ def _pad_nhwc(xh: Any, geo: Geometry, xp: Any) -> Any:
 
 def im2col(xpad: Any, geo: Geometry, xp: Any) -> Any:
     """(n, Hp, Wp, C) padded input -> (n oH oW, g, kh kw Cg) contiguous column matrix."""
-    n, _, _, C = xpad.shape
+    n, Hp, Wp, C = xpad.shape
+    if (geo.oh - 1) * geo.sh + geo.dh * (geo.kh - 1) >= Hp or (
+        (geo.ow - 1) * geo.sw + geo.dw * (geo.kw - 1) >= Wp
+    ):  # as_strided does not check bounds: never let a window read past the array
+        raise ValueError(f"im2col: windows of {geo} do not fit in the padded input {(Hp, Wp)}")
     g = geo.groups
     cg = C // g
     sn, sh_, sw_, sc = xpad.strides
@@ -121,7 +130,7 @@ def forward(x: Any, w: Any, b: Any, geo: Geometry, xp: Any) -> Any:
     y2 = y.reshape(N * L, co)  # (M, O) view
 
     def work(lo: int, hi: int) -> None:
-        for a, z in _blocks(lo, hi, geo, x.shape[1], x.itemsize):
+        for a, z in _blocks(lo, hi, L * geo.kh * geo.kw * x.shape[1] * x.itemsize):
             _forward_block(a, z)
 
     def _forward_block(lo: int, hi: int) -> None:
@@ -149,43 +158,104 @@ def backward(
     needed, ``w`` when only gw and gb are.
     """
     need_x, need_w, need_b = need
+    gx = gw = gb = None
+    if need_x and w.shape[1] >= DX_BY_CONV_MIN_CG and _full_conv_geometry(geo) is not None:
+        gx = _input_grad_by_conv(w, gy, geo, xp)
+        need_x = False
+    if need_x:
+        gx = _input_grad_by_col2im(w, gy, geo, xp)
+    if need_w or need_b:
+        gw, gb = _param_grads(x, gy, geo, need_w, need_b, xp)
+    return gx, gw, gb
+
+
+def _full_conv_geometry(geo: Geometry) -> Geometry | None:
+    """For stride 1, dE/dx is the "full" convolution of dE/dy with the flipped kernels.
+
+    Padding dE/dy by d (k - 1) - p on each side gives an output of exactly H: H + 2p -
+    d (k - 1) = oH, so oH + 2 (d (k - 1) - p) - d (k - 1) = H. None when the stride is
+    not 1, the padding exceeds d (k - 1) or the sizes do not close up that way (then
+    col2im is used).
+    """
+    ph, pw = geo.dh * (geo.kh - 1) - geo.ph, geo.dw * (geo.kw - 1) - geo.pw
+    if geo.sh != 1 or geo.sw != 1 or ph < 0 or pw < 0:
+        return None
+    if (out_size(geo.oh, geo.kh, 1, ph, geo.dh), out_size(geo.ow, geo.kw, 1, pw, geo.dw)) != (
+        geo.H, geo.W
+    ):
+        return None  # a transposed convolution's output_padding: rows no window reaches
+    return Geometry(geo.kh, geo.kw, 1, 1, ph, pw, geo.dh, geo.dw, geo.groups,
+                    geo.oh, geo.ow, geo.H, geo.W)
+
+
+def _input_grad_by_conv(w: Any, gy: Any, geo: Geometry, xp: Any) -> Any:
+    """dE/dx = conv(dE/dy, w flipped and transposed per group): im2col + GEMM again.
+
+    Faster than col2im's kh kw thin GEMMs (a (m, Og) @ (Og, Cg) product has only Og terms
+    per output) and its strided adds: one GEMM with Og kh kw terms per output.
+    """
+    co, cg, kh, kw = w.shape
+    g = geo.groups
+    wg = w.reshape(g, co // g, cg, kh, kw).transpose(0, 2, 1, 3, 4)  # (g, Cg, Og, kh, kw)
+    wt = wg[..., ::-1, ::-1].reshape(g * cg, co // g, kh, kw)  # (C, Og, kh, kw) flipped
+    gxh = forward(gy, wt, None, _full_conv_geometry(geo), xp)  # (N, H, W, C)
+    return gxh.transpose(0, 3, 1, 2)  # (N, C, H, W) view, channels-last memory
+
+
+def _input_grad_by_col2im(w: Any, gy: Any, geo: Geometry, xp: Any) -> Any:
+    """dE/dx by col2im: per kernel offset, (m, Og) @ (Og, Cg) added into its window."""
+    N, co = gy.shape[0], gy.shape[1]
+    g, L = geo.groups, geo.oh * geo.ow
+    C = w.shape[1] * g
+    gyh = gy.transpose(0, 2, 3, 1)  # (N, oH, oW, O) view
+    wij = _offset_weights(w, g, xp)  # (kh, kw, g, Og, Cg)
+    Hp, Wp = geo.padded
+    gxpad = xp.empty((N, Hp, Wp, C), dtype=gy.dtype)  # (N, Hp, Wp, C)
+
+    def work(lo: int, hi: int) -> None:
+        for a, z in _blocks(lo, hi, Hp * Wp * C * gy.itemsize):
+            g2 = xp.ascontiguousarray(gyh[a:z]).reshape((z - a) * L, co)  # (m, O)
+            _col2im(g2, wij, gxpad[a:z], geo, xp)
+
+    parallel_slices(N, work, xp)
+    inner = gxpad[:, geo.ph : geo.ph + geo.H, geo.pw : geo.pw + geo.W]  # (N, H, W, C)
+    return inner.transpose(0, 3, 1, 2)  # (N, C, H, W) view, channels-last memory
+
+
+def _param_grads(
+    x: Any, gy: Any, geo: Geometry, need_w: bool, need_b: bool, xp: Any
+) -> tuple[Any, Any]:
+    """dE/dw[k] = sum over blocks of dE/dY_k^T @ X_col_k, dE/db = sum of dE/dY rows."""
     N, co = gy.shape[0], gy.shape[1]
     g, og, L = geo.groups, co // geo.groups, geo.oh * geo.ow
     gyh = gy.transpose(0, 2, 3, 1)  # (N, oH, oW, O) view
+    C = x.shape[1] if need_w else 1
+    kg = geo.kh * geo.kw * C // g
     xh = x.transpose(0, 2, 3, 1) if need_w else None  # (N, H, W, C) view
-    C = x.shape[1] if need_w else (w.shape[1] * g if need_x else 1)  # for block sizes
-    if need_x:
-        wij = _offset_weights(w, g, xp)  # (kh, kw, g, Og, Cg)
-        Hp, Wp = geo.padded
-        gxpad = xp.empty((N, Hp, Wp, C), dtype=gy.dtype)  # (N, Hp, Wp, C)
 
     def work(lo: int, hi: int) -> tuple[Any, Any]:
-        gw = gb = None
-        for a, z in _blocks(lo, hi, geo, C, gy.itemsize):  # blocks in order: deterministic
+        gw = xp.zeros((g, og, kg), dtype=gy.dtype) if need_w else None  # (g, Og, Kg)
+        gb = xp.zeros(co, dtype=gy.dtype) if need_b else None  # (O,)
+        for a, z in _blocks(lo, hi, L * max(kg * g, co) * gy.itemsize):  # in order
             g2 = xp.ascontiguousarray(gyh[a:z]).reshape((z - a) * L, co)  # (m, O)
             if need_w:
                 cols = im2col(_pad_nhwc(xh[a:z], geo, xp), geo, xp)  # (m, g, Kg)
-                part = xp.stack([g2[:, k * og : (k + 1) * og].T @ cols[:, k] for k in range(g)])
-                gw = part if gw is None else gw + part  # (g, Og, Kg)
+                for k in range(g):
+                    gw[k] += g2[:, k * og : (k + 1) * og].T @ cols[:, k]  # (Og, Kg)
             if need_b:
-                part = g2.sum(axis=0)  # (O,)
-                gb = part if gb is None else gb + part
-            if need_x:
-                _col2im(g2, wij, gxpad[a:z], geo, xp)
+                gb += g2.sum(axis=0)
         return gw, gb
 
     parts = parallel_slices(N, work, xp)
-    gw = gb = gx = None
+    gw = gb = None
     if need_w:
-        gw = _ordered_sum([p[0] for p in parts])  # (g, Og, Kg)
-        kh, kw, cg = geo.kh, geo.kw, gw.shape[2] // (geo.kh * geo.kw)
-        gw = gw.reshape(g, og, kh, kw, cg).transpose(0, 1, 4, 2, 3).reshape(co, cg, kh, kw)
+        gw = _ordered_sum([p[0] for p in parts])  # (g, Og, Kg), Kg ordered (kh, kw, Cg)
+        cg = C // g
+        gw = gw.reshape(g, og, geo.kh, geo.kw, cg).transpose(0, 1, 4, 2, 3)
+        gw = gw.reshape(co, cg, geo.kh, geo.kw)  # (O, Cg, kh, kw)
     if need_b:
         gb = _ordered_sum([p[1] for p in parts])
-    if need_x:
-        inner = gxpad[:, geo.ph : geo.ph + geo.H, geo.pw : geo.pw + geo.W]  # (N, H, W, C)
-        gx = inner.transpose(0, 3, 1, 2)  # (N, C, H, W) view, channels-last memory
-    return gx, gw, gb
+    return gw, gb
 
 
 def _col2im(g2: Any, wij: Any, gxpad: Any, geo: Geometry, xp: Any) -> None:
@@ -202,14 +272,16 @@ def _col2im(g2: Any, wij: Any, gxpad: Any, geo: Geometry, xp: Any) -> None:
                 dst += d.reshape(n, geo.oh, geo.ow, cg)
 
 
+#: dE/dx by a full convolution needs Cg columns in its GEMM; below this, col2im is faster.
+DX_BY_CONV_MIN_CG = 16
+
 #: Target size of one block's column matrix: small enough to stay in the cache between
 #: the im2col copy and the GEMM that reads it.
 BLOCK_BYTES = 1 << 20
 
 
-def _blocks(lo: int, hi: int, geo: Geometry, C: int, itemsize: int) -> list[tuple[int, int]]:
-    """Cut the batch slice [lo, hi) into blocks whose column matrix is ~BLOCK_BYTES."""
-    per_item = geo.oh * geo.ow * geo.kh * geo.kw * C * itemsize
+def _blocks(lo: int, hi: int, per_item: int) -> list[tuple[int, int]]:
+    """Cut the batch slice [lo, hi) into blocks of ~BLOCK_BYTES (``per_item`` bytes each)."""
     step = max(1, BLOCK_BYTES // max(per_item, 1))
     return [(a, min(a + step, hi)) for a in range(lo, hi, step)]
 

@@ -50,7 +50,7 @@ class Conv2dFunction(Function):
 
 
 class ConvTranspose2dFunction(Function):
-    """y = conv2d's input gradient at x: y[n, c, sh p + dh i - ph, ..] += w[o, c, i, j] x[n, o, p, q].
+    """Transposed conv: y[n, c, sh p + dh i - ph, ..] += w[o, c, i, j] x[n, o, p, q]
 
     Here w is (C_in, C_out/g, kh, kw) (PyTorch's convention), i.e. the weight of the
     convolution from y's channels to x's. In matrix form: Y_col (M, K) = X (M, C_in) @
