@@ -9,13 +9,19 @@ is as fast as PyTorch's. Measured with ``bench/bench_pool_ops.py``.
 
 Every kernel takes C-contiguous planes (P = N*C, H, W) and the window as a tuple
 ``geo = (kh, kw, sh, sw, ph, pw)``, and bounds each window to the input instead of padding
-a copy. Each is a serial loop over the planes p0 .. p1 - 1; the public wrappers run it
-over all planes, split across numba's threads (``prange``, each plane written by one
-thread) when the work is large enough to pay for waking them, serially otherwise (small
-maps, and the hundreds of tiny calls of a gradient check). The kernels release the GIL.
+a copy. Each is a serial loop over the planes p0 .. p1 - 1 that releases the GIL; the
+public wrappers cut the planes into contiguous slices over the library's threads
+(:func:`xpnet.functions._parallel.parallel_slices`, the same threads and setting as the
+convolutions; each plane is written by one thread) when the work pays for it, and run
+serially otherwise (small maps, the hundreds of tiny calls of a gradient check). Not
+numba's own ``prange`` pool: a second pool would spin against the first and ignore
+``set_num_threads``.
 
 Max pooling is branch-free (a select, not an ``if``): with random data the branch is
-mispredicted half the time, which made it 4x slower.
+mispredicted half the time, which made it 4x slower. PyTorch's NaN rule (a NaN is
+selected) costs another 3x inside the loop, so the kernel uses strict > alone and the
+caller checks for NaN first (:func:`has_nan`, about 1 ms for the CIFAR pool's 16 MB) and
+sends the rare input holding one to the views path, which follows the rule.
 """
 
 from __future__ import annotations
@@ -25,10 +31,11 @@ from typing import Any
 import numba
 import numpy
 
-_serial = numba.njit(cache=True, nogil=True)
-_parallel = numba.njit(cache=True, nogil=True, parallel=True)
+from xpnet.functions._parallel import parallel_slices
 
-#: Below this many window reads, one thread is faster than waking numba's pool.
+_serial = numba.njit(cache=True, nogil=True)
+
+#: Below this many window reads, one thread is faster than handing work to the pool.
 PARALLEL_WORK = 1 << 16
 
 
@@ -37,36 +44,45 @@ def _max_forward(x: Any, geo: Any, y: Any, idx: Any, keep_idx: bool, p0: int, p1
     """y[p, i, j] = max of window (i, j) of plane p; idx = its flat index h*W + w.
 
     ``idx`` is written only when ``keep_idx`` (inference passes a dummy and skips it).
-    Ties go to the first maximum in row-major window order; NaN wins and propagates
-    (PyTorch's CPU rule: take v when v > best or v is NaN).
+    Ties go to the first maximum in row-major window order (strict >, PyTorch's choice).
+    A NaN is never selected here: the caller sends inputs holding NaN to the views path.
     """
     kh, kw, sh, sw, ph, pw = geo
     h, w = x.shape[1], x.shape[2]
     oh, ow = y.shape[1], y.shape[2]
     for p in range(p0, p1):
+        plane = x[p]
         for i in range(oh):
             h0 = i * sh - ph
-            a0, a1 = max(0, -h0), min(kh, h - h0)
+            r0, r1 = max(h0, 0), min(h0 + kh, h)  # window rows inside the input
             for j in range(ow):
                 w0 = j * sw - pw
-                b0, b1 = max(0, -w0), min(kw, w - w0)
+                c0, c1 = max(w0, 0), min(w0 + kw, w)  # window columns inside the input
                 best = -numpy.inf
-                best_at = (h0 + a0) * w + w0 + b0
-                for a in range(a0, a1):
-                    for b in range(b0, b1):
-                        v = x[p, h0 + a, w0 + b]
-                        take = (v > best) | (v != v)  # a select, not a branch
+                best_at = r0 * w + c0
+                for r in range(r0, r1):
+                    row = plane[r]
+                    for q in range(c0, c1):
+                        v = row[q]
+                        take = v > best  # a select, not a branch
                         best = v if take else best
-                        best_at = (h0 + a) * w + w0 + b if take else best_at
+                        best_at = r * w + q if take else best_at
                 y[p, i, j] = best
                 if keep_idx:
                     idx[p, i, j] = best_at
 
 
-@_parallel
-def _max_forward_threads(x: Any, geo: Any, y: Any, idx: Any, keep_idx: bool) -> None:
-    for p in numba.prange(x.shape[0]):
-        _max_forward(x, geo, y, idx, keep_idx, p, p + 1)
+@_serial
+def has_nan(x: Any) -> bool:
+    """Whether the array holds a NaN (chunked, so that the inner loop vectorises)."""
+    flat = x.reshape(-1)
+    for start in range(0, flat.size, 4096):
+        found = False
+        for k in range(start, min(start + 4096, flat.size)):
+            found |= flat[k] != flat[k]
+        if found:
+            return True
+    return False
 
 
 @_serial
@@ -80,11 +96,6 @@ def _max_backward(gy: Any, idx: Any, gx: Any, p0: int, p1: int) -> None:
                 gx[p, idx[p, i, j]] += gy[p, i, j]
 
 
-@_parallel
-def _max_backward_threads(gy: Any, idx: Any, gx: Any) -> None:
-    for p in numba.prange(gy.shape[0]):
-        _max_backward(gy, idx, gx, p, p + 1)
-
 
 @_serial
 def _avg_forward(x: Any, geo: Any, div: Any, y: Any, p0: int, p1: int) -> None:
@@ -94,23 +105,19 @@ def _avg_forward(x: Any, geo: Any, div: Any, y: Any, p0: int, p1: int) -> None:
     oh, ow = y.shape[1], y.shape[2]
     zero = div[0, 0] * 0  # a zero of x's dtype (div is finite, cast to x's dtype)
     for p in range(p0, p1):
+        plane = x[p]
         for i in range(oh):
             h0 = i * sh - ph
-            a0, a1 = max(0, -h0), min(kh, h - h0)
+            r0, r1 = max(h0, 0), min(h0 + kh, h)
             for j in range(ow):
                 w0 = j * sw - pw
-                b0, b1 = max(0, -w0), min(kw, w - w0)
+                c0, c1 = max(w0, 0), min(w0 + kw, w)
                 total = zero
-                for a in range(a0, a1):
-                    for b in range(b0, b1):
-                        total += x[p, h0 + a, w0 + b]
+                for r in range(r0, r1):
+                    row = plane[r]
+                    for q in range(c0, c1):
+                        total += row[q]
                 y[p, i, j] = total / div[i, j]
-
-
-@_parallel
-def _avg_forward_threads(x: Any, geo: Any, div: Any, y: Any) -> None:
-    for p in numba.prange(x.shape[0]):
-        _avg_forward(x, geo, div, y, p, p + 1)
 
 
 @_serial
@@ -120,57 +127,49 @@ def _avg_backward(gy: Any, geo: Any, div: Any, gx: Any, p0: int, p1: int) -> Non
     h, w = gx.shape[1], gx.shape[2]
     oh, ow = gy.shape[1], gy.shape[2]
     for p in range(p0, p1):
-        gx[p, :, :] = 0
+        plane = gx[p]
+        plane[:, :] = 0
         for i in range(oh):
             h0 = i * sh - ph
-            a0, a1 = max(0, -h0), min(kh, h - h0)
+            r0, r1 = max(h0, 0), min(h0 + kh, h)
             for j in range(ow):
                 w0 = j * sw - pw
-                b0, b1 = max(0, -w0), min(kw, w - w0)
+                c0, c1 = max(w0, 0), min(w0 + kw, w)
                 g = gy[p, i, j] / div[i, j]
-                for a in range(a0, a1):
-                    for b in range(b0, b1):
-                        gx[p, h0 + a, w0 + b] += g
+                for r in range(r0, r1):
+                    row = plane[r]
+                    for q in range(c0, c1):
+                        row[q] += g
 
 
-@_parallel
-def _avg_backward_threads(gy: Any, geo: Any, div: Any, gx: Any) -> None:
-    for p in numba.prange(gy.shape[0]):
-        _avg_backward(gy, geo, div, gx, p, p + 1)
-
-
-def _threads(out: Any, geo: tuple[int, ...]) -> bool:
-    """Whether a pass reading every window of ``out`` (P, oh, ow) is worth the threads."""
-    return out.size * geo[0] * geo[1] >= PARALLEL_WORK
+def _split(work: int, n_planes: int, kernel: Any) -> None:
+    """Run ``kernel(p0, p1)`` over all planes: in slices on the library's threads
+    (:mod:`xpnet.functions._parallel`, the kernels release the GIL) when ``work`` window
+    reads pay for it, in this thread otherwise."""
+    if work >= PARALLEL_WORK:
+        parallel_slices(n_planes, kernel)
+    else:
+        kernel(0, n_planes)
 
 
 def max_forward(x: Any, geo: tuple[int, ...], y: Any, idx: Any, keep_idx: bool) -> None:
     """Max pooling of planes x (P, H, W) into y (P, oh, ow), switches into idx (int64)."""
-    if _threads(y, geo):
-        _max_forward_threads(x, geo, y, idx, keep_idx)
-    else:
-        _max_forward(x, geo, y, idx, keep_idx, 0, x.shape[0])
+    _split(y.size * geo[0] * geo[1], x.shape[0],
+           lambda p0, p1: _max_forward(x, geo, y, idx, keep_idx, p0, p1))  # fmt: skip
 
 
-def max_backward(gy: Any, idx: Any, gx: Any, geo: tuple[int, ...]) -> None:
+def max_backward(gy: Any, idx: Any, gx: Any) -> None:
     """Scatter gy (P, oh, ow) to the switches idx into gx (P, H*W), which it zeroes first."""
-    if _threads(gx, (1, 1)):
-        _max_backward_threads(gy, idx, gx)
-    else:
-        _max_backward(gy, idx, gx, 0, gy.shape[0])
+    _split(gx.size, gy.shape[0], lambda p0, p1: _max_backward(gy, idx, gx, p0, p1))
 
 
 def avg_forward(x: Any, geo: tuple[int, ...], div: Any, y: Any) -> None:
     """Window sums of planes x (P, H, W) divided by div (oh, ow), into y (P, oh, ow)."""
-    if _threads(y, geo):
-        _avg_forward_threads(x, geo, div, y)
-    else:
-        _avg_forward(x, geo, div, y, 0, x.shape[0])
+    _split(y.size * geo[0] * geo[1], x.shape[0],
+           lambda p0, p1: _avg_forward(x, geo, div, y, p0, p1))  # fmt: skip
 
 
 def avg_backward(gy: Any, geo: tuple[int, ...], div: Any, gx: Any) -> None:
     """gx (P, H, W) = the window mean's backward of gy (P, oh, ow)."""
-    if _threads(gy, geo):
-        _avg_backward_threads(gy, geo, div, gx)
-    else:
-        _avg_backward(gy, geo, div, gx, 0, gy.shape[0])
+    _split(gy.size * geo[0] * geo[1], gy.shape[0],
+           lambda p0, p1: _avg_backward(gy, geo, div, gx, p0, p1))  # fmt: skip

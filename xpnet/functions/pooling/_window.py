@@ -178,14 +178,14 @@ def kernels(x: Any, impl: str) -> Any:
         x: the input array.
         impl: ``"auto"`` (compiled kernels for NumPy arrays when numba imports),
             ``"xp"`` (always the NumPy/CuPy views path) or ``"numba"`` (compiled; raises
-            when numba is missing or ``x`` is on the GPU).
+            when numba is missing, ``x`` is on the GPU or neither float32 nor float64).
     """
     if impl == "xp":
         return None
-    on_cpu = isinstance(x, numpy.ndarray)
-    module = _load_kernels() if on_cpu else None
+    compiled = isinstance(x, numpy.ndarray) and x.dtype in (numpy.float32, numpy.float64)
+    module = _load_kernels() if compiled else None
     if impl == "numba" and module is None:
-        raise RuntimeError("pooling: impl='numba' needs numba and a NumPy (CPU) array")
+        raise RuntimeError("pooling: impl='numba' needs numba and a float32/float64 NumPy array")
     return module
 
 
