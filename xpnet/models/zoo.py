@@ -17,6 +17,7 @@ from xpnet.models.alexnet import alexnet
 from xpnet.models.cifar import cifar_convnet
 from xpnet.models.lenet import lenet5
 from xpnet.models.mlp import mlp
+from xpnet.models.multiclass_perceptron import MulticlassPerceptron
 from xpnet.models.regularized import dropconnect_mnist, locally_connected_net, maxout_mnist
 from xpnet.nn.module import Module
 
@@ -51,8 +52,9 @@ def _mlp(shape: tuple[int, ...], classes: int, rng: Any, hidden: Any = (256,),
 
 
 def _perceptron(shape: tuple[int, ...], classes: int, rng: Any) -> Module:
-    # a single layer of threshold units, one per class: no hidden layer (slide 4)
-    return mlp((_size(shape), classes), rng=rng)
+    # one threshold unit per class, no hidden layer (slide 4), trained by Rosenblatt's
+    # rule rather than back-propagation; zero initial weights, the classical start
+    return MulticlassPerceptron(_size(shape), classes)
 
 
 def _alexnet(shape: tuple[int, ...], classes: int, rng: Any, **options: Any) -> Module:
@@ -67,7 +69,7 @@ def _alexnet(shape: tuple[int, ...], classes: int, rng: Any, **options: Any) -> 
 
 ZOO: dict[str, ZooEntry] = {
     "perceptron": ZooEntry(
-        _perceptron, "one layer, no hidden units: the 1960s perceptron's reach",
+        _perceptron, "one threshold unit per class, Rosenblatt's rule (no back-propagation)",
         None, (1, 28, 28)),
     "mlp": ZooEntry(_mlp, "multi-layer perceptron, back-propagation (784-256-10 on MNIST)",
                     None, (1, 28, 28)),
