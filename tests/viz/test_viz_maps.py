@@ -94,3 +94,10 @@ def test_filters_deeper_layer_per_input_channel(rng):
         filters_image(net, 2)
     with pytest.raises(ValueError, match="no Conv2d"):
         filters_image(nn.Sequential(nn.Flatten(), nn.Linear(4, 2, rng=rng)))
+
+
+def test_block_outputs_end_each_convolution_stage(rng):
+    from xpnet.viz.filters import block_outputs
+
+    assert block_outputs(_net(rng)) == [2, 4]  # conv-pool-ReLU, then conv-ReLU
+    assert block_outputs(nn.Sequential(nn.Flatten(), nn.Linear(4, 2, rng=rng))) == []

@@ -121,3 +121,24 @@ def test_top_patches_image(rng):
     top = top_inputs(net, x, 3, k=4)
     img = top_patches_image(x, top, [0, 5], scale=1)
     assert img.shape == (2 * 11 + 1, 4 * 11 + 1, 3)  # 10x10 fields, 2 rows of 4
+
+
+def test_one_pass_in_bounded_batches(rng):
+    """Each image is read once, in batches of at most batch_size: activations of the whole
+    set never exist at once."""
+    net = _net(rng)
+    x = rng.standard_normal((50, 1, 16, 16)).astype(numpy.float32)
+
+    class Counting(ArrayDataset):
+        requests: list = []
+
+        def get_batch(self, indices):
+            self.requests.append(numpy.asarray(indices).copy())
+            return super().get_batch(indices)
+
+    ds = Counting(x, numpy.zeros(50, numpy.int64))
+    top = top_inputs(net, ds, 3, k=4, batch_size=16)
+    sizes = [len(r) for r in ds.requests]
+    assert sizes == [16, 16, 16, 2]
+    numpy.testing.assert_array_equal(numpy.concatenate(ds.requests), numpy.arange(50))
+    assert top.scores.shape == (4, 6)

@@ -20,7 +20,7 @@ import numpy
 from xpnet.viz.confusion import confusion_figure, model_confusion
 from xpnet.viz.deconvnet import deconv_top_image
 from xpnet.viz.feature_maps import feature_maps, feature_maps_image, layer_list, resolve_layer
-from xpnet.viz.filters import conv_layers, filters_image
+from xpnet.viz.filters import block_outputs, conv_layers, filters_image
 from xpnet.viz.grid import make_grid, normalize, side_by_side, to_hwc, upscale, write_png
 from xpnet.viz.maximize import maximize
 from xpnet.viz.occlusion import occlusion, occlusion_image
@@ -41,11 +41,12 @@ def _file(layer_name: str) -> str:
 
 
 def _default_layer(run: Any, layer: Any, last: bool = True) -> tuple[int, str]:
-    """The given layer, else the last (or first) Conv2d, else the last layer."""
+    """The given layer, else the output of the last (or first) convolution stage (after
+    its pooling and ReLU), else the last layer."""
     if layer is not None:
         return resolve_layer(run.model, layer)
-    convs = conv_layers(run.model)
-    index = (convs[-1] if last else convs[0]) if convs else len(layer_list(run.model)) - 1
+    blocks = block_outputs(run.model)
+    index = (blocks[-1] if last else blocks[0]) if blocks else len(layer_list(run.model)) - 1
     return resolve_layer(run.model, index)
 
 
@@ -191,9 +192,10 @@ def visualize(kind: str, run_dir: str | Path, out_dir: str | Path | None = None,
         run_dir: a run folder written by ``xpnet train``.
         out_dir: where the PNGs go (default ``RUN/viz``).
         checkpoint: "best" or "last".
-        **options: the kind's options: ``layer`` (index or dotted name; default the last
-            Conv2d, the first for maps), ``channel``, ``image`` (test-set index), ``k``,
-            ``limit``, ``count``, ``steps``, ``seed``, ``size``, ``stride``, ``scale``...
+        **options: the kind's options: ``layer`` (index or dotted name; default the
+            output of the last convolution stage, the first for maps), ``channel``,
+            ``image`` (test-set index), ``k``, ``limit``, ``count``, ``steps``, ``seed``,
+            ``size``, ``stride``, ``scale``...
 
     Returns:
         The paths written.
@@ -202,8 +204,8 @@ def visualize(kind: str, run_dir: str | Path, out_dir: str | Path | None = None,
         ValueError: an unknown kind or option (the message lists the valid ones).
 
     Example:
-        >>> visualize("top", "runs/lenet", layer=3, k=9)
-        [PosixPath('runs/lenet/viz/top_3.png')]
+        >>> visualize("top", "runs/lenet", layer=5, k=9)
+        [PosixPath('runs/lenet/viz/top_5.png')]
     """
     if kind not in KINDS:
         raise ValueError(f"visualize: kind must be one of {', '.join(KINDS)}, got {kind!r}")

@@ -15,12 +15,32 @@ from xpnet import backend, nn
 from xpnet.viz.feature_maps import layer_list, resolve_layer
 from xpnet.viz.grid import make_grid, normalize
 
-__all__ = ["conv_layers", "filters_image"]
+__all__ = ["block_outputs", "conv_layers", "filters_image"]
 
 
 def conv_layers(model: nn.Module) -> list[int]:
     """Indices (in :func:`~xpnet.viz.feature_maps.layer_list`) of the Conv2d layers."""
     return [i for i, (_, m) in enumerate(layer_list(model)) if isinstance(m, nn.Conv2d)]
+
+
+def block_outputs(model: nn.Module) -> list[int]:
+    """For each Conv2d, the last layer of its stage (the conv and the pooling, ReLU,
+    normalisation after it): the feature maps Zeiler & Fergus project.
+
+    Example:
+        >>> block_outputs(lenet5(seed=0))     # conv, pool, ReLU twice
+        [2, 5]
+    """
+    layers = layer_list(model)
+    out = []
+    for i in conv_layers(model):
+        j = i
+        while j + 1 < len(layers) and not isinstance(
+            layers[j + 1][1], (nn.Conv2d, nn.Flatten, nn.Linear)
+        ):
+            j += 1
+        out.append(j)
+    return out
 
 
 def filters_image(

@@ -19,17 +19,16 @@ from typing import Any
 
 import numpy
 
-from xpnet import nn
 from xpnet.viz.confusion import confusion_figure, model_confusion
 from xpnet.viz.deconvnet import deconv_top_image
 from xpnet.viz.feature_maps import layer_list
-from xpnet.viz.filters import conv_layers, filters_image
+from xpnet.viz.filters import block_outputs, conv_layers, filters_image
 from xpnet.viz.grid import make_grid, normalize, png_bytes, side_by_side, to_hwc
 from xpnet.viz.occlusion import occlusion, occlusion_image
 from xpnet.viz.saliency import guided_backprop, saliency, saliency_image
 from xpnet.viz.top_inputs import get_images, top_inputs
 
-__all__ = ["block_outputs", "build_report", "data_uri"]
+__all__ = ["build_report", "data_uri"]
 
 _STYLE = """
 body { font-family: Helvetica, Arial, sans-serif; max-width: 1100px; margin: 24px auto;
@@ -65,21 +64,6 @@ def _matplotlib_png(draw: Callable[[Path], Path]) -> bytes | None:
             return Path(draw(Path(tmp) / "figure.png")).read_bytes()
     except ImportError:
         return None
-
-
-def block_outputs(model: nn.Module) -> list[int]:
-    """For each Conv2d, the last layer of its stage (the conv and the pooling, ReLU,
-    normalisation after it): the feature maps Zeiler & Fergus project."""
-    layers = layer_list(model)
-    out = []
-    for i in conv_layers(model):
-        j = i
-        while j + 1 < len(layers) and not isinstance(
-            layers[j + 1][1], (nn.Conv2d, nn.Flatten, nn.Linear)
-        ):
-            j += 1
-        out.append(j)
-    return out
 
 
 def _settings(run: Any) -> str:
