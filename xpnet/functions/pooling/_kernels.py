@@ -99,47 +99,61 @@ def _max_backward(gy: Any, idx: Any, gx: Any, p0: int, p1: int) -> None:
 
 @_serial
 def _avg_forward(x: Any, geo: Any, div: Any, y: Any, p0: int, p1: int) -> None:
-    """y[p, i, j] = (sum of window (i, j) inside the input) / div[i, j] (padding adds 0)."""
+    """y[p, i, j] = (sum of window (i, j) inside the input) / div[i, j] (padding adds 0).
+
+    Separable: for each output row, the window rows are summed column by column first
+    (contiguous, vectorised), then each window adds its kw column sums.
+    """
     kh, kw, sh, sw, ph, pw = geo
     h, w = x.shape[1], x.shape[2]
     oh, ow = y.shape[1], y.shape[2]
-    zero = div[0, 0] * 0  # a zero of x's dtype (div is finite, cast to x's dtype)
+    cols = numpy.empty(w, dtype=x.dtype)  # column sums of the current window rows
     for p in range(p0, p1):
         plane = x[p]
         for i in range(oh):
             h0 = i * sh - ph
             r0, r1 = max(h0, 0), min(h0 + kh, h)
+            cols[:] = plane[r0]
+            for r in range(r0 + 1, r1):
+                row = plane[r]
+                for q in range(w):
+                    cols[q] += row[q]
             for j in range(ow):
                 w0 = j * sw - pw
                 c0, c1 = max(w0, 0), min(w0 + kw, w)
-                total = zero
-                for r in range(r0, r1):
-                    row = plane[r]
-                    for q in range(c0, c1):
-                        total += row[q]
+                total = cols[c0]
+                for q in range(c0 + 1, c1):
+                    total += cols[q]
                 y[p, i, j] = total / div[i, j]
 
 
 @_serial
 def _avg_backward(gy: Any, geo: Any, div: Any, gx: Any, p0: int, p1: int) -> None:
-    """gx (P, H, W) = 0, then each window's input positions get gy[p, i, j] / div[i, j]."""
+    """gx (P, H, W) = 0, then each window's input positions get gy[p, i, j] / div[i, j].
+
+    Separable, as the forward: for each output row, the shares of its windows are
+    gathered per column, then added to every window row (contiguous, vectorised).
+    """
     kh, kw, sh, sw, ph, pw = geo
     h, w = gx.shape[1], gx.shape[2]
     oh, ow = gy.shape[1], gy.shape[2]
+    cols = numpy.empty(w, dtype=gx.dtype)  # what each column of the window rows receives
     for p in range(p0, p1):
         plane = gx[p]
         plane[:, :] = 0
         for i in range(oh):
             h0 = i * sh - ph
             r0, r1 = max(h0, 0), min(h0 + kh, h)
+            cols[:] = 0
             for j in range(ow):
                 w0 = j * sw - pw
-                c0, c1 = max(w0, 0), min(w0 + kw, w)
                 g = gy[p, i, j] / div[i, j]
-                for r in range(r0, r1):
-                    row = plane[r]
-                    for q in range(c0, c1):
-                        row[q] += g
+                for q in range(max(w0, 0), min(w0 + kw, w)):
+                    cols[q] += g
+            for r in range(r0, r1):
+                row = plane[r]
+                for q in range(w):
+                    row[q] += cols[q]
 
 
 def _split(work: int, n_planes: int, kernel: Any) -> None:
