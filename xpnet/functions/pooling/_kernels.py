@@ -3,9 +3,10 @@
 numba is optional: ``_window.kernels`` imports this module only on the CPU and falls back
 to the NumPy/CuPy views path (the reference these kernels are tested against) when numba
 is missing. Why compiled code: the views path makes kh*kw passes over the whole batch
-(a compare, a select and an index update each for max pooling), about 5x slower than
-PyTorch on the CIFAR net's overlapping 3x3/2 pool; one pass with the window in registers
-is as fast as PyTorch's. Measured with ``bench/bench_pool_ops.py``.
+(a compare, a select and an index update each for max pooling, all on strided views);
+on the CIFAR net's overlapping 3x3/2 max pool it ran at 0.4-0.5x PyTorch's speed (one
+thread each), where one pass with the window in registers runs at 1.5-2x. Measured with
+``bench/bench_pool_ops.py --threads 1 --clock cpu [--impl xp]``.
 
 Every kernel takes C-contiguous planes (P = N*C, H, W) and the window as a tuple
 ``geo = (kh, kw, sh, sw, ph, pw)``, and bounds each window to the input instead of padding
