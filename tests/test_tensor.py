@@ -114,3 +114,18 @@ def test_numpy_scalars_keep_their_dtype():
     # a float64 NumPy scalar (what x.sum() returns) must not be narrowed to float32
     assert xpnet.Tensor(numpy.float64(1.5)).dtype == numpy.float64
     assert xpnet.Tensor(numpy.float32(1.5)).dtype == numpy.float32
+
+
+def test_integer_outputs_of_a_recorded_op_need_no_gradient():
+    class ValueAndIndex(Function):
+        def forward(self, x):
+            return x * 2, numpy.argsort(x)
+
+        def backward(self, gy, gi):
+            return gy * 2
+
+    x = xpnet.Tensor(numpy.array([3.0, 1.0]), requires_grad=True)
+    y, i = ValueAndIndex()(x)
+    assert y.requires_grad and not i.requires_grad
+    y.backward(numpy.ones(2))
+    numpy.testing.assert_array_equal(x.grad, [2.0, 2.0])

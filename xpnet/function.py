@@ -99,7 +99,11 @@ class Function:
         self.needs_input_grad = needs if record else (False,) * len(tensors)
         ys = self.forward(*[t.data for t in tensors])
         single = not isinstance(ys, tuple)
-        outputs = [Tensor(y, requires_grad=record) for y in ((ys,) if single else ys)]
+        # integer outputs (pooling switches, argmax) never carry a gradient
+        outputs = [
+            Tensor(y, requires_grad=record and y.dtype.kind == "f")
+            for y in ((ys,) if single else ys)
+        ]
         if record:
             self.inputs = tensors
             self.generation = max(t.generation for t in tensors if t.requires_grad)
