@@ -106,8 +106,15 @@ def dx_path(request, monkeypatch):
     return request.param
 
 
+@pytest.fixture(params=["im2col", "im2row"])
+def layout(request, monkeypatch):
+    """Columns as im2col's (taps as columns) or im2row's (taps as rows, bias in the GEMM)."""
+    monkeypatch.setattr(_im2col, "ROWS_MAX_CG", 10**9 if request.param == "im2row" else -1)
+    return request.param
+
+
 @pytest.mark.parametrize("mode", MODES)
-def test_conv2d(mode, threads, dx_path):
+def test_conv2d(mode, threads, dx_path, layout):
     x, w, b, kw = _make(mode)
     if b is None:
         check_op(lambda x, w: F.conv2d(x, w, **kw),
@@ -118,7 +125,7 @@ def test_conv2d(mode, threads, dx_path):
 
 
 @pytest.mark.parametrize("wrt", [[0], [1], [2], [1, 2]], ids=["x", "w", "b", "w_b"])
-def test_conv2d_partial_gradients(wrt, dx_path):
+def test_conv2d_partial_gradients(wrt, dx_path, layout):
     """Only the gradients asked for are computed, and they are still right."""
     x, w, b, kw = _make("everything")
     b = numpy.ones(w.shape[0])
@@ -126,7 +133,7 @@ def test_conv2d_partial_gradients(wrt, dx_path):
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_conv_transpose2d(mode, threads, dx_path):
+def test_conv_transpose2d(mode, threads, dx_path, layout):
     x, w, b, kw = _make(mode, transpose=True)
     kw["output_padding"] = 1 if mode in ("stride2", "dilation2") else 0
     if b is not None:
@@ -237,3 +244,28 @@ def test_conv_transpose2d_errors():
         F.conv_transpose2d(x, numpy.zeros((4, 2, 3, 3)), stride=2, output_padding=2)
     with pytest.raises(ValueError, match=r"bias must have shape \(4,\)"):
         F.conv_transpose2d(x, numpy.zeros((4, 2, 3, 3)), numpy.zeros(2), groups=2)
+
+
+@pytest.mark.parametrize("dtype, tol", [(numpy.float32, 1e-5), (numpy.float64, 1e-12)])
+@pytest.mark.parametrize("shape, co, k, s, p, g", [
+    ((9, 1, 12, 12), 6, 5, 1, 2, 1),  # LeNet's conv1 (one channel)
+    ((5, 3, 13, 13), 8, 5, 2, 2, 1),  # the CIFAR net's conv1, strided
+    ((4, 4, 9, 9), 6, 3, 1, 1, 2),  # groups
+])
+def test_im2row_matches_im2col(monkeypatch, dtype, tol, shape, co, k, s, p, g):
+    """The two column layouts give the same y, dE/dx, dE/dw, dE/db in float32 and float64."""
+    rng = numpy.random.default_rng(3)
+    x = rng.standard_normal(shape).astype(dtype)
+    w = rng.standard_normal((co, shape[1] // g, k, k)).astype(dtype)
+    b = rng.standard_normal(co).astype(dtype)
+
+    def run(rows_max_cg):
+        monkeypatch.setattr(_im2col, "ROWS_MAX_CG", rows_max_cg)
+        X, W, B = (Tensor(a, requires_grad=True) for a in (x, w, b))
+        y = F.conv2d(X, W, B, stride=s, padding=p, groups=g)
+        y.backward(numpy.cos(numpy.arange(y.data.size)).reshape(y.shape).astype(dtype))
+        assert y.dtype == X.grad.dtype == W.grad.dtype == B.grad.dtype == dtype
+        return y.data, X.grad, W.grad, B.grad
+
+    for a, ref in zip(run(10**9), run(-1)):
+        numpy.testing.assert_allclose(a, ref, rtol=tol, atol=tol * numpy.abs(ref).max())

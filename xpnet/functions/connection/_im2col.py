@@ -105,6 +105,41 @@ def im2col(xpad: Any, geo: Geometry, xp: Any) -> Any:
     return cols.reshape(n * geo.oh * geo.ow, g, geo.kh * geo.kw * cg)  # (m, g, Kg)
 
 
+def _pad_cnhw(x: Any, geo: Geometry, xp: Any) -> Any:
+    """(n, C, H, W) any strides -> (C, n, Hp, Wp) C-contiguous copy with a zero border."""
+    n, C, H, W = x.shape
+    Hp, Wp = geo.padded
+    alloc = xp.zeros if geo.ph or geo.pw else xp.empty
+    xc = alloc((C, n, Hp, Wp), dtype=x.dtype)  # (C, n, Hp, Wp)
+    xc[:, :, geo.ph : geo.ph + H, geo.pw : geo.pw + W] = x.transpose(1, 0, 2, 3)
+    return xc
+
+
+def im2row(xc: Any, geo: Geometry, ones: bool, xp: Any) -> Any:
+    """(C, n, Hp, Wp) padded input -> (g, Kg [+ 1], n oH oW): im2col's matrix transposed.
+
+    Row (i, j, c) of group k holds tap (i, j) of channel k Cg + c at every output
+    position, copied from one strided window: kh kw copies whose innermost runs are whole
+    output rows (oW values), where im2col's runs are Cg values (one value for a grey
+    image: 6x slower on LeNet's conv1). With ``ones`` a last row of ones is added, so that
+    the GEMM adds the bias (forward) or sums dE/dy (dE/db) with no pass of its own.
+    """
+    C, n, Hp, Wp = xc.shape
+    g, kh, kw = geo.groups, geo.kh, geo.kw
+    cg = C // g
+    kg = kh * kw * cg
+    rows = xp.empty((g, kg + ones, n * geo.oh * geo.ow), dtype=xc.dtype)  # (g, Kg [+1], m)
+    taps = rows[:, :kg].reshape(g, kh, kw, cg, n, geo.oh, geo.ow)  # view, row-split only
+    xg = xc.reshape(g, cg, n, Hp, Wp)  # (g, Cg, n, Hp, Wp) view
+    for i in range(kh):
+        for j in range(kw):
+            r, c = geo.window(i, j)
+            taps[:, i, j] = xg[:, :, :, r, c]  # (g, Cg, n, oH, oW) window
+    if ones:
+        rows[:, kg] = 1
+    return rows
+
+
 def weight_matrix(w: Any, g: int, xp: Any) -> Any:
     """(O, Cg, kh, kw) -> (g, Kg, Og), rows ordered (kh, kw, Cg) like im2col's columns."""
     co, cg, kh, kw = w.shape
@@ -121,27 +156,34 @@ def _offset_weights(w: Any, g: int, xp: Any) -> Any:
 
 def forward(x: Any, w: Any, b: Any, geo: Geometry, xp: Any) -> Any:
     """y = im2col(x) @ W + b, NHWC; x (N, C, H, W) any strides -> y (N, oH, oW, O)."""
-    N = x.shape[0]
+    N, C = x.shape[:2]
     co = w.shape[0]
     g, og, L = geo.groups, co // geo.groups, geo.oh * geo.ow
+    rows = w.shape[1] <= ROWS_MAX_CG  # few channels: im2row, bias inside the GEMM
     xh = x.transpose(0, 2, 3, 1)  # (N, H, W, C) view
     wmat = weight_matrix(w, g, xp)  # (g, Kg, Og)
+    if rows and b is not None:
+        wmat = xp.concatenate([wmat, b.reshape(g, 1, og)], axis=1)  # (g, Kg + 1, Og)
     y = xp.empty((N, geo.oh, geo.ow, co), dtype=x.dtype)  # (N, oH, oW, O)
     y2 = y.reshape(N * L, co)  # (M, O) view
 
     def work(lo: int, hi: int) -> None:
-        for a, z in _blocks(lo, hi, L * geo.kh * geo.kw * x.shape[1] * x.itemsize):
+        for a, z in _blocks(lo, hi, L * geo.kh * geo.kw * C * x.itemsize):
             _forward_block(a, z)
 
     def _forward_block(lo: int, hi: int) -> None:
-        cols = im2col(_pad_nhwc(xh[lo:hi], geo, xp), geo, xp)  # (m, g, Kg)
         out = y2[lo * L : hi * L]  # (m, O) rows of this slice
+        if rows:
+            cols = im2row(_pad_cnhw(x[lo:hi], geo, xp), geo, b is not None, xp)  # (g, Kg', m)
+            cols = cols.transpose(2, 0, 1)  # (m, g, Kg') view
+        else:
+            cols = im2col(_pad_nhwc(xh[lo:hi], geo, xp), geo, xp)  # (m, g, Kg)
         if g == 1:
             xp.matmul(cols[:, 0], wmat[0], out=out)
         else:
             for k in range(g):
                 out[:, k * og : (k + 1) * og] = cols[:, k] @ wmat[k]  # (m, Og)
-        if b is not None:
+        if b is not None and not rows:
             out += b
 
     parallel_slices(N, work, xp)
@@ -225,35 +267,48 @@ def _input_grad_by_col2im(w: Any, gy: Any, geo: Geometry, xp: Any) -> Any:
 def _param_grads(
     x: Any, gy: Any, geo: Geometry, need_w: bool, need_b: bool, xp: Any
 ) -> tuple[Any, Any]:
-    """dE/dw[k] = sum over blocks of dE/dY_k^T @ X_col_k, dE/db = sum of dE/dY rows."""
+    """dE/dw[k] = sum over blocks of dE/dY_k^T @ X_col_k, dE/db = sum of dE/dY rows.
+
+    With few channels (im2row's layout) X_col carries a column of ones, so the same GEMM
+    gives dE/db as the last column of dE/dw.
+    """
     N, co = gy.shape[0], gy.shape[1]
     g, og, L = geo.groups, co // geo.groups, geo.oh * geo.ow
     gyh = gy.transpose(0, 2, 3, 1)  # (N, oH, oW, O) view
     C = x.shape[1] if need_w else 1
     kg = geo.kh * geo.kw * C // g
+    rows = need_w and C // g <= ROWS_MAX_CG
+    ones = rows and need_b  # dE/db from the GEMM's column of ones
     xh = x.transpose(0, 2, 3, 1) if need_w else None  # (N, H, W, C) view
 
     def work(lo: int, hi: int) -> tuple[Any, Any]:
-        gw = xp.zeros((g, og, kg), dtype=gy.dtype) if need_w else None  # (g, Og, Kg)
-        gb = xp.zeros(co, dtype=gy.dtype) if need_b else None  # (O,)
+        gw = xp.zeros((g, og, kg + ones), dtype=gy.dtype) if need_w else None  # (g, Og, Kg')
+        gb = xp.zeros(co, dtype=gy.dtype) if need_b and not ones else None  # (O,)
         for a, z in _blocks(lo, hi, L * max(kg * g, co) * gy.itemsize):  # in order
             g2 = xp.ascontiguousarray(gyh[a:z]).reshape((z - a) * L, co)  # (m, O)
-            if need_w:
+            if rows:
+                cols = im2row(_pad_cnhw(x[a:z], geo, xp), geo, ones, xp)  # (g, Kg', m)
+                for k in range(g):
+                    gw[k] += g2[:, k * og : (k + 1) * og].T @ cols[k].T  # (Og, Kg')
+            elif need_w:
                 cols = im2col(_pad_nhwc(xh[a:z], geo, xp), geo, xp)  # (m, g, Kg)
                 for k in range(g):
                     gw[k] += g2[:, k * og : (k + 1) * og].T @ cols[:, k]  # (Og, Kg)
-            if need_b:
+            if gb is not None:
                 gb += g2.sum(axis=0)
         return gw, gb
 
     parts = parallel_slices(N, work, xp)
     gw = gb = None
     if need_w:
-        gw = _ordered_sum([p[0] for p in parts])  # (g, Og, Kg), Kg ordered (kh, kw, Cg)
+        gw = _ordered_sum([p[0] for p in parts])  # (g, Og, Kg'), Kg ordered (kh, kw, Cg)
+        if ones:
+            gb = xp.ascontiguousarray(gw[:, :, kg]).reshape(co)  # (O,) the ones column
+            gw = gw[:, :, :kg]  # (g, Og, Kg) view
         cg = C // g
         gw = gw.reshape(g, og, geo.kh, geo.kw, cg).transpose(0, 1, 4, 2, 3)
         gw = gw.reshape(co, cg, geo.kh, geo.kw)  # (O, Cg, kh, kw)
-    if need_b:
+    if need_b and not ones:
         gb = _ordered_sum([p[1] for p in parts])
     return gw, gb
 
@@ -271,6 +326,11 @@ def _col2im(g2: Any, wij: Any, gxpad: Any, geo: Geometry, xp: Any) -> None:
                 dst = gxpad[:, rows, cols, k * cg : (k + 1) * cg]  # (n, oH, oW, Cg) window
                 dst += d.reshape(n, geo.oh, geo.ow, cg)
 
+
+#: At or below this many channels per group, im2row's layout (taps as rows, copied a
+#: whole output row at a time) replaces im2col's (taps as columns, copied Cg values at a
+#: time): 6x faster for one channel, 2.5x for three.
+ROWS_MAX_CG = 2
 
 #: dE/dx by a full convolution needs Cg columns in its GEMM; below this, col2im is faster.
 DX_BY_CONV_MIN_CG = 16
