@@ -86,8 +86,12 @@ def _pad_nhwc(xh: Any, geo: Geometry, xp: Any) -> Any:
     return xpad
 
 
-def im2col(xpad: Any, geo: Geometry, xp: Any) -> Any:
-    """(n, Hp, Wp, C) padded input -> (n oH oW, g, kh kw Cg) contiguous column matrix."""
+def im2col(xpad: Any, geo: Geometry, xp: Any, ones: bool = False) -> Any:
+    """(n, Hp, Wp, C) padded input -> (n oH oW, g, kh kw Cg [+ 1]) column matrix.
+
+    With ``ones`` each group gets a last column of ones, so that the GEMM adds the bias
+    (forward) or sums dE/dy (dE/db) with no pass of its own over the output.
+    """
     n, Hp, Wp, C = xpad.shape
     if (geo.oh - 1) * geo.sh + geo.dh * (geo.kh - 1) >= Hp or (
         (geo.ow - 1) * geo.sw + geo.dw * (geo.kw - 1) >= Wp
@@ -95,14 +99,20 @@ def im2col(xpad: Any, geo: Geometry, xp: Any) -> Any:
         raise ValueError(f"im2col: windows of {geo} do not fit in the padded input {(Hp, Wp)}")
     g = geo.groups
     cg = C // g
+    kg = geo.kh * geo.kw * cg
     sn, sh_, sw_, sc = xpad.strides
     view = xp.lib.stride_tricks.as_strided(
         xpad,
         shape=(n, geo.oh, geo.ow, g, geo.kh, geo.kw, cg),  # (n, oH, oW, g, kh, kw, Cg)
         strides=(sn, sh_ * geo.sh, sw_ * geo.sw, sc * cg, sh_ * geo.dh, sw_ * geo.dw, sc),
     )
-    cols = xp.ascontiguousarray(view)  # the one im2col copy
-    return cols.reshape(n * geo.oh * geo.ow, g, geo.kh * geo.kw * cg)  # (m, g, Kg)
+    m = n * geo.oh * geo.ow
+    cols = xp.empty((m, g, kg + ones), dtype=xpad.dtype)  # (m, g, Kg [+1])
+    dst = cols[:, :, :kg].reshape(n, geo.oh, geo.ow, g, geo.kh, geo.kw, cg)  # view
+    dst[...] = view  # the one im2col copy
+    if ones:
+        cols[:, :, kg] = 1
+    return cols
 
 
 def _pad_cnhw(x: Any, geo: Geometry, xp: Any) -> Any:
@@ -159,10 +169,10 @@ def forward(x: Any, w: Any, b: Any, geo: Geometry, xp: Any) -> Any:
     N, C = x.shape[:2]
     co = w.shape[0]
     g, og, L = geo.groups, co // geo.groups, geo.oh * geo.ow
-    rows = w.shape[1] <= ROWS_MAX_CG  # few channels: im2row, bias inside the GEMM
+    rows = w.shape[1] <= ROWS_MAX_CG  # few channels: im2row's layout
     xh = x.transpose(0, 2, 3, 1)  # (N, H, W, C) view
     wmat = weight_matrix(w, g, xp)  # (g, Kg, Og)
-    if rows and b is not None:
+    if b is not None:  # the bias is the weight of the columns' ones: added by the GEMM
         wmat = xp.concatenate([wmat, b.reshape(g, 1, og)], axis=1)  # (g, Kg + 1, Og)
     y = xp.empty((N, geo.oh, geo.ow, co), dtype=x.dtype)  # (N, oH, oW, O)
     y2 = y.reshape(N * L, co)  # (M, O) view
@@ -177,14 +187,12 @@ def forward(x: Any, w: Any, b: Any, geo: Geometry, xp: Any) -> Any:
             cols = im2row(_pad_cnhw(x[lo:hi], geo, xp), geo, b is not None, xp)  # (g, Kg', m)
             cols = cols.transpose(2, 0, 1)  # (m, g, Kg') view
         else:
-            cols = im2col(_pad_nhwc(xh[lo:hi], geo, xp), geo, xp)  # (m, g, Kg)
+            cols = im2col(_pad_nhwc(xh[lo:hi], geo, xp), geo, xp, b is not None)  # (m, g, Kg')
         if g == 1:
             xp.matmul(cols[:, 0], wmat[0], out=out)
         else:
             for k in range(g):
                 out[:, k * og : (k + 1) * og] = cols[:, k] @ wmat[k]  # (m, Og)
-        if b is not None and not rows:
-            out += b
 
     parallel_slices(N, work, xp)
     return y
@@ -269,8 +277,8 @@ def _param_grads(
 ) -> tuple[Any, Any]:
     """dE/dw[k] = sum over blocks of dE/dY_k^T @ X_col_k, dE/db = sum of dE/dY rows.
 
-    With few channels (im2row's layout) X_col carries a column of ones, so the same GEMM
-    gives dE/db as the last column of dE/dw.
+    When both are needed X_col carries a column of ones, so the same GEMM gives dE/db as
+    the last column of dE/dw.
     """
     N, co = gy.shape[0], gy.shape[1]
     g, og, L = geo.groups, co // geo.groups, geo.oh * geo.ow
@@ -278,7 +286,7 @@ def _param_grads(
     C = x.shape[1] if need_w else 1
     kg = geo.kh * geo.kw * C // g
     rows = need_w and C // g <= ROWS_MAX_CG
-    ones = rows and need_b  # dE/db from the GEMM's column of ones
+    ones = need_w and need_b  # dE/db from the GEMM's column of ones
     xh = x.transpose(0, 2, 3, 1) if need_w else None  # (N, H, W, C) view
 
     def work(lo: int, hi: int) -> tuple[Any, Any]:
@@ -291,9 +299,9 @@ def _param_grads(
                 for k in range(g):
                     gw[k] += g2[:, k * og : (k + 1) * og].T @ cols[k].T  # (Og, Kg')
             elif need_w:
-                cols = im2col(_pad_nhwc(xh[a:z], geo, xp), geo, xp)  # (m, g, Kg)
+                cols = im2col(_pad_nhwc(xh[a:z], geo, xp), geo, xp, ones)  # (m, g, Kg')
                 for k in range(g):
-                    gw[k] += g2[:, k * og : (k + 1) * og].T @ cols[:, k]  # (Og, Kg)
+                    gw[k] += g2[:, k * og : (k + 1) * og].T @ cols[:, k]  # (Og, Kg')
             if gb is not None:
                 gb += g2.sum(axis=0)
         return gw, gb
