@@ -17,6 +17,12 @@ Why channels-last: the arrays are worked on as NHWC, so that
   small GEMMs, (M, Og) @ (Og, Cg) per kernel offset, each added into a strided window of
   the padded gradient whose rows are contiguous (3x faster than ``add.at`` on the full
   column matrix, and without its memory);
+- with one or two channels per group (a network's first layer) the columns are built
+  transposed instead, by :func:`im2row`: one strided copy per kernel tap whose innermost
+  runs are whole output rows, where im2col's would be one value long (6x faster on
+  LeNet's grey conv1);
+- the column matrix carries a column of ones when there is a bias, so the forward GEMM
+  adds the bias and the weight-gradient GEMM gives dE/db (no pass of their own);
 - the batch is worked through in blocks of ~BLOCK_BYTES of columns, so the column
   matrix is still in the cache when its GEMM reads it; columns are recomputed in the
   backward pass rather than kept (they are kh kw times the size of the input).
