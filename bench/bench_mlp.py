@@ -1,0 +1,170 @@
+"""Benchmark: train the MLP 784-1024-1024-10 in xpnet and in PyTorch, side by side.
+
+Both train the same network (ReLU, softmax cross-entropy, SGD momentum 0.9, batch 128,
+float32, the same initial weights, random data) with the same number of CPU threads, in
+one process. The timed rounds alternate (xpnet, PyTorch, xpnet, ...) after a warm-up, so
+a change in the machine's load hits both; the script prints images/s for each round,
+the medians and the ratio xpnet / PyTorch (above 1: xpnet is faster), and the median of
+the per-round ratios (each round pair ran under nearly the same load).
+
+Run:
+    python bench/bench_mlp.py                       # 10 rounds x 20 steps, 2 threads
+    python bench/bench_mlp.py --profile             # also: where xpnet's time goes
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import statistics
+import time
+
+import numpy
+
+import xpnet
+from xpnet import functions as F
+from xpnet import optim
+from xpnet.models import mlp
+
+SIZES = (784, 1024, 1024, 10)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--steps", type=int, default=20, help="training steps per round")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed steps before")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--lr", type=float, default=0.01)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--profile", action="store_true", help="cProfile xpnet's steps")
+    return parser.parse_args()
+
+
+def limit_threads(n: int) -> str:
+    """Give NumPy's BLAS ``n`` threads (through threadpoolctl when it is installed)."""
+    try:
+        import threadpoolctl  # noqa: PLC0415  (optional)
+    except ImportError:
+        return "NumPy BLAS threads: library default (threadpoolctl not installed)"
+    threadpoolctl.threadpool_limits(n, user_api="blas")
+    info = [f"{i['internal_api']} {i['num_threads']}" for i in threadpoolctl.threadpool_info()
+            if i["user_api"] == "blas"]
+    return "NumPy BLAS threads: " + ", ".join(info)
+
+
+def make_data(args: argparse.Namespace) -> list[tuple[numpy.ndarray, numpy.ndarray]]:
+    rng = numpy.random.default_rng(args.seed)
+    return [
+        (rng.random((args.batch_size, SIZES[0]), dtype=numpy.float32),
+         rng.integers(0, SIZES[-1], args.batch_size))
+        for _ in range(8)
+    ]
+
+
+class XpnetRun:
+    """xpnet's training step on the shared data."""
+
+    def __init__(self, args: argparse.Namespace, data: list) -> None:
+        self.net = mlp(SIZES, activation="relu", rng=numpy.random.default_rng(args.seed))
+        self.opt = optim.SGD(self.net.parameters(), lr=args.lr, momentum=0.9)
+        self.data, self.i = data, 0
+
+    def step(self) -> float:
+        x, y = self.data[self.i % len(self.data)]
+        self.i += 1
+        loss = F.softmax_cross_entropy(self.net(xpnet.Tensor(x)), y)
+        self.opt.zero_grad()
+        loss.backward()
+        self.opt.step()
+        return loss
+
+    def check_float32(self) -> None:
+        loss = self.step()
+        arrays = [loss.data] + [p.data for p in self.net.parameters()]
+        arrays += [p.grad for p in self.net.parameters()]
+        arrays += [s["momentum_buffer"] for s in self.opt.state.values()]
+        bad = {str(a.dtype) for a in arrays if a.dtype != numpy.float32}
+        if bad:
+            raise SystemExit(f"xpnet promoted something to {bad}: not a float32 run")
+
+
+class TorchRun:
+    """PyTorch's training step, from xpnet's initial weights."""
+
+    def __init__(self, args: argparse.Namespace, data: list, init_state: dict) -> None:
+        import torch  # noqa: PLC0415  (the rival, never a dependency of xpnet)
+
+        self.torch = torch
+        layers: list = [torch.nn.Flatten()]
+        for i, (n_in, n_out) in enumerate(zip(SIZES[:-1], SIZES[1:], strict=True)):
+            layers.append(torch.nn.Linear(n_in, n_out))
+            if i < len(SIZES) - 2:
+                layers.append(torch.nn.ReLU())
+        self.net = torch.nn.Sequential(*layers)
+        self.net.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in init_state.items()})
+        self.opt = torch.optim.SGD(self.net.parameters(), lr=args.lr, momentum=0.9)
+        self.data = [(torch.from_numpy(x), torch.from_numpy(y)) for x, y in data]
+        self.i = 0
+
+    def step(self) -> None:
+        x, y = self.data[self.i % len(self.data)]
+        self.i += 1
+        loss = self.torch.nn.functional.cross_entropy(self.net(x), y)
+        self.opt.zero_grad()
+        loss.backward()
+        self.opt.step()
+
+
+def timed(run, steps: int, batch: int) -> float:
+    """Images per second over ``steps`` training steps."""
+    start = time.perf_counter()
+    for _ in range(steps):
+        run.step()
+    return steps * batch / (time.perf_counter() - start)
+
+
+def main() -> None:
+    args = parse_args()
+    import torch  # noqa: PLC0415
+
+    torch.set_num_threads(args.threads)
+    blas = limit_threads(args.threads)
+    data = make_data(args)
+    ours = XpnetRun(args, data)
+    theirs = TorchRun(args, data, ours.net.state_dict())
+    ours.check_float32()
+    print(f"MLP {'-'.join(map(str, SIZES))}, ReLU, softmax CE, SGD momentum 0.9, "
+          f"batch {args.batch_size}, float32")
+    print(f"numpy {numpy.__version__}, torch {torch.__version__} "
+          f"({torch.get_num_threads()} threads); {blas}")
+    for run in (ours, theirs):
+        for _ in range(args.warmup):
+            run.step()
+    rates: dict[str, list[float]] = {"xpnet": [], "torch": []}
+    for r in range(args.rounds):
+        rates["xpnet"].append(timed(ours, args.steps, args.batch_size))
+        rates["torch"].append(timed(theirs, args.steps, args.batch_size))
+        print(f"round {r + 1}: xpnet {rates['xpnet'][-1]:8.1f} img/s   "
+              f"torch {rates['torch'][-1]:8.1f} img/s")
+    med = {k: statistics.median(v) for k, v in rates.items()}
+    paired = statistics.median(a / b for a, b in zip(rates["xpnet"], rates["torch"], strict=True))
+    print(f"median: xpnet {med['xpnet']:.1f} img/s, torch {med['torch']:.1f} img/s, "
+          f"ratio xpnet/torch {med['xpnet'] / med['torch']:.3f} "
+          f"(median of the per-round ratios {paired:.3f})")
+    best = {k: max(v) for k, v in rates.items()}
+    print(f"best round: xpnet {best['xpnet']:.1f} img/s, torch {best['torch']:.1f} img/s, "
+          f"ratio {best['xpnet'] / best['torch']:.3f}")
+    if args.profile:
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for _ in range(args.steps):
+            ours.step()
+        profiler.disable()
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(12)
+
+
+if __name__ == "__main__":
+    main()
