@@ -39,4 +39,4 @@ def test_mnist_mlp_example(cost):
     out = run_example("mnist_mlp.py", "--cost", cost, "--epochs", "1", "--hidden", "32")
     assert f"cost {cost}" in out
     accuracy = float(out.split("final test accuracy ")[1].split()[0])
-    assert accuracy > 0.3  # one epoch already learns something (chance is 0.1)
+    assert accuracy > 0.6  # one epoch already learns a lot (chance is 0.1; 0.86-0.88 here)
