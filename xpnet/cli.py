@@ -69,7 +69,7 @@ SETTINGS: dict[str, Setting] = {
                              "(e.g. '{\"hidden\": [512]}' for mlp)"),
     "data": Setting("str", "mnist5k", "mnist5k, digits, or a path: a folder of IDX files, "
                     "a folder of CIFAR binary batches, a class-per-folder image tree, an .npz"),
-    "epochs": Setting("int", 12, "epochs to train (in total, when resuming)", positive=True),
+    "epochs": Setting("int", 15, "epochs to train (in total, when resuming)", positive=True),
     "batch_size": Setting("int", 64, "examples per mini-batch", positive=True),
     "optimizer": Setting("str", "sgd", "sgd (PyTorch's rule) or alexnet (the paper's)",
                          choices=_OPTIMIZERS),
@@ -80,7 +80,7 @@ SETTINGS: dict[str, Setting] = {
                         "step-size epochs), exp (x gamma every epoch), plateau (x factor "
                         "when the validation loss stalls: AlexNet's divide-by-10)",
                         choices=_SCHEDULES),
-    "step_size": Setting("int", 5, "epochs between two decays of the step schedule",
+    "step_size": Setting("int", 6, "epochs between two decays of the step schedule",
                          positive=True),
     "gamma": Setting("float", None, "decay factor of step (0.1) and exp (0.95) schedules",
                      positive=True, optional=True),
@@ -88,8 +88,9 @@ SETTINGS: dict[str, Setting] = {
                         low=0),
     "factor": Setting("float", 0.1, "the plateau schedule's multiplier", positive=True,
                       high=0.999),
-    "augment": Setting("names", ["none"], "augmentation, comma-separated: none, elastic, "
-                       "crop, flip, crop-flip, affine, lighting", choices=_AUGMENTS),
+    "augment": Setting("names", None, "augmentation, comma-separated: none, elastic, "
+                       "crop, flip, crop-flip, affine, lighting (default: elastic for 28x28 "
+                       "grey images, none for others)", choices=_AUGMENTS, optional=True),
     "preprocess": Setting("names", ["standardize"], "pre-processing fitted on the training "
                           "split, comma-separated: none, standardize, mean_image, gcn, zca, "
                           "clip", choices=_PREPROCESSORS),
@@ -285,7 +286,7 @@ def _add_train(sub: Any, common: argparse.ArgumentParser) -> None:
     for key, s in SETTINGS.items():
         flag = "--" + key.replace("_", "-")
         default = s.default if not isinstance(s.default, list) else ",".join(s.default)
-        text = f"{s.help} (default: {default})"
+        text = s.help if "default:" in s.help else f"{s.help} (default: {default})"
         if s.kind == "bool":
             p.add_argument(flag, dest=key, action=argparse.BooleanOptionalAction,
                            default=None, help=text)
@@ -443,6 +444,8 @@ def _prepare(config: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     config["input_shape"] = list(train.shape)
     config["num_classes"] = int(train.num_classes)
     config["classes"] = [str(c) for c in train.classes]
+    if config["augment"] is None:  # Simard's distortions are for 28x28 digits
+        config["augment"] = ["elastic"] if tuple(train.shape) == (1, 28, 28) else ["none"]
     model = runfolder.build_run_model(config)
     _probe(model, config)
     return model, sets
@@ -503,7 +506,10 @@ def _make_trainer(config: dict[str, Any], model: Any, sets: dict[str, Any], run_
                    run_dir=run_dir, seed=seed, metrics=metrics,
                    preprocess=R.build_preprocess(config, train),
                    checkpoint_every_steps=config["checkpoint_every"],
-                   log_every_steps=config["log_every"])
+                   log_every_steps=config["log_every"],
+                   # the loss, not the accuracy: on a few hundred validation images many
+                   # epochs tie in accuracy, and the first of them is rarely the best
+                   monitor="val_loss")
 
 
 def _header(config: dict[str, Any], sets: dict[str, Any], run_dir: Path) -> None:
@@ -585,8 +591,10 @@ def _final_test(run_dir: Path, device: str) -> int:
                       preprocess=run.preprocess, num_classes=run.num_classes,
                       confusion=False)
     metrics = run.meta.get("metrics", {})
-    picked = (f"val accuracy {100 * metrics['val_accuracy']:.2f}%"
-              if "val_accuracy" in metrics else "train accuracy")
+    parts = [f"val loss {metrics['val_loss']:.4f}"] if "val_loss" in metrics else []
+    if "val_accuracy" in metrics:
+        parts.append(f"val accuracy {100 * metrics['val_accuracy']:.2f}%")
+    picked = ", ".join(parts) or "no validation set: chosen on the training set"
     _out(f"best checkpoint: epoch {run.meta.get('epoch')} ({picked}), evaluated on the "
          f"{len(test)} test images")
     if "top5" in result:

@@ -47,6 +47,7 @@ def test_train_writes_the_run_folder_and_ends_with_accuracy_and_folder(tmp_path)
     assert config["classes"] == [str(k) for k in range(10)]
     assert config["epochs"] == 2 and config["seed"] == 0 and config["device"] == "cpu"
     assert config["optimizer"] == "sgd" and config["lr"] == 0.05
+    assert config["augment"] == ["none"]  # elastic is the default for 28x28 digits only
     assert "xpnet_version" in config
     records = [json.loads(r) for r in (run / "history.jsonl").read_text().splitlines()]
     epochs = [r for r in records if r["kind"] == "epoch"]

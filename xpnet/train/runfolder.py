@@ -222,7 +222,8 @@ def _fit_sample(dataset: Dataset, seed: int) -> numpy.ndarray:
 def build_augment(config: dict[str, Any], train: Dataset) -> Any:
     """The batch transform named by ``augment`` (a list of names; None for none).
 
-    ``elastic``: Simard's distortion (alpha 34, sigma 4); ``crop``: random crops of the
+    ``elastic``: Simard's distortion (alpha 34, sigma 4 at 28x28, scaled with the image
+    size); ``crop``: random crops of the
     image's size from it padded by H/8; ``flip``: horizontal mirror; ``crop-flip``: both;
     ``affine``: rotation +-10 degrees, scale 0.9-1.1, shift 10%; ``lighting``: AlexNet's
     PCA colour noise (RGB only), fitted on the training images.
@@ -237,7 +238,8 @@ def build_augment(config: dict[str, Any], train: Dataset) -> Any:
         if name in ("flip", "crop-flip"):
             steps.append(T.RandomHorizontalFlip())
         if name == "elastic":
-            steps.append(T.ElasticDistortion(34.0, 4.0))
+            scale = min(h, w) / 28.0  # Simard's alpha 34, sigma 4 are for 28x28 digits
+            steps.append(T.ElasticDistortion(34.0 * scale, 4.0 * scale))
         elif name == "affine":
             steps.append(T.RandomAffine(10.0, scale=(0.9, 1.1), translate=(0.1, 0.1)))
         elif name == "lighting":
