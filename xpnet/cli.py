@@ -312,13 +312,15 @@ def _add_run_commands(sub: Any, common: argparse.ArgumentParser) -> None:
         description="Evaluate a run's checkpoint on its test split (or another split).",
         epilog="examples:\n  xpnet evaluate runs/lenet5-mnist5k-20250101-120000\n"
                "  xpnet evaluate RUN --checkpoint last --split val\n"
-               "  xpnet evaluate RUN --ten-crop      average over 10 crops (corners, centre, "
-               "mirrored)")
+               "  xpnet evaluate RUN --ten-crop      average over crops (corners, centre; "
+               "mirrored too\n                                     for runs trained with flips)")
     p.add_argument("run", metavar="RUN", help="a run folder written by xpnet train")
     p.add_argument("--checkpoint", choices=("best", "last"), default="best")
     p.add_argument("--split", choices=("test", "val", "train"), default="test")
-    p.add_argument("--ten-crop", action="store_true", help="average the softmax over ten "
-                   "crops of the image padded by H/8 (AlexNet's test-time augmentation)")
+    p.add_argument("--ten-crop", action="store_true", help="average the softmax over the "
+                   "four corner and the centre crops of the padded image, and their mirrors "
+                   "(AlexNet's ten crops); padded by H/8 when the run was trained with "
+                   "random crops, else 1 pixel; mirrors only when it was trained with flips")
     p.add_argument("--batch-size", type=int, default=256, metavar="B")
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=cmd_evaluate)
@@ -690,37 +692,57 @@ def _keep_history(path: Path, epochs_done: int, resume: bool) -> None:
 
 
 # ======================================================================== other commands
-def _ten_crop_scores(model: Any, x: Any, preprocess: Any, device: str) -> Any:
-    """Mean softmax over AlexNet's ten crops of x padded by H/8 (so crops keep x's size)."""
+def crop_plan(config: dict[str, Any]) -> tuple[int, bool]:
+    """(padding, mirror) of ``--ten-crop`` for a run: test-time crops like training's.
+
+    Crops of the image zero-padded by H/8 (the shifts ``RandomCrop`` taught the network)
+    when it was trained with random crops, else by 1 pixel; mirrored crops only when it
+    was trained with flips (a mirrored digit is another symbol). AlexNet's ten crops are
+    the case with both: four corners and the centre, and their mirrors.
+    """
+    augment = config.get("augment") or []
+    h = int(config["input_shape"][1])
+    pad = max(1, h // 8) if {"crop", "crop-flip"} & set(augment) else 1
+    return pad, bool({"flip", "crop-flip"} & set(augment))
+
+
+def _ten_crop_scores(model: Any, x: Any, preprocess: Any, device: str, pad: int,
+                     mirror: bool) -> Any:
+    """Mean softmax over the corner and centre crops of x padded by ``pad`` (so crops keep
+    x's size), and of its mirror when ``mirror``: (B, K)."""
     from xpnet import Tensor, backend, no_grad  # noqa: PLC0415
     from xpnet import functions as F  # noqa: PLC0415
     from xpnet.data.transforms import ten_crop  # noqa: PLC0415
 
     h, w = x.shape[2:]
-    p = max(1, h // 8)
-    padded = numpy.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))  # (B, C, H + 2p, W + 2p)
+    padded = numpy.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))  # (B, C, H+2p, W+2p)
+    crops = ten_crop(padded, (h, w))  # (10, B, C, H, W): 5 crops, then 5 of the mirror
+    crops = crops if mirror else crops[:5]
     total = None
     with no_grad():
-        for crop in ten_crop(padded, (h, w)):  # each (B, C, H, W)
+        for crop in crops:  # each (B, C, H, W)
             crop = preprocess(crop) if preprocess is not None else crop
             probs = F.softmax(model(Tensor(backend.to_device(crop, device))), axis=1).data
             total = probs if total is None else total + probs
-    return total / 10.0
+    return total / len(crops)
 
 
 def _evaluate_ten_crop(run: Any, loader: Any, device: str) -> dict[str, Any]:
     from xpnet import backend  # noqa: PLC0415
     from xpnet.train.metrics import Accumulator  # noqa: PLC0415
 
+    pad, mirror = crop_plan(run.config)
     acc = Accumulator(run.num_classes, confusion=True)
     for x, y in loader:
-        scores = _ten_crop_scores(run.model, x, run.preprocess, device)
+        scores = _ten_crop_scores(run.model, x, run.preprocess, device, pad, mirror)
         probs = backend.to_numpy(scores)
         picked = probs[numpy.arange(len(y)), y]
         loss = float(-numpy.log(numpy.maximum(picked, 1e-12)).mean())
         acc.update(probs, y, loss)
     result = acc.result()
     result["count"] = acc.count
+    result["crops"] = f"{10 if mirror else 5} crops, padding {pad}" + (
+        "" if mirror else ", no mirrors: trained without flips")
     return result
 
 
@@ -753,7 +775,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                           num_classes=run.num_classes)
     _out(f"run: {run.run_dir}  checkpoint: {run.checkpoint} (epoch {run.meta.get('epoch')})")
     _out(f"{args.split} set: {result['count']} images, {run.num_classes} classes"
-         + (", ten-crop" if args.ten_crop else ""))
+         + (f", test-time crops ({result['crops']})" if args.ten_crop else ""))
     _out(f"loss: {result['loss']:.4f}")
     if "top5" in result:
         _out(f"top-5 accuracy: {100 * result['top5']:.2f}%")

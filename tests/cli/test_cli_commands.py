@@ -45,20 +45,30 @@ def test_evaluate_prints_accuracy_and_confusion_matrix(run):
 def test_evaluate_last_checkpoint_on_val_with_ten_crops(run):
     done = xpnet("evaluate", run, "--checkpoint", "last", "--split", "val", "--ten-crop")
     assert done.returncode == 0, done.stderr
-    assert "val set: 144 images, 10 classes, ten-crop" in done.stdout
-    # reference: the mean softmax of the 10 crops of the image zero-padded by 1 (8 // 8)
+    assert ("val set: 144 images, 10 classes, test-time crops (5 crops, padding 1, no "
+            "mirrors: trained without flips)") in done.stdout
+    # reference: the mean softmax of the 5 crops of the image zero-padded by 1 (no crops
+    # and no flips in training: small shifts, no mirrors)
     from xpnet import Tensor, no_grad
     from xpnet import functions as F
     from xpnet.data.transforms import ten_crop
 
     loaded = runfolder.load_run(run, "last")
     x, y = loaded.dataset("val").arrays()
-    crops = ten_crop(numpy.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1))), 8)
+    crops = ten_crop(numpy.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1))), 8)[:5]
     with no_grad():
         probs = sum(F.softmax(loaded.model(Tensor(loaded.preprocess(c))), axis=1).data
                     for c in crops)
     expected = f"accuracy: {100 * (probs.argmax(axis=1) == y).mean():.2f}%"
     assert expected in done.stdout.splitlines()
+
+
+def test_crop_plan_follows_the_training_augmentation():
+    from xpnet.cli import crop_plan
+
+    assert crop_plan({"augment": ["none"], "input_shape": [3, 32, 32]}) == (1, False)
+    assert crop_plan({"augment": ["crop-flip"], "input_shape": [3, 32, 32]}) == (4, True)
+    assert crop_plan({"augment": ["elastic", "flip"], "input_shape": [1, 28, 28]}) == (1, True)
 
 
 def test_predict_png_and_npy(run, tmp_path):
