@@ -446,6 +446,11 @@ def _prepare(config: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     config["input_shape"] = list(train.shape)
     config["num_classes"] = int(train.num_classes)
     config["classes"] = [str(c) for c in train.classes]
+    if config["model"] == "perceptron":
+        if config["augment"] not in (None, ["none"]):
+            raise UsageError("--model perceptron trains by Rosenblatt's rule on the "
+                             "training set as it is: no --augment")
+        config["augment"] = ["none"]
     if config["augment"] is None:  # Simard's distortions are for 28x28 digits
         config["augment"] = ["elastic"] if tuple(train.shape) == (1, 28, 28) else ["none"]
     model = runfolder.build_run_model(config)
@@ -538,6 +543,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     model, sets = _prepare(config)
     runfolder.write_config(run_dir, config)
     _header(config, sets, run_dir)
+    if args.resume:
+        _out(_resume_point(run_dir))
     try:
         if config["model"] == "perceptron":
             _train_perceptron(config, model, sets, run_dir, bool(args.resume))
@@ -568,6 +575,19 @@ def _resume_config(args: argparse.Namespace) -> tuple[dict[str, Any], Path]:
         if getattr(args, key) is not None:
             config[key] = check_setting(key, getattr(args, key), "--" + key)
     return config, run_dir
+
+
+def _resume_point(run_dir: Path) -> str:
+    """"resuming from ... (epoch E, batch B)" read from last.json (informative only)."""
+    try:
+        meta = json.loads((run_dir / "last.json").read_text(encoding="utf-8"))["meta"]
+        progress = meta["state"]["progress"] if "progress" in meta.get("state", {}) else {}
+        where = f"epoch {progress.get('epoch', meta['epoch']) + 1}"
+        if progress.get("batch"):
+            where += f", batch {progress['batch'] + 1}"
+        return f"resuming from {run_dir / 'last.safetensors'} at step {meta['step']} ({where})"
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"resuming from {run_dir / 'last.safetensors'}"
 
 
 def _interrupted(run_dir: Path) -> None:

@@ -88,6 +88,8 @@ def test_bad_toml(tmp_path, capsys, toml, expected):
      "model lenet5 takes inputs of shape Cx28x28, the data has (1, 8, 8)"),
     (["train", "--model", "mlp", "--data", "digits", "--model-options", '{"depth": 3}'], 1,
      "model mlp has no option 'depth'; its options: hidden, activation"),
+    (["train", "--model", "perceptron", "--data", "digits", "--augment", "flip"], 2,
+     "--model perceptron trains by Rosenblatt's rule on the training set as it is"),
     (["frobnicate"], 2, "argument COMMAND: invalid choice: 'frobnicate'"),
     (["summary", "vgg"], 2, "summary: unknown model 'vgg'; the zoo has:"),
     (["summary", "cifar_convnet", "--input-shape", "1", "28", "28"], 1,

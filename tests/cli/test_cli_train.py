@@ -136,6 +136,8 @@ def test_kill_9_during_epoch_3_then_resume_gives_the_same_weights(tmp_path):
 
     resumed = xpnet("train", "--resume", cut)
     assert resumed.returncode == 0, resumed.stderr
+    assert (f"resuming from {cut / 'last.safetensors'} at step 50 (epoch 3, batch 9)"
+            in resumed.stdout.splitlines())
     assert model_sha256(cut) == model_sha256(full)
     assert resumed.stdout.splitlines()[-2] == done.stdout.splitlines()[-2]  # test accuracy
     epochs = [json.loads(r)["epoch"] for r in (cut / "history.jsonl").read_text().splitlines()
