@@ -255,7 +255,7 @@ _FORMAT = argparse.RawDescriptionHelpFormatter
 
 _TRAIN_EXAMPLES = """\
 examples:
-  xpnet train                                  LeNet-5 on MNIST-5k (~97%, about a minute)
+  xpnet train                                  LeNet-5 on MNIST-5k (97.5%, about a minute)
   xpnet train --model mlp --data digits --epochs 20 --lr 0.1
   xpnet train --model perceptron               Rosenblatt's rule, one unit per class
   xpnet train --model cifar_convnet --data ~/data/cifar-10-batches-bin \\
@@ -264,15 +264,15 @@ examples:
   xpnet train --resume runs/lenet5-mnist5k-20250101-120000
 
 The run folder gets config.json, history.jsonl, last/best checkpoints, curves.png and
-tensorboard/. The last lines printed are 'test accuracy: NN.NN%' (the best checkpoint on
-the test split) and the run folder. Ctrl-C keeps the last checkpoint; --resume continues
-it to the same weights as a run never stopped.
+tensorboard/. The last lines printed are 'test accuracy: NN.NN%' (the best checkpoint,
+the one of lowest validation loss, on the test split) and the run folder. Ctrl-C keeps
+the last checkpoint; --resume continues it to the same weights as a run never stopped.
 
 A TOML config uses the option names (batch_size or batch-size), e.g.:
   model = "mlp"
   data = "digits"
   epochs = 20
-  augment = ["elastic"]
+  augment = ["affine"]
   [model_options]
   hidden = [512, 256]
 """
@@ -286,7 +286,7 @@ def _add_train(sub: Any, common: argparse.ArgumentParser) -> None:
     for key, s in SETTINGS.items():
         flag = "--" + key.replace("_", "-")
         default = s.default if not isinstance(s.default, list) else ",".join(s.default)
-        text = s.help if "default:" in s.help else f"{s.help} (default: {default})"
+        text = s.help if s.default is None else f"{s.help} (default: {default})"
         if s.kind == "bool":
             p.add_argument(flag, dest=key, action=argparse.BooleanOptionalAction,
                            default=None, help=text)
