@@ -223,7 +223,8 @@ def throughput(models: list[str], rounds: int, inner: int, cooldown: float,
             rows.append((name, mode, batch, ips))
             print(f"{name:14s} {mode:5s} b{batch:<4d} xpnet {ips['xpnet']:8.0f}  "
                   f"torch {ips['torch']:8.0f}  torch_cl {ips['torch_cl']:8.0f}  "
-                  f"ratio {ips['xpnet'] / ips['torch']:.2f}", flush=True)
+                  f"ratio {ips['xpnet'] / ips['torch']:.2f}  (load {os.getloadavg()[0]:.2f})",
+                  flush=True)
     return rows
 
 
