@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 
+import numpy
 import pytest
 
 from xpnet.train import runfolder
@@ -64,6 +65,14 @@ def test_train_writes_the_run_folder_and_ends_with_accuracy_and_folder(tmp_path)
     loaded = runfolder.load_run(run)
     assert loaded.model.training is False and loaded.preprocess is not None
     assert loaded.classes == config["classes"] and len(loaded.dataset("val")) == 144
+    # the pre-processing saved with the model was fitted on the training split only
+    train = loaded.dataset("train")
+    x_train = train.get_batch(numpy.arange(len(train)))[0]
+    assert config["preprocess"] == ["standardize"]
+    numpy.testing.assert_allclose(loaded.preprocess.mean.ravel(), x_train.mean(axis=(0, 2, 3)),
+                                  rtol=1e-5)
+    numpy.testing.assert_allclose(loaded.preprocess.std.ravel(), x_train.std(axis=(0, 2, 3)),
+                                  rtol=1e-5)
 
 
 def test_default_run_folder_name_and_refusal_to_overwrite(tmp_path):

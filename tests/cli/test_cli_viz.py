@@ -64,3 +64,19 @@ def test_without_viz_commands_the_error_is_one_line(capsys, tmp_path):
     err = capsys.readouterr().err
     assert err == ("xpnet: error: this xpnet has no xpnet.viz.commands yet: visualize and "
                    "report are not available\n")
+
+
+@needs_commands
+def test_a_mistyped_run_folder_is_one_line_and_not_created(tmp_path):
+    missing = tmp_path / "typo"
+    done = xpnet("visualize", "top", missing)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr == f"xpnet: error: {missing}: no such run folder\n"
+    assert not missing.exists()  # RUN/viz is made only for a run folder
+
+
+@needs_commands
+def test_a_set_value_of_the_wrong_type_is_one_line(capsys, tmp_path):
+    assert main(["visualize", "top", str(tmp_path), "--set", "k=abc"]) == 1
+    err = capsys.readouterr().err
+    assert err == "xpnet: error: visualize top: option k must be an integer, got str 'abc'\n"

@@ -84,6 +84,28 @@ def test_data_loader_same_batches_with_and_without_prefetch():
         numpy.testing.assert_array_equal(u, v)
 
 
+def test_data_loader_prefetch_prepares_the_next_batch_in_the_background():
+    made = {}  # batch number -> name of the thread whose transform made it
+    second = threading.Event()
+
+    def transform(x, rng):
+        made[len(made)] = threading.current_thread().name
+        if len(made) == 2:
+            second.set()
+        return x
+
+    batches = iter(DataLoader(dataset(12), batch_size=4, seed=0, transform=transform,
+                              prefetch=2))
+    next(batches)
+    # the consumer is "training" on batch 0 and asks for nothing: batch 1 is made anyway
+    assert second.wait(timeout=10), "the prefetch thread did not run ahead"
+    assert set(made.values()) == {"xpnet-DataLoader"}
+    assert len(list(batches)) == 2
+    made.clear()
+    list(DataLoader(dataset(12), batch_size=4, transform=transform, prefetch=0))
+    assert set(made.values()) == {threading.current_thread().name}  # prefetch 0: inline
+
+
 def test_data_loader_early_stop_joins_thread_and_keeps_epoch():
     before = threading.active_count()
     loader = DataLoader(dataset(100), batch_size=2, prefetch=2)

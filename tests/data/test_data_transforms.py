@@ -93,6 +93,21 @@ def test_data_elastic_integer_displacement_is_a_shift(rng, monkeypatch):
     numpy.testing.assert_array_equal(out, expected)
 
 
+def test_data_elastic_fractional_displacement_is_bilinear(rng, monkeypatch):
+    x = images(rng, (2, 3, 5, 6))
+
+    def field(shape, alpha, sigma, rng, xp=numpy):
+        return numpy.full(shape, 0.25, numpy.float32), numpy.full(shape, 0.5, numpy.float32)
+
+    monkeypatch.setattr(elastic, "elastic_displacement", field)
+    out = T.elastic_distortion(x, rng, 1.0, 1.0)
+    p = numpy.pad(x.astype(numpy.float64), ((0, 0), (0, 0), (0, 1), (0, 1)))  # 0 outside
+    # out(i, j) = x(i + 0.25, j + 0.5): the four neighbours weighted by (1 - |d|) per axis
+    expected = (0.75 * (0.5 * p[:, :, :-1, :-1] + 0.5 * p[:, :, :-1, 1:])
+                + 0.25 * (0.5 * p[:, :, 1:, :-1] + 0.5 * p[:, :, 1:, 1:]))
+    numpy.testing.assert_allclose(out, expected, rtol=1e-6, atol=1e-7)
+
+
 def test_data_elastic_same_rng_same_output_and_vectorised_per_image(rng):
     x = numpy.repeat(images(rng, (1, 1, 28, 28)), 3, axis=0)
     a = T.ElasticDistortion(34, 4)(x, numpy.random.default_rng(5))

@@ -62,6 +62,32 @@ def test_bad_kind_option_and_values(run_dir, tmp_path):
         visualize("top", run_dir, out_dir=tmp_path, channel=99, limit=10)
     with pytest.raises(ValueError, match="image 60 outside"):
         visualize("saliency", run_dir, out_dir=tmp_path, image=60)
+    with pytest.raises(ValueError, match="need 1 <= size <= image side.*got size 0"):
+        visualize("occlusion", run_dir, out_dir=tmp_path, size=0)  # 0 is not the default
+
+
+def test_option_types_are_checked_before_any_work(tmp_path):
+    missing = tmp_path / "no-run"
+    with pytest.raises(ValueError, match="option k must be an integer, got str 'abc'"):
+        visualize("top", missing, k="abc")
+    with pytest.raises(ValueError, match="option lr must be a number, got bool True"):
+        visualize("maximize", missing, lr=True)
+    with pytest.raises(ValueError, match="option limit must be an integer, got float 1.5"):
+        visualize("deconv", missing, limit=1.5)
+    assert not missing.exists()
+
+
+def test_a_missing_run_folder_is_not_created(tmp_path):
+    missing = tmp_path / "typo"
+    with pytest.raises(FileNotFoundError, match="typo: no such run folder"):
+        visualize("top", missing, k=numpy.int64(3))  # a NumPy integer is an integer
+    with pytest.raises(FileNotFoundError, match="typo: no such run folder"):
+        visualize("curves", missing)
+    assert not missing.exists()
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(ValueError, match="is not an xpnet run folder"):
+        visualize("filters", tmp_path / "plain")
+    assert not (tmp_path / "plain" / "viz").exists()
 
 
 def test_report_is_one_self_contained_readable_page(run_dir):

@@ -98,6 +98,21 @@ def test_maximize_raises_the_unit_and_is_reproducible(trained):
         maximize(net, 3, 2, (1, 28, 28), rng=numpy.random.default_rng(0), steps=0)
 
 
+def test_maximize_l2_decay_and_blur_are_applied_each_step(trained):
+    net, _, _ = trained
+
+    def one_step(**kw):
+        return maximize(net, 3, 2, (1, 28, 28), rng=numpy.random.default_rng(1), steps=1,
+                        lr=0.05, jitter=0, **kw).image
+
+    plain = one_step(l2=0.0, blur_every=0)
+    # x <- (1 - lambda)(x + lr g / mean|g|): the same start and gradient, scaled by 1 - lambda
+    numpy.testing.assert_array_equal(one_step(l2=0.5, blur_every=0), 0.5 * plain)
+    blurred = one_step(l2=0.0, blur_every=1, blur_sigma=1.0)
+    numpy.testing.assert_allclose(blurred, gaussian_blur(plain[None], 1.0)[0], rtol=1e-6)
+    assert not numpy.allclose(blurred, plain)
+
+
 def test_gaussian_blur_keeps_constants_and_mass():
     x = numpy.full((1, 2, 5, 6), 3.0)
     numpy.testing.assert_allclose(gaussian_blur(x, 1.0), x)

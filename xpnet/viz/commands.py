@@ -11,6 +11,7 @@ the run's pre-processing for the network.
 from __future__ import annotations
 
 import inspect
+import numbers
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,13 @@ def _load(run_dir: Path, checkpoint: str) -> Any:
     from xpnet.train.runfolder import load_run  # noqa: PLC0415  (train imports data, models)
 
     return load_run(run_dir, checkpoint=checkpoint)
+
+
+def _check_run_dir(run_dir: Path) -> None:
+    """Raise FileNotFoundError / ValueError unless ``run_dir`` is a run folder."""
+    from xpnet.train.runfolder import read_config  # noqa: PLC0415
+
+    read_config(run_dir)
 
 
 def _file(layer_name: str) -> str:
@@ -151,7 +159,8 @@ def _occlusion(run: Any, out: Path, image: int | None = None, size: int | None =
     data = run.dataset("test")
     i = _image_indices(image, 1, len(data))[0]
     x = get_images(data, numpy.array([i]))[0]
-    size = size or max(1, min(x.shape[1:]) // 4)
+    if size is None:  # 0 is not "default": occlusion() refuses it with a clear message
+        size = max(1, min(x.shape[1:]) // 4)
     probs = occlusion(run.model, x, target, size, stride, fill, preprocess=run.preprocess)
     return [write_png(occlusion_image(x, probs, scale), out / f"occlusion_img{i}.png")]
 
@@ -176,10 +185,30 @@ KINDS: dict[str, Callable[..., list[Path]]] = {
 }
 
 
-def _allowed(kind: str) -> list[str]:
+def _parameters(kind: str) -> list[inspect.Parameter]:
     fn = {"deconv": _top, "saliency": _gradients, "guided": _gradients}.get(kind, KINDS[kind])
     skip = {"run", "out", "run_dir", "deconv", "method", "tag"}
-    return [p for p in inspect.signature(fn).parameters if p not in skip]
+    return [p for p in inspect.signature(fn).parameters.values() if p.name not in skip]
+
+
+def _allowed(kind: str) -> list[str]:
+    return [p.name for p in _parameters(kind)]
+
+
+# what an option's annotation accepts; the annotations are strings (postponed evaluation)
+_ACCEPTS = {"int": (numbers.Integral, "an integer"), "float": (numbers.Real, "a number")}
+
+
+def _check_types(kind: str, options: dict[str, Any]) -> None:
+    """Refuse an option whose value has the wrong type (``--set k=abc``) before any work."""
+    for p in _parameters(kind):
+        if p.name not in options or options[p.name] is None:
+            continue
+        accepts = _ACCEPTS.get(str(p.annotation).removesuffix(" | None"))
+        value = options[p.name]
+        if accepts and (isinstance(value, bool) or not isinstance(value, accepts[0])):
+            raise ValueError(f"visualize {kind}: option {p.name} must be {accepts[1]}, "
+                             f"got {type(value).__name__} {value!r}")
 
 
 def visualize(kind: str, run_dir: str | Path, out_dir: str | Path | None = None,
@@ -201,7 +230,9 @@ def visualize(kind: str, run_dir: str | Path, out_dir: str | Path | None = None,
         The paths written.
 
     Raises:
-        ValueError: an unknown kind or option (the message lists the valid ones).
+        ValueError: an unknown kind or option (the message lists the valid ones), an
+            option of the wrong type, or a folder that is not a run folder.
+        FileNotFoundError: no such run folder (nothing is created).
 
     Example:
         >>> visualize("top", "runs/lenet", layer=5, k=9)
@@ -213,7 +244,9 @@ def visualize(kind: str, run_dir: str | Path, out_dir: str | Path | None = None,
     if unknown:
         raise ValueError(f"visualize {kind}: unknown option(s) {', '.join(unknown)}; "
                          f"options are {', '.join(_allowed(kind)) or 'none'}")
+    _check_types(kind, options)
     run_dir = Path(run_dir)
+    _check_run_dir(run_dir)  # before RUN/viz is made: a mistyped RUN must not be created
     out = Path(out_dir) if out_dir is not None else run_dir / "viz"
     out.mkdir(parents=True, exist_ok=True)
     if kind == "curves":
