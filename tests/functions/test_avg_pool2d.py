@@ -14,7 +14,7 @@ from xpnet.functions.pooling._window import geometry
 from xpnet.functions.pooling.avg_pool2d import AvgPool2dFunction
 from xpnet.testing import check_op
 
-IMPLS = ["xp", "numba"]
+IMPLS = ["xp", "numba", "numba_cl"]  # numba_cl: the channels-last (NHWC) kernels
 
 # (shape, kernel, stride, padding, ceil_mode)
 MODES = {
@@ -30,7 +30,7 @@ MODES = {
 
 
 def _numba_or_skip(impl):
-    if impl == "numba":
+    if impl.startswith("numba"):
         pytest.importorskip("numba")
 
 
@@ -110,13 +110,31 @@ def test_numba_matches_views_on_a_batch(threads, monkeypatch):
     gy = rng.standard_normal((4, 5, 7, 6)).astype(numpy.float32)
     g = geometry("avg_pool2d", x.shape, 3, 2, 1, True)
     out = []
-    for impl in ("xp", "numba"):
+    for impl in ("xp", "numba", "numba_cl"):
         t = Tensor(x, requires_grad=True)
         y = AvgPool2dFunction(g, False, impl)(t)
         y.backward(gy)
         out.append((y.data, t.grad))
-    for a, b in zip(*out):
-        numpy.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    for compiled in out[1:]:
+        for a, b in zip(out[0], compiled):
+            numpy.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    for a, b in zip(out[1], out[2]):  # both compiled layouts add in the same order
+        numpy.testing.assert_array_equal(a, b)
+
+
+def test_channels_last_gradient_stays_channels_last():
+    pytest.importorskip("numba")
+    rng = numpy.random.default_rng(4)
+    x = rng.standard_normal((2, 6, 8, 8)).astype(numpy.float32)
+    x_cl = numpy.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    t = Tensor(x_cl, requires_grad=True)
+    y = F.avg_pool2d(t, 3, 2, 1)
+    assert y.data.transpose(0, 2, 3, 1).flags.c_contiguous
+    numpy.testing.assert_array_equal(y.data, F.avg_pool2d(Tensor(x), 3, 2, 1).data)
+    gy = numpy.ascontiguousarray(rng.standard_normal(y.shape).astype(numpy.float32)
+                                 .transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    y.backward(gy)
+    assert t.grad.transpose(0, 2, 3, 1).flags.c_contiguous
 
 
 @pytest.mark.parametrize(

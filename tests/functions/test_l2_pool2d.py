@@ -11,7 +11,7 @@ from xpnet.functions.pooling._window import geometry
 from xpnet.functions.pooling.l2_pool2d import L2Pool2dFunction
 from xpnet.testing import away_from, check_op
 
-IMPLS = ["xp", "numba"]
+IMPLS = ["xp", "numba", "numba_cl"]  # numba_cl: the channels-last (NHWC) kernels
 
 # (shape, kernel, stride, padding, ceil_mode)
 MODES = {
@@ -26,7 +26,7 @@ MODES = {
 
 
 def _numba_or_skip(impl):
-    if impl == "numba":
+    if impl.startswith("numba"):
         pytest.importorskip("numba")
 
 

@@ -15,7 +15,7 @@ from xpnet.functions.pooling._window import geometry
 from xpnet.functions.pooling.max_pool2d import MaxPool2dFunction
 from xpnet.testing import check_op, distinct
 
-IMPLS = ["xp", "numba"]
+IMPLS = ["xp", "numba", "numba_cl"]  # numba_cl: the channels-last (NHWC) kernels
 
 # (shape, kernel, stride, padding, ceil_mode)
 MODES = {
@@ -32,7 +32,7 @@ MODES = {
 
 
 def _numba_or_skip(impl):
-    if impl == "numba":
+    if impl.startswith("numba"):
         pytest.importorskip("numba")
 
 
@@ -180,7 +180,7 @@ def test_numba_matches_views_on_a_batch(threads, monkeypatch):
     x = rng.standard_normal((4, 5, 13, 11)).astype(numpy.float32)
     gy = None
     results = []
-    for impl in ("xp", "numba"):
+    for impl in ("xp", "numba", "numba_cl"):
         t = Tensor(x, requires_grad=True)
         fn = MaxPool2dFunction(geometry("max_pool2d", x.shape, 3, 2, 1, True), True, impl)
         y = fn(t)
@@ -188,11 +188,36 @@ def test_numba_matches_views_on_a_batch(threads, monkeypatch):
         indices = fn.indices
         y.backward(gy)
         results.append((y.data, indices, t.grad))
-    (y0, i0, g0), (y1, i1, g1) = results
-    numpy.testing.assert_array_equal(y0, y1)
-    numpy.testing.assert_array_equal(i0, i1)
-    # an input chosen by several windows sums their errors in another order: float32 rounding
-    numpy.testing.assert_allclose(g0, g1, rtol=1e-6, atol=1e-6)
+    (y0, i0, g0), *compiled = results
+    for y1, i1, g1 in compiled:
+        numpy.testing.assert_array_equal(y0, y1)
+        numpy.testing.assert_array_equal(i0, i1)
+        # an input chosen by several windows sums its errors in another order: rounding
+        numpy.testing.assert_allclose(g0, g1, rtol=1e-6, atol=1e-6)
+    # both compiled layouts add in the same order: bit for bit the same
+    numpy.testing.assert_array_equal(compiled[0][2], compiled[1][2])
+
+
+def test_channels_last_input_stays_channels_last():
+    """conv2d's NHWC memory goes through pooling and back without a layout change."""
+    pytest.importorskip("numba")
+    rng = numpy.random.default_rng(7)
+    x = rng.standard_normal((3, 8, 9, 9)).astype(numpy.float32)
+    x_cl = numpy.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    g = geometry("max_pool2d", x.shape, 3, 2, 0, False)
+    t, t_cl = Tensor(x, requires_grad=True), Tensor(x_cl, requires_grad=True)
+    fn, fn_cl = MaxPool2dFunction(g, True), MaxPool2dFunction(g, True)
+    y, y_cl = fn(t), fn_cl(t_cl)
+    assert fn_cl.cl and not fn.cl
+    assert y_cl.data.transpose(0, 2, 3, 1).flags.c_contiguous
+    numpy.testing.assert_array_equal(y.data, y_cl.data)
+    numpy.testing.assert_array_equal(fn.indices, fn_cl.indices)
+    gy = rng.standard_normal(y.shape).astype(numpy.float32)
+    gy_cl = numpy.ascontiguousarray(gy.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    y.backward(gy)
+    y_cl.backward(gy_cl)
+    assert t_cl.grad.transpose(0, 2, 3, 1).flags.c_contiguous
+    numpy.testing.assert_array_equal(t.grad, t_cl.grad)
 
 
 @pytest.mark.parametrize("impl", IMPLS)

@@ -19,7 +19,7 @@ from xpnet.testing import distinct
 torch = pytest.importorskip("torch")
 
 RTOL = 1e-10
-IMPLS = ["xp", "numba"]
+IMPLS = ["xp", "numba", "numba_cl"]  # numba_cl: the channels-last (NHWC) kernels
 
 # (shape, kernel, stride, padding, ceil_mode)
 MODES = {
@@ -36,7 +36,7 @@ MODES = {
 
 
 def _skip_without_numba(impl):
-    if impl == "numba":
+    if impl.startswith("numba"):
         pytest.importorskip("numba")
 
 

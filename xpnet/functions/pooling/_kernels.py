@@ -8,7 +8,11 @@ on the CIFAR net's overlapping 3x3/2 max pool it ran at 0.4-0.5x PyTorch's speed
 thread each), where one pass with the window in registers runs at 1.5-2x. Measured with
 ``bench/bench_pool_ops.py --threads 1 --clock cpu [--impl xp]``.
 
-Every kernel takes C-contiguous planes (P = N*C, H, W) and the window as a tuple
+The planes kernels below take NCHW data; their channels-last twins (NHWC, for conv2d's
+output, so that a network stays channels-last) are in ``_kernels_cl.py``, with the
+public wrappers ``*_cl`` here.
+
+Every planes kernel takes C-contiguous planes (P = N*C, H, W) and the window as a tuple
 ``geo = (kh, kw, sh, sw, ph, pw)``, and bounds each window to the input instead of padding
 a copy. Each is a serial loop over the planes p0 .. p1 - 1 that releases the GIL; the
 public wrappers cut the planes into contiguous slices over the library's threads
@@ -33,6 +37,12 @@ import numba
 import numpy
 
 from xpnet.functions._parallel import parallel_slices
+from xpnet.functions.pooling._kernels_cl import (
+    _avg_backward_cl,
+    _avg_forward_cl,
+    _max_backward_cl,
+    _max_forward_cl,
+)
 
 _serial = numba.njit(cache=True, nogil=True)
 
@@ -189,3 +199,26 @@ def avg_backward(gy: Any, geo: tuple[int, ...], div: Any, gx: Any) -> None:
     """gx (P, H, W) = the window mean's backward of gy (P, oh, ow)."""
     _split(gy.size * geo[0] * geo[1], gy.shape[0],
            lambda p0, p1: _avg_backward(gy, geo, div, gx, p0, p1))  # fmt: skip
+
+
+def max_forward_cl(x: Any, geo: tuple[int, ...], y: Any, idx: Any, keep_idx: bool) -> None:
+    """Max pooling of x (N, H, W, C) into y (N, oh, ow, C), switches into idx (int64)."""
+    _split(y.size * geo[0] * geo[1], x.shape[0],
+           lambda n0, n1: _max_forward_cl(x, geo, y, idx, keep_idx, n0, n1))  # fmt: skip
+
+
+def max_backward_cl(gy: Any, idx: Any, gx: Any) -> None:
+    """Scatter gy (N, oh, ow, C) to the switches idx into gx (N, H*W, C), zeroed first."""
+    _split(gx.size, gy.shape[0], lambda n0, n1: _max_backward_cl(gy, idx, gx, n0, n1))
+
+
+def avg_forward_cl(x: Any, geo: tuple[int, ...], div: Any, y: Any) -> None:
+    """Window sums of x (N, H, W, C) divided by div (oh, ow), into y (N, oh, ow, C)."""
+    _split(y.size * geo[0] * geo[1], x.shape[0],
+           lambda n0, n1: _avg_forward_cl(x, geo, div, y, n0, n1))  # fmt: skip
+
+
+def avg_backward_cl(gy: Any, geo: tuple[int, ...], div: Any, gx: Any) -> None:
+    """gx (N, H, W, C) = the window mean's backward of gy (N, oh, ow, C)."""
+    _split(gy.size * geo[0] * geo[1], gy.shape[0],
+           lambda n0, n1: _avg_backward_cl(gy, geo, div, gx, n0, n1))  # fmt: skip

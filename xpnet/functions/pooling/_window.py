@@ -177,16 +177,40 @@ def kernels(x: Any, impl: str) -> Any:
     Args:
         x: the input array.
         impl: ``"auto"`` (compiled kernels for NumPy arrays when numba imports),
-            ``"xp"`` (always the NumPy/CuPy views path) or ``"numba"`` (compiled; raises
-            when numba is missing, ``x`` is on the GPU or neither float32 nor float64).
+            ``"xp"`` (always the NumPy/CuPy views path), ``"numba"`` or ``"numba_cl"``
+            (compiled, and with ``"numba_cl"`` always the channels-last kernels; both
+            raise when numba is missing, ``x`` is on the GPU or neither float32 nor
+            float64).
     """
     if impl == "xp":
         return None
     compiled = isinstance(x, numpy.ndarray) and x.dtype in (numpy.float32, numpy.float64)
     module = _load_kernels() if compiled else None
-    if impl == "numba" and module is None:
-        raise RuntimeError("pooling: impl='numba' needs numba and a float32/float64 NumPy array")
+    if impl in ("numba", "numba_cl") and module is None:
+        raise RuntimeError(
+            f"pooling: impl={impl!r} needs numba and a float32/float64 NumPy array"
+        )
     return module
+
+
+def channels_last(a: Any, impl: str) -> bool:
+    """Whether the compiled kernels should work on ``a`` (N, C, H, W) as NHWC memory.
+
+    True for ``impl="numba_cl"``, and with ``"auto"`` when ``a`` is an NCHW view of
+    C-contiguous NHWC data (what conv2d returns) with more than one channel (with one,
+    both layouts are the same memory and the planes kernels are used).
+    """
+    if impl == "numba_cl":
+        return True
+    return (
+        impl == "auto" and a.shape[1] > 1 and not a.flags.c_contiguous
+        and a.transpose(0, 2, 3, 1).flags.c_contiguous
+    )
+
+
+def to_nhwc(a: Any) -> Any:
+    """(N, C, H, W) any strides -> (N, H, W, C) C-contiguous (no copy for NHWC memory)."""
+    return numpy.ascontiguousarray(a.transpose(0, 2, 3, 1))
 
 
 @functools.lru_cache(maxsize=1)

@@ -22,7 +22,8 @@ class AvgPool2dFunction(Function):
     Args:
         g: the window geometry.
         count_include_pad: whether padded positions count in D.
-        impl: "auto", "xp" (NumPy/CuPy strided views, the reference) or "numba".
+        impl: "auto", "xp" (NumPy/CuPy strided views, the reference), "numba" or
+            "numba_cl" (the channels-last kernels whatever the input's layout).
     """
 
     def __init__(self, g: Geometry, count_include_pad: bool = True, impl: str = "auto") -> None:
@@ -32,10 +33,10 @@ class AvgPool2dFunction(Function):
         xp = backend.get_array_module(x)
         self.kernel = kernels(x, self.impl)  # compiled CPU kernels, or None for the views
         self.div = divisor(self.g, self.count_include_pad, xp, x.dtype)  # (oh, ow)
-        return mean_forward(x, self.g, self.div, self.kernel)
+        return mean_forward(x, self.g, self.div, self.kernel, self.impl)
 
     def backward(self, gy: Any) -> Any:
-        return mean_backward(gy, self.g, self.div, self.kernel)
+        return mean_backward(gy, self.g, self.div, self.kernel, self.impl)
 
 
 def avg_pool2d(

@@ -20,7 +20,8 @@ class L2Pool2dFunction(Function):
 
     Args:
         g: the window geometry.
-        impl: "auto", "xp" (NumPy/CuPy strided views, the reference) or "numba".
+        impl: "auto", "xp" (NumPy/CuPy strided views, the reference), "numba" or
+            "numba_cl" (the channels-last kernels whatever the input's layout).
     """
 
     def __init__(self, g: Geometry, impl: str = "auto") -> None:
@@ -30,7 +31,8 @@ class L2Pool2dFunction(Function):
         xp = backend.get_array_module(x)
         self.kernel = kernels(x, self.impl)  # compiled CPU kernels, or None for the views
         self.div = divisor(self.g, True, xp, x.dtype)  # (oh, ow)
-        y = mean_forward(x * x, self.g, self.div, self.kernel)  # (N, C, oh, ow) mean square
+        # (N, C, oh, ow) mean square
+        y = mean_forward(x * x, self.g, self.div, self.kernel, self.impl)
         xp.sqrt(y, out=y)
         self.x, self.y = x, y  # (N, C, H, W) input and (N, C, oh, ow) output, for dE/dx
         return y
@@ -40,7 +42,7 @@ class L2Pool2dFunction(Function):
         positive = self.y > 0
         # dE/ds = dE/dy / (2y) and ds/dx = 2x / D; define it as 0 where y = 0 (a zero window)
         t = xp.where(positive, gy / xp.where(positive, self.y, 1), 0).astype(gy.dtype)
-        return self.x * mean_backward(t, self.g, self.div, self.kernel)
+        return self.x * mean_backward(t, self.g, self.div, self.kernel, self.impl)
 
 
 def l2_pool2d(

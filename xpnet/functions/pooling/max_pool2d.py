@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy
+
 from xpnet import backend
 from xpnet.function import Function
 from xpnet.functions.pooling._window import (
     Geometry,
+    channels_last,
     check_input,
     geometry,
     kernels,
     pad,
     padded_shape,
+    to_nhwc,
     unpad,
     windows,
 )
@@ -50,15 +54,19 @@ class MaxPool2dFunction(Function):
     Args:
         g: the window geometry.
         want_indices: keep the flat indices (int64, h*W + w) in ``self.indices``.
-        impl: "auto", "xp" (NumPy/CuPy strided views, the reference) or "numba".
+        impl: "auto", "xp" (NumPy/CuPy strided views, the reference), "numba" or
+            "numba_cl" (the channels-last kernels whatever the input's layout).
     """
 
     def __init__(self, g: Geometry, want_indices: bool = False, impl: str = "auto") -> None:
         self.g, self.want_indices, self.impl = g, want_indices, impl
 
     def forward(self, x: Any) -> Any:
-        g = self.g
         ker = kernels(x, self.impl)
+        self.kernel, self.cl = ker, ker is not None and channels_last(x, self.impl)
+        if self.cl:
+            return self._forward_nhwc(x)
+        g = self.g
         n, c = x.shape[:2]
         xp = backend.get_array_module(x)
         planes = xp.ascontiguousarray(x).reshape(n * c, g.h, g.w)  # (P, H, W), P = N*C
@@ -69,9 +77,24 @@ class MaxPool2dFunction(Function):
             ker.max_forward(planes, g.window, y, idx, keep)
             if keep:
                 self.indices = idx.reshape(n, c, g.oh, g.ow)  # (N, C, oh, ow) flat h*W + w
-            self.kernel = ker
             return y.reshape(n, c, g.oh, g.ow)
         return self._forward_views(x)
+
+    def _forward_nhwc(self, x: Any) -> Any:
+        """The channels-last kernel: NHWC in, NHWC out (as NCHW views), switches alike."""
+        g, ker = self.g, self.kernel
+        xh = to_nhwc(x)  # (N, H, W, C), no copy for conv2d's output
+        if ker.has_nan(xh):  # the views path follows PyTorch's NaN rule
+            self.cl = False
+            return self._forward_views(x)
+        n, c = x.shape[:2]
+        keep = self.want_indices or self.needs_input_grad[0]
+        y = numpy.empty((n, g.oh, g.ow, c), dtype=x.dtype)  # (N, oh, ow, C)
+        idx = numpy.empty(y.shape if keep else (1, 1, 1, c), dtype="int64")
+        ker.max_forward_cl(xh, g.window, y, idx, keep)
+        if keep:
+            self.indices = idx.transpose(0, 3, 1, 2)  # (N, C, oh, ow) view, flat h*W + w
+        return y.transpose(0, 3, 1, 2)  # (N, C, oh, ow) view of NHWC memory
 
     def _forward_views(self, x: Any) -> Any:
         """Running max (and argmax offset) over the kh*kw strided views of x padded by -inf."""
@@ -105,6 +128,11 @@ class MaxPool2dFunction(Function):
         g = self.g
         xp = backend.get_array_module(gy)
         n, c = gy.shape[:2]
+        if self.cl:
+            gx = xp.empty((n, g.h * g.w, c), dtype=gy.dtype)  # (N, H*W, C)
+            idxh = self.indices.transpose(0, 2, 3, 1)  # (N, oh, ow, C), C-contiguous
+            self.kernel.max_backward_cl(to_nhwc(gy), idxh, gx)
+            return gx.reshape(n, g.h, g.w, c).transpose(0, 3, 1, 2)  # (N, C, H, W) view
         if self.kernel is not None:
             gx = xp.empty((n * c, g.h * g.w), dtype=gy.dtype)  # (P, H*W) flat planes
             gy3 = xp.ascontiguousarray(gy).reshape(n * c, g.oh, g.ow)  # (P, oh, ow)

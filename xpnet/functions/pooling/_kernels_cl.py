@@ -1,0 +1,140 @@
+"""Channels-last (NHWC) compiled CPU kernels of the pooling ops (numba, imported lazily).
+
+Why a second layout: :func:`xpnet.functions.conv2d` returns channels-last memory (an NCHW
+view of NHWC data) and reads it back without a copy. The planes kernels of
+:mod:`~xpnet.functions.pooling._kernels` need (N*C, H, W) planes, so a pool between two
+convolutions cost two transposing copies forward (into the pool, then into the next
+convolution) and two backward, and the ReLU between them multiplied a gradient and a mask
+of different layouts (strided reads: 4 ms where matching layouts take 0.4 ms on
+AlexNet-64's first stage). These kernels read and write NHWC, so a whole network stays
+channels-last, as PyTorch's ``channels_last`` memory format does.
+
+Each kernel takes C-contiguous (N, H, W, C) arrays and the window ``geo = (kh, kw, sh, sw,
+ph, pw)``; the innermost loop runs over the channels, contiguous, so it vectorises. They
+compute exactly what the planes kernels compute, in the same order, so both layouts give
+bit-identical results (tested). Max pooling keeps PyTorch's switches: the flat index
+h*W + w within the (n, c) plane.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numba
+import numpy
+
+_serial = numba.njit(cache=True, nogil=True)
+
+
+@_serial
+def _max_forward_cl(
+    x: Any, geo: Any, y: Any, idx: Any, keep_idx: bool, n0: int, n1: int
+) -> None:
+    """y[n, i, j, c] = max of window (i, j) of channel c; idx[n, i, j, c] = its h*W + w.
+
+    Without ``keep_idx``, ``idx`` is a (1, 1, 1, C) scratch row. Ties go to the first
+    maximum in row-major window order (strict >); a NaN is never selected here (the
+    caller sends inputs holding NaN to the views path).
+    """
+    kh, kw, sh, sw, ph, pw = geo
+    h, w, c = x.shape[1], x.shape[2], x.shape[3]
+    oh, ow = y.shape[1], y.shape[2]
+    for n in range(n0, n1):
+        for i in range(oh):
+            h0 = i * sh - ph
+            r0, r1 = max(h0, 0), min(h0 + kh, h)  # window rows inside the input
+            for j in range(ow):
+                w0 = j * sw - pw
+                c0, c1 = max(w0, 0), min(w0 + kw, w)  # window columns inside the input
+                best = y[n, i, j]  # (C,) running maxima
+                at = idx[n, i, j] if keep_idx else idx[0, 0, 0]  # (C,) their positions
+                first = r0 * w + c0
+                for k in range(c):
+                    best[k] = -numpy.inf
+                    at[k] = first
+                for r in range(r0, r1):
+                    for q in range(c0, c1):
+                        pixel = x[n, r, q]  # (C,) contiguous
+                        pos = r * w + q
+                        for k in range(c):
+                            v = pixel[k]
+                            take = v > best[k]  # a select, not a branch
+                            best[k] = v if take else best[k]
+                            at[k] = pos if take else at[k]
+
+
+@_serial
+def _max_backward_cl(gy: Any, idx: Any, gx: Any, n0: int, n1: int) -> None:
+    """gx (N, H*W, C) = 0, then gx[n, idx[n, i, j, c], c] += gy[n, i, j, c]."""
+    oh, ow, c = gy.shape[1], gy.shape[2], gy.shape[3]
+    for n in range(n0, n1):
+        gx[n, :, :] = 0
+        for i in range(oh):
+            for j in range(ow):
+                for k in range(c):
+                    gx[n, idx[n, i, j, k], k] += gy[n, i, j, k]
+
+
+@_serial
+def _avg_forward_cl(x: Any, geo: Any, div: Any, y: Any, n0: int, n1: int) -> None:
+    """y[n, i, j, c] = (sum of window (i, j) inside the input) / div[i, j].
+
+    Separable, as the planes kernel and in its order: the window rows are summed into
+    per-column sums (W, C) first, then each window adds its kw column sums.
+    """
+    kh, kw, sh, sw, ph, pw = geo
+    h, w, c = x.shape[1], x.shape[2], x.shape[3]
+    oh, ow = y.shape[1], y.shape[2]
+    cols = numpy.empty((w, c), dtype=x.dtype)  # column sums of the current window rows
+    for n in range(n0, n1):
+        for i in range(oh):
+            h0 = i * sh - ph
+            r0, r1 = max(h0, 0), min(h0 + kh, h)
+            cols[:, :] = x[n, r0]
+            for r in range(r0 + 1, r1):
+                row = x[n, r]  # (W, C)
+                for q in range(w):
+                    for k in range(c):
+                        cols[q, k] += row[q, k]
+            for j in range(ow):
+                w0 = j * sw - pw
+                c0, c1 = max(w0, 0), min(w0 + kw, w)
+                out = y[n, i, j]  # (C,)
+                d = div[i, j]
+                for k in range(c):
+                    out[k] = cols[c0, k]
+                for q in range(c0 + 1, c1):
+                    for k in range(c):
+                        out[k] += cols[q, k]
+                for k in range(c):
+                    out[k] = out[k] / d
+
+
+@_serial
+def _avg_backward_cl(gy: Any, geo: Any, div: Any, gx: Any, n0: int, n1: int) -> None:
+    """gx (N, H, W, C) = 0, then each window's input positions get gy[n, i, j, c] / div[i, j].
+
+    As the planes kernel: per output row, the shares of its windows are gathered per
+    column (W, C), then added to every row of the window.
+    """
+    kh, kw, sh, sw, ph, pw = geo
+    h, w, c = gx.shape[1], gx.shape[2], gx.shape[3]
+    oh, ow = gy.shape[1], gy.shape[2]
+    cols = numpy.empty((w, c), dtype=gx.dtype)  # what each column of the window rows gets
+    for n in range(n0, n1):
+        gx[n, :, :, :] = 0
+        for i in range(oh):
+            h0 = i * sh - ph
+            r0, r1 = max(h0, 0), min(h0 + kh, h)
+            cols[:, :] = 0
+            for j in range(ow):
+                w0 = j * sw - pw
+                d = div[i, j]
+                for q in range(max(w0, 0), min(w0 + kw, w)):
+                    for k in range(c):
+                        cols[q, k] += gy[n, i, j, k] / d
+            for r in range(r0, r1):
+                row = gx[n, r]  # (W, C)
+                for q in range(w):
+                    for k in range(c):
+                        row[q, k] += cols[q, k]
