@@ -15,7 +15,7 @@ def _window_sum(a: Any, before: int, after: int) -> Any:
     ``before + after`` shifted in-place adds of whole slabs over the channel axis (axis 1):
     no cumulative sum, so no cancellation error in float32, and no loop over pixels.
     """
-    out = a.copy()  # (N, C, ...) the centre term c' = c
+    out = a.copy(order="K")  # (N, C, ...) the centre term c' = c, in a's memory layout
     for d in range(1, before + 1):
         out[:, d:] += a[:, :-d]  # channel c gets c - d
     for d in range(1, after + 1):
