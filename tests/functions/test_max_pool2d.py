@@ -172,12 +172,14 @@ def test_float32_stays_float32(impl):
     assert y.dtype == numpy.float32 and x.grad.dtype == numpy.float32
 
 
+@pytest.mark.parametrize("channels", [5, 12])  # the channels-last kernel for few / many
 @pytest.mark.parametrize("threads", [False, True])
-def test_numba_matches_views_on_a_batch(threads, monkeypatch):
+def test_numba_matches_views_on_a_batch(threads, channels, monkeypatch):
     kernels = pytest.importorskip("xpnet.functions.pooling._kernels")
     monkeypatch.setattr(kernels, "PARALLEL_WORK", 0 if threads else 10**12)
+    assert (channels < kernels.FEW_CHANNELS) == (channels == 5)
     rng = numpy.random.default_rng(6)
-    x = rng.standard_normal((4, 5, 13, 11)).astype(numpy.float32)
+    x = rng.standard_normal((4, channels, 13, 11)).astype(numpy.float32)
     gy = None
     results = []
     for impl in ("xp", "numba", "numba_cl"):
@@ -218,6 +220,18 @@ def test_channels_last_input_stays_channels_last():
     y_cl.backward(gy_cl)
     assert t_cl.grad.transpose(0, 2, 3, 1).flags.c_contiguous
     numpy.testing.assert_array_equal(t.grad, t_cl.grad)
+
+
+@pytest.mark.parametrize("threads", [False, True])
+def test_channels_last_inference_on_many_channels(threads, monkeypatch):
+    """No switches kept: each thread's positions go to its own scratch, results unchanged."""
+    kernels = pytest.importorskip("xpnet.functions.pooling._kernels")
+    monkeypatch.setattr(kernels, "PARALLEL_WORK", 0 if threads else 10**12)
+    x = distinct((4, 12, 9, 9), seed=8).astype(numpy.float32)
+    x_cl = numpy.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    with no_grad():
+        y = F.max_pool2d(Tensor(x_cl), 3, 2, 1)
+    numpy.testing.assert_array_equal(y.data, reference(x, 3, 2, 1, False)[0])
 
 
 @pytest.mark.parametrize("impl", IMPLS)

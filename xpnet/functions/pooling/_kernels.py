@@ -42,6 +42,7 @@ from xpnet.functions.pooling._kernels_cl import (
     _avg_forward_cl,
     _max_backward_cl,
     _max_forward_cl,
+    _max_forward_cl_few,
 )
 
 _serial = numba.njit(cache=True, nogil=True)
@@ -201,10 +202,16 @@ def avg_backward(gy: Any, geo: tuple[int, ...], div: Any, gx: Any) -> None:
            lambda p0, p1: _avg_backward(gy, geo, div, gx, p0, p1))  # fmt: skip
 
 
+#: Below this many channels the channels-last max pool runs channel by channel
+#: (measured, one thread: C = 6 1.0 ms against 2.0 vectorised; C = 16 0.33 against 0.08).
+FEW_CHANNELS = 8
+
+
 def max_forward_cl(x: Any, geo: tuple[int, ...], y: Any, idx: Any, keep_idx: bool) -> None:
     """Max pooling of x (N, H, W, C) into y (N, oh, ow, C), switches into idx (int64)."""
+    kernel = _max_forward_cl_few if x.shape[3] < FEW_CHANNELS else _max_forward_cl
     _split(y.size * geo[0] * geo[1], x.shape[0],
-           lambda n0, n1: _max_forward_cl(x, geo, y, idx, keep_idx, n0, n1))  # fmt: skip
+           lambda n0, n1: kernel(x, geo, y, idx, keep_idx, n0, n1))  # fmt: skip
 
 
 def max_backward_cl(gy: Any, idx: Any, gx: Any) -> None:
