@@ -30,6 +30,7 @@ import numpy
 
 from xpnet import backend
 from xpnet import functions as F
+from xpnet.functions._parallel import one_blas_thread
 from xpnet.train import checkpoint as ckpt
 from xpnet.train.callbacks.base import Callback, TrainState
 from xpnet.train.errors import NonFiniteError
@@ -355,7 +356,7 @@ class Trainer:
         if not grads:
             return True
         xp = backend.get_array_module(grads[0])
-        with numpy.errstate(over="ignore", invalid="ignore"):
+        with numpy.errstate(over="ignore", invalid="ignore"), one_blas_thread():
             total = xp.stack([xp.dot(g.ravel(), g.ravel()) for g in grads]).sum()
         if bool(xp.isfinite(total)):
             return True

@@ -1,0 +1,66 @@
+"""The batch split: slices, the small-work path, matmul_split and the dense layer on it."""
+
+import numpy
+import pytest
+
+from xpnet import Tensor
+from xpnet import functions as F
+from xpnet.functions import _parallel
+from xpnet.testing import check_op
+
+
+@pytest.fixture
+def threads(request, monkeypatch):
+    """Split over ``request.param`` threads, whatever the size of the work."""
+    pytest.importorskip("threadpoolctl")
+    before = _parallel._settings.num_threads
+    _parallel.set_num_threads(request.param)
+    monkeypatch.setattr(_parallel, "SPLIT_MIN_WORK", 0)
+    yield request.param
+    _parallel.set_num_threads(before)
+
+
+@pytest.mark.parametrize("threads", [2, 3], indirect=True)
+def test_parallel_slices_cuts_in_order(threads):
+    parts = _parallel.parallel_slices(10, lambda lo, hi: (lo, hi))
+    assert parts == _parallel.slices(10, threads)
+
+
+@pytest.mark.parametrize("threads", [2], indirect=True)
+def test_small_work_runs_in_one_call(threads, monkeypatch):
+    monkeypatch.setattr(_parallel, "SPLIT_MIN_WORK", 1000)
+    assert _parallel.parallel_slices(10, lambda lo, hi: (lo, hi), work=999) == [(0, 10)]
+    assert len(_parallel.parallel_slices(10, lambda lo, hi: (lo, hi), work=1000)) == 2
+
+
+@pytest.mark.parametrize("threads", [2, 3], indirect=True)
+@pytest.mark.parametrize(("m", "k", "p"), [(40, 7, 3), (3, 7, 40)])  # rows / columns cut
+def test_matmul_split_equals_the_product(threads, m, k, p):
+    rng = numpy.random.default_rng(0)
+    a, b = rng.standard_normal((m, k)), rng.standard_normal((k, p))
+    out = numpy.full((m, p), numpy.nan)
+    assert _parallel.matmul_split(a, b, out) is out
+    numpy.testing.assert_allclose(out, a @ b, rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("threads", [2], indirect=True)
+def test_matmul_split_takes_transposed_views(threads):
+    rng = numpy.random.default_rng(1)
+    a, b = rng.standard_normal((9, 30)), rng.standard_normal((9, 5))
+    out = numpy.empty((30, 5))
+    _parallel.matmul_split(a.T, b, out)  # dE/dW = dE/dy^T x: a transposed view
+    numpy.testing.assert_allclose(out, a.T @ b, rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("threads", [2, 3], indirect=True)
+@pytest.mark.parametrize(("n", "i", "o"), [(12, 3, 4), (2, 3, 13)])  # rows / columns cut
+def test_linear_split_over_threads_gradient_checked(threads, n, i, o):
+    rng = numpy.random.default_rng(2)
+    x, w, b = rng.standard_normal((n, i)), rng.standard_normal((o, i)), rng.standard_normal(o)
+    check_op(F.linear, lambda x, w, b: x @ w.T + b, x, w, b)
+
+
+def test_one_blas_thread_is_a_context():
+    with _parallel.one_blas_thread():
+        y = F.linear(Tensor(numpy.ones((2, 3))), Tensor(numpy.ones((4, 3))))
+    numpy.testing.assert_array_equal(y.data, numpy.full((2, 4), 3.0))
