@@ -64,3 +64,25 @@ def test_one_blas_thread_is_a_context():
     with _parallel.one_blas_thread():
         y = F.linear(Tensor(numpy.ones((2, 3))), Tensor(numpy.ones((4, 3))))
     numpy.testing.assert_array_equal(y.data, numpy.full((2, 4), 3.0))
+
+
+@pytest.mark.parametrize("threads", [2, 3], indirect=True)
+def test_relu_split_over_threads_keeps_values_and_layout(threads, monkeypatch):
+    monkeypatch.setattr(_parallel, "ELEMENTWISE_MIN_SIZE", 0)
+    rng = numpy.random.default_rng(3)
+    x = rng.standard_normal((5, 4, 3, 6)).astype(numpy.float32)
+    x_cl = numpy.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    t = Tensor(x_cl, requires_grad=True)
+    y = F.relu(t)
+    assert y.data.transpose(0, 2, 3, 1).flags.c_contiguous  # conv2d's layout, kept
+    numpy.testing.assert_array_equal(y.data, numpy.maximum(x, 0))
+    gy = rng.standard_normal(x.shape).astype(numpy.float32)
+    y.backward(gy)
+    numpy.testing.assert_array_equal(t.grad, gy * (x > 0))
+
+
+def test_relu_of_a_scalar():
+    t = Tensor(numpy.float64(-2.0), requires_grad=True)
+    y = F.relu(t)
+    y.backward()
+    assert y.data == 0.0 and t.grad == 0.0

@@ -40,9 +40,11 @@ from typing import Any
 
 import numpy
 
+from xpnet import backend
+
 __all__ = [
     "get_num_threads", "matmul_split", "one_blas_thread", "parallel_slices", "set_num_threads",
-    "slices",
+    "slices", "split_elementwise",
 ]
 
 #: Default number of threads: the usable CPUs, at most 4 (beyond that, BLAS's own
@@ -210,3 +212,20 @@ def matmul_split(a: Any, b: Any, out: Any, xp: Any = numpy) -> Any:
             P, lambda lo, hi: xp.matmul(a, b[:, lo:hi], out=out[:, lo:hi]), xp, work
         )
     return out
+
+
+#: Element-wise work is split over the threads from this many values on (~0.3 ms).
+ELEMENTWISE_MIN_SIZE = 1 << 19
+
+
+def split_elementwise(a: Any, fn: Callable[[int, int], Any]) -> None:
+    """Run ``fn(lo, hi)`` on slices of ``a``'s first axis, in threads when ``a`` is large.
+
+    For element-wise passes over big activations (NumPy runs them on one core); ``fn``
+    writes only ``out[lo:hi]``. ``a`` has at least one axis; small arrays run whole.
+    """
+    rows = a.shape[0]
+    if rows < 2 or a.size < ELEMENTWISE_MIN_SIZE:
+        fn(0, rows)
+        return
+    parallel_slices(rows, fn, backend.get_array_module(a))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from xpnet import backend
+
 
 def sum_to(g: Any, shape: tuple[int, ...]) -> Any:
     """Sum ``g`` over the axes that broadcasting added or stretched, down to ``shape``.
@@ -68,3 +70,20 @@ def check_broadcast(op: str, a: Any, b: Any) -> None:
     for x, y in zip(reversed(sa), reversed(sb)):
         if x != y and x != 1 and y != 1:
             raise ValueError(f"{op}: shapes {sa} and {sb} do not broadcast together")
+
+
+def is_channels_last(a: Any) -> bool:
+    """Whether ``a`` (N, C, H, W) is an NCHW view of C-contiguous NHWC memory.
+
+    That is what conv2d returns. With one channel, or H = W = 1, both layouts are the
+    same memory: then False (the NCHW code reads it as it is).
+    """
+    return (
+        a.ndim == 4 and a.shape[1] > 1 and not a.flags.c_contiguous
+        and a.transpose(0, 2, 3, 1).flags.c_contiguous
+    )
+
+
+def to_nhwc(a: Any) -> Any:
+    """(N, C, H, W) any strides -> (N, H, W, C) C-contiguous (no copy for NHWC memory)."""
+    return backend.get_array_module(a).ascontiguousarray(a.transpose(0, 2, 3, 1))

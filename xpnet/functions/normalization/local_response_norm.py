@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 from numbers import Real
 from typing import Any
 
+import numpy
+
 from xpnet import backend
 from xpnet.function import Function
+from xpnet.functions._utils import is_channels_last, to_nhwc
 
 
 def _window_sum(a: Any, before: int, after: int) -> Any:
@@ -34,6 +38,34 @@ def _neg_power(s: Any, beta: float) -> Any:
     return xp.power(s, -beta)
 
 
+def _kernels(x: Any, impl: str) -> Any:
+    """The channels-last kernels module for ``x``, or None for the NumPy/CuPy path.
+
+    Used for a 4-d float32/float64 NumPy input in channels-last memory (conv2d's output)
+    when numba is installed, or always with ``impl="numba_cl"`` (tests).
+    """
+    if impl == "xp" or not isinstance(x, numpy.ndarray) or x.ndim != 4:
+        return None
+    if x.dtype not in (numpy.float32, numpy.float64):
+        return None
+    if impl == "auto" and not is_channels_last(x):
+        return None
+    module = _load_kernels()
+    if module is None and impl == "numba_cl":
+        raise RuntimeError("local_response_norm: impl='numba_cl' needs numba")
+    return module
+
+
+@functools.lru_cache(maxsize=1)
+def _load_kernels() -> Any:
+    """Import the numba kernels once; None when numba is not installed."""
+    try:
+        from xpnet.functions.normalization import _lrn_kernels  # noqa: PLC0415 (optional)
+    except ImportError:
+        return None
+    return _lrn_kernels
+
+
 class LocalResponseNorm(Function):
     """b_c = a_c * s_c^-beta with s_c = k + alpha/n * sum_{c' in window(c)} a_{c'}^2.
 
@@ -46,10 +78,14 @@ class LocalResponseNorm(Function):
     transposed window), so backward is the same shifted sum with the offsets swapped.
     """
 
-    def __init__(self, size: int, alpha: float, beta: float, k: float) -> None:
+    def __init__(self, size: int, alpha: float, beta: float, k: float, impl: str = "auto") -> None:
         self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+        self.impl = impl  # "auto", "xp" (NumPy/CuPy, the reference) or "numba_cl"
 
     def forward(self, x: Any) -> Any:
+        self.kernels = _kernels(x, self.impl)
+        if self.kernels is not None:
+            return self._forward_nhwc(x)
         n = self.size
         s = _window_sum(x * x, n // 2, (n - 1) // 2)  # (N, C, ...) sum of squares
         s *= self.alpha / n
@@ -62,7 +98,22 @@ class LocalResponseNorm(Function):
             self.p = p  # (N, C, ...) s^-beta
         return y
 
+    def _forward_nhwc(self, x: Any) -> Any:
+        """The compiled channels-last kernel: NHWC rows (N H W, C) in, NHWC out."""
+        N, C, H, W = x.shape
+        xr = to_nhwc(x).reshape(-1, C)  # (N H W, C), no copy for conv2d's output
+        y, s, p = self.kernels.forward(xr, self.size, self.alpha, self.beta, self.k)
+        if self.needs_input_grad[0]:
+            self.x, self.s, self.p = xr, s, p  # (N H W, C) input, base s and s^-beta
+        return y.reshape(N, H, W, C).transpose(0, 3, 1, 2)  # (N, C, H, W) view
+
     def backward(self, gy: Any) -> Any:
+        if self.kernels is not None:
+            N, C, H, W = gy.shape
+            gyr = to_nhwc(gy).reshape(-1, C)  # (N H W, C)
+            gx = self.kernels.backward(gyr, self.x, self.s, self.p, self.size, self.alpha,
+                                       self.beta)
+            return gx.reshape(N, H, W, C).transpose(0, 3, 1, 2)  # (N, C, H, W) view
         n = self.size
         t = gy * self.x
         t *= self.p

@@ -10,12 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from xpnet import backend
+from xpnet.functions._utils import to_nhwc
 from xpnet.functions.pooling._window import (
     Geometry,
     channels_last,
     pad,
     padded_shape,
-    to_nhwc,
     unpad,
     windows,
 )

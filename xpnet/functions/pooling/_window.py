@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 import numpy
 
 from xpnet import backend
-from xpnet.functions._utils import pair
+from xpnet.functions._utils import is_channels_last, pair
 from xpnet.tensor import Tensor
 
 
@@ -197,20 +197,9 @@ def channels_last(a: Any, impl: str) -> bool:
     """Whether the compiled kernels should work on ``a`` (N, C, H, W) as NHWC memory.
 
     True for ``impl="numba_cl"``, and with ``"auto"`` when ``a`` is an NCHW view of
-    C-contiguous NHWC data (what conv2d returns) with more than one channel (with one,
-    both layouts are the same memory and the planes kernels are used).
+    C-contiguous NHWC data (what conv2d returns; :func:`is_channels_last`).
     """
-    if impl == "numba_cl":
-        return True
-    return (
-        impl == "auto" and a.shape[1] > 1 and not a.flags.c_contiguous
-        and a.transpose(0, 2, 3, 1).flags.c_contiguous
-    )
-
-
-def to_nhwc(a: Any) -> Any:
-    """(N, C, H, W) any strides -> (N, H, W, C) C-contiguous (no copy for NHWC memory)."""
-    return numpy.ascontiguousarray(a.transpose(0, 2, 3, 1))
+    return impl == "numba_cl" or (impl == "auto" and is_channels_last(a))
 
 
 @functools.lru_cache(maxsize=1)

@@ -8,6 +8,7 @@ import numpy
 
 from xpnet import backend
 from xpnet.function import Function
+from xpnet.functions._utils import to_nhwc
 from xpnet.functions.pooling._window import (
     Geometry,
     channels_last,
@@ -16,7 +17,6 @@ from xpnet.functions.pooling._window import (
     kernels,
     pad,
     padded_shape,
-    to_nhwc,
     unpad,
     windows,
 )
