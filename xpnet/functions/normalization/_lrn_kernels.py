@@ -65,24 +65,40 @@ def _forward_rows(x: Any, before: int, after: int, scale: Any, k: Any, beta: Any
 
 
 @_serial
+def _window_sum(v: Any, before: int, after: int, pad: Any, out: Any) -> None:
+    """out[c] = v[c] + v[c-1] + .. + v[c-before] + v[c+1] + .. + v[c+after], in that order.
+
+    ``pad`` (before + C + after) holds v between zeros, so that each term is one pass
+    over the C channels without bounds (adding a zero changes no bit).
+    """
+    c_all = v.shape[0]
+    pad[before : before + c_all] = v
+    out[:] = v
+    for d in range(1, before + 1):
+        out += pad[before - d : before - d + c_all]
+    for d in range(1, after + 1):
+        out += pad[before + d : before + d + c_all]
+
+
+@_serial
 def _backward_rows(gy: Any, x: Any, s: Any, p: Any, before: int, after: int, coef: Any,
                    gx: Any, r0: int, r1: int) -> None:
-    """gx = gy p + coef x * (transposed window sum of t), t = gy x p / s, rows r0..r1-1.
+    """gx = (window sum of t) x coef + gy p, t = gy x p / s, for rows r0..r1-1.
 
     ``before``/``after`` are those of the transposed window (the forward's swapped).
+    The window sum runs over a zero-padded copy of t, without bounds (3.0 -> 2.2 ms on
+    AlexNet-64's first LRN, against the bounded loops of the forward).
     """
     c_all = x.shape[1]
-    t = numpy.empty(c_all, dtype=x.dtype)  # this call's own scratch row
+    t = numpy.empty(c_all, dtype=x.dtype)  # this call's own scratch rows
+    back = numpy.empty(c_all, dtype=x.dtype)
+    pad = numpy.zeros(before + c_all + after, dtype=x.dtype)
     for r in range(r0, r1):
         for c in range(c_all):
             t[c] = gy[r, c] * x[r, c] * p[r, c] / s[r, c]
+        _window_sum(t, before, after, pad, back)
         for c in range(c_all):
-            acc = t[c]
-            for d in range(1, min(before, c) + 1):
-                acc += t[c - d]
-            for d in range(1, min(after, c_all - 1 - c) + 1):
-                acc += t[c + d]
-            gx[r, c] = acc * x[r, c] * coef + gy[r, c] * p[r, c]
+            gx[r, c] = back[c] * x[r, c] * coef + gy[r, c] * p[r, c]
 
 
 def _run(rows: int, work: int, kernel: Any) -> None:
