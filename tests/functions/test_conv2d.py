@@ -113,6 +113,49 @@ def layout(request, monkeypatch):
     return request.param
 
 
+@pytest.fixture(params=["gemm", "direct"])
+def wgrad(request, monkeypatch):
+    """dE/dw through the column matrix, or summed directly (numba; few channels only)."""
+    if request.param == "direct":
+        pytest.importorskip("numba")
+    monkeypatch.setattr(_im2col, "DIRECT_WGRAD_MAX", 10**9 if request.param == "direct" else -1)
+    return request.param
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_conv2d_weight_gradient_paths(mode, threads, wgrad):
+    """Both dE/dw paths in every mode (the direct one applies to stride 1, dilation 1, one
+    group; other modes take the GEMM path whatever the setting)."""
+    x, w, b, kw = _make(mode, seed=3)
+    if b is None:
+        check_op(lambda x, w: F.conv2d(x, w, **kw), lambda x, w: ref_conv2d(x, w, **kw),
+                 x, w, wrt=[1])
+    else:
+        check_op(lambda x, w, b: F.conv2d(x, w, b, **kw),
+                 lambda x, w, b: ref_conv2d(x, w, b, **kw), x, w, b, wrt=[1, 2])
+
+
+def test_direct_weight_gradient_is_used_for_lenet_conv1(monkeypatch):
+    """The direct sum runs on LeNet's first layer and equals the GEMM path in float32."""
+    direct = pytest.importorskip("xpnet.functions.connection._direct")
+    calls = []
+    real = direct.weight_grad
+    monkeypatch.setattr(direct, "weight_grad", lambda *a: calls.append(1) or real(*a))
+    rng = numpy.random.default_rng(5)
+    x = rng.standard_normal((8, 1, 28, 28)).astype(numpy.float32)
+    w = rng.standard_normal((6, 1, 5, 5)).astype(numpy.float32)
+    b = rng.standard_normal(6).astype(numpy.float32)
+    grads = []
+    for limit in (10**9, -1):
+        monkeypatch.setattr(_im2col, "DIRECT_WGRAD_MAX", limit)
+        tw, tb = Tensor(w, requires_grad=True), Tensor(b, requires_grad=True)
+        F.conv2d(Tensor(x), tw, tb, padding=2).sum().backward()
+        grads.append((tw.grad, tb.grad))
+    assert calls == [1]
+    for direct_grad, gemm_grad in zip(*grads):
+        numpy.testing.assert_allclose(direct_grad, gemm_grad, rtol=1e-4, atol=1e-3)
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_conv2d(mode, threads, dx_path, layout):
     x, w, b, kw = _make(mode)
