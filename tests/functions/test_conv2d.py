@@ -99,10 +99,15 @@ def threads(request):
     _parallel.set_num_threads(before)
 
 
-@pytest.fixture(params=["col2im", "full_conv"])
+@pytest.fixture(params=["col2im", "col2im_numpy", "full_conv"])
 def dx_path(request, monkeypatch):
-    """dE/dx by col2im, or (stride 1) by the full convolution with flipped kernels."""
-    monkeypatch.setattr(_im2col, "DX_BY_CONV_MIN_CG", 10**9 if request.param == "col2im" else 1)
+    """dE/dx by col2im (one GEMM and the compiled fold where numba is installed, else
+    kh kw NumPy products: ``col2im_numpy`` forces those), or (stride 1) by the full
+    convolution with flipped kernels."""
+    full = request.param == "full_conv"
+    monkeypatch.setattr(_im2col, "DX_BY_CONV_MIN_CG", 1 if full else 10**9)
+    if request.param == "col2im_numpy":
+        monkeypatch.setattr(_im2col, "_load_direct", lambda: None)
     return request.param
 
 

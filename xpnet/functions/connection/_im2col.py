@@ -298,14 +298,24 @@ def _input_grad_by_col2im(w: Any, gy: Any, geo: Geometry, xp: Any) -> Any:
     g, L = geo.groups, geo.oh * geo.ow
     C = w.shape[1] * g
     gyh = gy.transpose(0, 2, 3, 1)  # (N, oH, oW, O) view
-    wij = _offset_weights(w, g, xp)  # (kh, kw, g, Og, Cg)
     Hp, Wp = geo.padded
     gxpad = xp.empty((N, Hp, Wp, C), dtype=gy.dtype)  # (N, Hp, Wp, C)
+    fold = _load_direct() if g == 1 and _compiled(gy) else None
+    if fold is not None:  # one GEMM to the columns' gradient, folded by a compiled loop
+        wt = weight_matrix(w, 1, xp)[0].T  # (O, K) view, K ordered (kh, kw, C)
+        per_item = L * geo.kh * geo.kw * C * gy.itemsize
+    else:
+        wij = _offset_weights(w, g, xp)  # (kh, kw, g, Og, Cg)
+        per_item = Hp * Wp * C * gy.itemsize
 
     def work(lo: int, hi: int) -> None:
-        for a, z in _blocks(lo, hi, Hp * Wp * C * gy.itemsize):
+        for a, z in _blocks(lo, hi, per_item):
             g2 = xp.ascontiguousarray(gyh[a:z]).reshape((z - a) * L, co)  # (m, O)
-            _col2im(g2, wij, gxpad[a:z], geo, xp)
+            if fold is None:
+                _col2im(g2, wij, gxpad[a:z], geo, xp)
+                continue
+            dcols = (g2 @ wt).reshape(z - a, geo.oh, geo.ow, geo.kh, geo.kw, C)  # dE/dX_col
+            fold.col2im(dcols, (geo.sh, geo.sw, geo.dh, geo.dw), gxpad[a:z])
 
     parallel_slices(N, work, xp)
     inner = gxpad[:, geo.ph : geo.ph + geo.H, geo.pw : geo.pw + geo.W]  # (N, H, W, C)
@@ -386,15 +396,16 @@ def _col2im(g2: Any, wij: Any, gxpad: Any, geo: Geometry, xp: Any) -> None:
 DIRECT_WGRAD_MAX = 256
 
 
+def _compiled(a: Any) -> bool:
+    """Whether the numba kernels can take ``a``: a float32/float64 NumPy array."""
+    return isinstance(a, numpy.ndarray) and a.dtype in (numpy.float32, numpy.float64)
+
+
 def _direct_kernels(x: Any, geo: Geometry, co: int) -> Any:
     """The direct weight-gradient module when it applies to this convolution, else None."""
     few = x.shape[1] * co * geo.kh * geo.kw <= DIRECT_WGRAD_MAX
     simple = (geo.sh, geo.sw, geo.dh, geo.dw, geo.groups) == (1, 1, 1, 1, 1)
-    if not (few and simple and isinstance(x, numpy.ndarray)):
-        return None
-    if x.dtype not in (numpy.float32, numpy.float64):
-        return None
-    return _load_direct()
+    return _load_direct() if few and simple and _compiled(x) else None
 
 
 @functools.lru_cache(maxsize=1)
