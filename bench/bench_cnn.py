@@ -14,8 +14,9 @@ input converted with ``memory_format=torch.channels_last``). The torch networks 
 built layer by layer from the xpnet one with the same weights. Rounds alternate between
 the contestants (their order rotates each round) so that load from other processes on a
 shared machine hits all of them alike; in its turn a contestant pauses (``--cooldown``,
-so the other library's spinning pool threads park), makes one untimed call, then
-``--inner`` timed calls (see :func:`race` for why). Each cell is the median over rounds of
+so the other library's spinning pool threads park), makes untimed calls for ``--warm``
+seconds (so idle vCPUs are awake again), then ``--inner`` timed calls (see :func:`race`
+for why). Each cell is the median over rounds of
 the per-turn medians, and ratio = xpnet images/s / PyTorch-NCHW images/s (>= 1: xpnet is
 as fast or faster).
 
@@ -179,16 +180,22 @@ def torch_steps(name: str, train_batch: int, infer_batch: int,
 
 
 def race(contestants: dict[str, Callable], rounds: int, warmup: int = 2, inner: int = 3,
-         cooldown: float = 0.3) -> dict[str, float]:
+         cooldown: float = 0.3, warm: float = 0.1) -> dict[str, float]:
     """Median seconds per call of each closure, over alternating, rotating rounds.
 
-    A contestant's turn in a round: sleep ``cooldown`` seconds, one untimed call, then
-    ``inner`` timed calls whose median is the round's value. Both precautions matter on
-    this 2-core VM: the library that just ran leaves its pool threads spinning for a
-    while (libgomp's and OpenBLAS's wait policies) and an idle vCPU takes milliseconds to
-    wake, so without them the first calls after a switch pay 4-8 ms each that neither
-    library pays when run alone (measured: PyTorch's LeNet inference fell from 21,000 to
-    10,600 images/s right after xpnet's turn; with a 0.2 s pause it matched a solo run).
+    A contestant's turn in a round: sleep ``cooldown`` seconds, untimed calls for
+    ``warm`` seconds (at least one), then ``inner`` timed calls whose median is the
+    round's value. Both precautions matter on this 2-core VM: the library that just ran
+    leaves its pool threads spinning for a while (libgomp's and OpenBLAS's wait
+    policies), so without the pause the first calls after a switch pay 4-8 ms each that
+    neither library pays when run alone (measured: PyTorch's LeNet inference fell from
+    21,000 to 10,600 images/s right after xpnet's turn; with a 0.2 s pause it matched a
+    solo run). And after the pause an idle vCPU stays slow to wake for tens of
+    milliseconds: a library whose threads block between parallel regions (xpnet's)
+    then runs at one core's speed (LeNet training after a 0.3 s pause: 15.8 ms a step
+    for the first four steps, 10.9 ms after 50 ms of work, the same as never pausing),
+    while one whose threads spin (PyTorch's OpenMP) does not notice; ``warm`` gives both
+    the state they have in a real training loop.
     """
     names = list(contestants)
     for name in names:
@@ -199,7 +206,10 @@ def race(contestants: dict[str, Callable], rounds: int, warmup: int = 2, inner: 
         for name in names[r % len(names):] + names[:r % len(names)]:
             fn = contestants[name]
             time.sleep(cooldown)
+            start = time.perf_counter()
             fn()
+            while time.perf_counter() - start < warm:
+                fn()
             calls = []
             for _ in range(inner):
                 t = time.perf_counter()
@@ -210,7 +220,7 @@ def race(contestants: dict[str, Callable], rounds: int, warmup: int = 2, inner: 
 
 
 def throughput(models: list[str], rounds: int, inner: int, cooldown: float,
-               train_batch: int, infer_batch: int) -> list:
+               train_batch: int, infer_batch: int, warm: float = 0.1) -> list:
     rows = []
     for name in models:
         players = {"xpnet": xpnet_steps(name, train_batch, infer_batch),
@@ -218,7 +228,7 @@ def throughput(models: list[str], rounds: int, inner: int, cooldown: float,
                    "torch_cl": torch_steps(name, train_batch, infer_batch, True)}
         for mode, batch in (("train", train_batch), ("infer", infer_batch)):
             med = race({p: steps[mode] for p, steps in players.items()}, rounds, inner=inner,
-                       cooldown=cooldown)
+                       cooldown=cooldown, warm=warm)
             ips = {p: batch / s for p, s in med.items()}
             rows.append((name, mode, batch, ips))
             print(f"{name:14s} {mode:5s} b{batch:<4d} xpnet {ips['xpnet']:8.0f}  "
@@ -362,9 +372,11 @@ def main() -> None:
                         help=f"comma-separated, from {list(MODELS)}")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--inner", type=int, default=3,
-                        help="timed calls per contestant per round (after one untimed)")
+                        help="timed calls per contestant per round (after the warm calls)")
     parser.add_argument("--cooldown", type=float, default=0.3,
                         help="seconds of pause before each turn")
+    parser.add_argument("--warm", type=float, default=0.1,
+                        help="seconds of untimed calls after the pause, before the timed ones")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--train-batch", type=int, default=128)
     parser.add_argument("--infer-batch", type=int, default=256)
@@ -392,7 +404,7 @@ def main() -> None:
         return
     if not args.memory_only:
         throughput(models, args.rounds, args.inner, args.cooldown, args.train_batch,
-                   args.infer_batch)
+                   args.infer_batch, args.warm)
     if args.memory or args.memory_only:
         memory(models, args.train_batch, args.threads)
 

@@ -4,7 +4,7 @@ Both train the same network (ReLU, softmax cross-entropy, SGD momentum 0.9, batc
 float32, the same initial weights, random data) with the same number of CPU threads, in
 one process. The timed rounds alternate (xpnet, PyTorch, xpnet, ...) after a warm-up, so
 a change in the machine's load hits both; each turn starts with a pause (``--cooldown``)
-and one untimed step, so that the other library's spinning threads do not bill it; the
+and 0.1 s of untimed steps, so that the other library's spinning threads do not bill it; the
 script prints images/s for each round, the medians and the ratio xpnet / PyTorch (above
 1: xpnet is faster), and the median of the per-round ratios (each round pair ran under
 nearly the same load).
@@ -123,7 +123,7 @@ class TorchRun:
 
 
 def timed(run, steps: int, batch: int, cooldown: float) -> float:
-    """Images per second over ``steps`` training steps, after a pause and one untimed step.
+    """Images per second over ``steps`` training steps, after a pause and 0.1 s of warm-up.
 
     Why the pause: after a library's turn its thread pool keeps spinning for a while
     (OpenBLAS's workers, PyTorch's OpenMP threads) and takes a core from whoever runs
@@ -131,7 +131,10 @@ def timed(run, steps: int, batch: int, cooldown: float) -> float:
     xpnet's ops left no BLAS thread spinning.
     """
     time.sleep(cooldown)
+    warm = time.perf_counter()
     run.step()
+    while time.perf_counter() - warm < 0.1:  # idle vCPUs wake slowly: see bench_cnn.race
+        run.step()
     start = time.perf_counter()
     for _ in range(steps):
         run.step()

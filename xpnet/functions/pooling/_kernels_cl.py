@@ -43,7 +43,7 @@ def _max_forward_cl(
     kh, kw, sh, sw, ph, pw = geo
     h, w, c = x.shape[1], x.shape[2], x.shape[3]
     oh, ow = y.shape[1], y.shape[2]
-    scratch = numpy.empty(c, dtype=numpy.int64)  # positions when the switches are not kept
+    scratch = numpy.empty(c, dtype=idx.dtype)  # positions when the switches are not kept
     for n in range(n0, n1):
         for i in range(oh):
             h0 = i * sh - ph

@@ -73,12 +73,18 @@ class MaxPool2dFunction(Function):
         if ker is not None and not ker.has_nan(planes):  # NaN: the views path selects it
             keep = self.want_indices or self.needs_input_grad[0]
             y = xp.empty((n * c, g.oh, g.ow), dtype=x.dtype)  # (P, oh, ow)
-            idx = xp.empty(y.shape if keep else (1, 1, 1), dtype="int64")
+            idx = xp.empty(y.shape if keep else (1, 1, 1), dtype=self._switch_dtype())
             ker.max_forward(planes, g.window, y, idx, keep)
             if keep:
                 self.indices = idx.reshape(n, c, g.oh, g.ow)  # (N, C, oh, ow) flat h*W + w
             return y.reshape(n, c, g.oh, g.ow)
         return self._forward_views(x)
+
+    def _switch_dtype(self) -> str:
+        """int64 for the switches a caller asked for (PyTorch's dtype), else int32: kept
+        only for backward, half the memory to write and read (an input plane of more than
+        2^31 positions is not a case here)."""
+        return "int64" if self.want_indices or self.g.h * self.g.w >= 2**31 else "int32"
 
     def _forward_nhwc(self, x: Any) -> Any:
         """The channels-last kernel: NHWC in, NHWC out (as NCHW views), switches alike."""
@@ -90,7 +96,7 @@ class MaxPool2dFunction(Function):
         n, c = x.shape[:2]
         keep = self.want_indices or self.needs_input_grad[0]
         y = numpy.empty((n, g.oh, g.ow, c), dtype=x.dtype)  # (N, oh, ow, C)
-        idx = numpy.empty(y.shape if keep else (1, 1, 1, c), dtype="int64")
+        idx = numpy.empty(y.shape if keep else (1, 1, 1, c), dtype=self._switch_dtype())
         ker.max_forward_cl(xh, g.window, y, idx, keep)
         if keep:
             self.indices = idx.transpose(0, 3, 1, 2)  # (N, C, oh, ow) view, flat h*W + w
