@@ -308,8 +308,10 @@ def _input_grad_by_col2im(w: Any, gy: Any, geo: Geometry, xp: Any) -> Any:
         wij = _offset_weights(w, g, xp)  # (kh, kw, g, Og, Cg)
         per_item = Hp * Wp * C * gy.itemsize
 
+    budget = GRAD_BLOCK_BYTES // 2 if fold is not None else None  # dE/dX_col is live
+
     def work(lo: int, hi: int) -> None:
-        for a, z in _blocks(lo, hi, per_item):
+        for a, z in _blocks(lo, hi, per_item, budget):
             g2 = xp.ascontiguousarray(gyh[a:z]).reshape((z - a) * L, co)  # (m, O)
             if fold is None:
                 _col2im(g2, wij, gxpad[a:z], geo, xp)
