@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import importlib
 from typing import Any
 
 from xpnet import backend
@@ -87,3 +89,16 @@ def is_channels_last(a: Any) -> bool:
 def to_nhwc(a: Any) -> Any:
     """(N, C, H, W) any strides -> (N, H, W, C) C-contiguous (no copy for NHWC memory)."""
     return backend.get_array_module(a).ascontiguousarray(a.transpose(0, 2, 3, 1))
+
+
+@functools.cache
+def compiled_kernels(module: str) -> Any:
+    """Import an optional numba kernels module once (by its full name); None without numba.
+
+    The compiled CPU kernels (pooling, LRN, the convolution's loops) are each imported
+    lazily through this, so that importing xpnet never compiles or needs numba.
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        return None

@@ -34,13 +34,13 @@ slices in slice order, so results do not depend on thread timing.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import Any
 
 import numpy
 
 from xpnet.functions._parallel import parallel_slices
+from xpnet.functions._utils import compiled_kernels
 
 
 def out_size(size: int, k: int, s: int, p: int, d: int) -> int:
@@ -410,14 +410,9 @@ def _direct_kernels(x: Any, geo: Geometry, co: int) -> Any:
     return _load_direct() if few and simple and _compiled(x) else None
 
 
-@functools.lru_cache(maxsize=1)
 def _load_direct() -> Any:
-    """Import the numba kernel once; None when numba is not installed."""
-    try:
-        from xpnet.functions.connection import _direct  # noqa: PLC0415 (optional numba)
-    except ImportError:
-        return None
-    return _direct
+    """The numba kernels module; None when numba is not installed."""
+    return compiled_kernels("xpnet.functions.connection._direct")
 
 
 #: At or below this many channels per group, im2row's layout (taps as rows, copied a

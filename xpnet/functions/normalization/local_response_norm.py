@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from numbers import Real
 from typing import Any
 
@@ -10,7 +9,7 @@ import numpy
 
 from xpnet import backend
 from xpnet.function import Function
-from xpnet.functions._utils import is_channels_last, to_nhwc
+from xpnet.functions._utils import compiled_kernels, is_channels_last, to_nhwc
 
 
 def _window_sum(a: Any, before: int, after: int) -> Any:
@@ -56,14 +55,9 @@ def _kernels(x: Any, impl: str) -> Any:
     return module
 
 
-@functools.lru_cache(maxsize=1)
 def _load_kernels() -> Any:
-    """Import the numba kernels once; None when numba is not installed."""
-    try:
-        from xpnet.functions.normalization import _lrn_kernels  # noqa: PLC0415 (optional)
-    except ImportError:
-        return None
-    return _lrn_kernels
+    """The numba kernels module; None when numba is not installed."""
+    return compiled_kernels("xpnet.functions.normalization._lrn_kernels")
 
 
 class LocalResponseNorm(Function):

@@ -21,14 +21,13 @@ numba is installed; the views path stays the reference it is tested against.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import numpy
 
 from xpnet import backend
-from xpnet.functions._utils import is_channels_last, pair
+from xpnet.functions._utils import compiled_kernels, is_channels_last, pair
 from xpnet.tensor import Tensor
 
 
@@ -202,11 +201,6 @@ def channels_last(a: Any, impl: str) -> bool:
     return impl == "numba_cl" or (impl == "auto" and is_channels_last(a))
 
 
-@functools.lru_cache(maxsize=1)
 def _load_kernels() -> Any:
-    """Import the numba kernels once; None when numba is not installed."""
-    try:
-        from xpnet.functions.pooling import _kernels  # noqa: PLC0415 (optional numba)
-    except ImportError:
-        return None
-    return _kernels
+    """The numba kernels module; None when numba is not installed."""
+    return compiled_kernels("xpnet.functions.pooling._kernels")
