@@ -6,6 +6,8 @@ import functools
 import importlib
 from typing import Any
 
+import numpy
+
 from xpnet import backend
 
 
@@ -89,6 +91,11 @@ def is_channels_last(a: Any) -> bool:
 def to_nhwc(a: Any) -> Any:
     """(N, C, H, W) any strides -> (N, H, W, C) C-contiguous (no copy for NHWC memory)."""
     return backend.get_array_module(a).ascontiguousarray(a.transpose(0, 2, 3, 1))
+
+
+def compilable(a: Any) -> bool:
+    """Whether the compiled CPU kernels can take ``a``: a float32/float64 NumPy array."""
+    return isinstance(a, numpy.ndarray) and a.dtype in (numpy.float32, numpy.float64)
 
 
 @functools.cache

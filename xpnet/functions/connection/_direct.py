@@ -21,6 +21,7 @@ from the GEMM path's (also a reordered sum) but is the same from run to run.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numba
@@ -33,10 +34,10 @@ from xpnet.functions._parallel import parallel_slices
 def _wgrad_rows(xpad: Any, gy: Any, gw: Any, gb: Any, need_b: bool, zero: Any) -> None:
     """gw (O, C, kh, kw) += the weight gradient of one slice; gb (O,) += its bias part.
 
-    xpad (n, C, Hp, Wp) padded input, gy (n, O, oH, oW), both C-contiguous; ``zero``
+    xpad (C, n, Hp, Wp) padded input, gy (n, O, oH, oW), both C-contiguous; ``zero``
     in their dtype, so that the sums stay in it.
     """
-    n_items, channels = xpad.shape[0], xpad.shape[1]
+    channels, n_items = xpad.shape[0], xpad.shape[1]
     outs, oh, ow = gy.shape[1], gy.shape[2], gy.shape[3]
     kh, kw = gw.shape[2], gw.shape[3]
     for n in range(n_items):
@@ -53,7 +54,7 @@ def _wgrad_rows(xpad: Any, gy: Any, gw: Any, gb: Any, need_b: bool, zero: Any) -
                         acc = gw[o, c, i, j]
                         for p in range(oh):
                             g = gy[n, o, p]  # (oW,) one output row
-                            row = xpad[n, c, p + i]  # (Wp,) the input row it reads
+                            row = xpad[c, n, p + i]  # (Wp,) the input row it reads
                             dot = zero
                             for q in range(ow):
                                 dot += g[q] * row[q + j]
@@ -61,23 +62,24 @@ def _wgrad_rows(xpad: Any, gy: Any, gw: Any, gb: Any, need_b: bool, zero: Any) -
                         gw[o, c, i, j] = acc
 
 
-def weight_grad(x: Any, gy: Any, kh: int, kw: int, ph: int, pw: int,
+def weight_grad(x: Any, gy: Any, kh: int, kw: int, pad: Callable[[Any], Any],
                 need_b: bool) -> tuple[Any, Any]:
     """(dE/dw (O, C, kh, kw), dE/db (O,) or None) for stride 1, dilation 1, one group.
 
     Args:
         x: input (N, C, H, W), any strides; gy: dE/dy (N, O, oH, oW), any strides.
-        kh, kw, ph, pw: kernel size and zero padding.
+        kh, kw: kernel size.
+        pad: a slice of x (n, C, H, W) -> (C, n, Hp, Wp) C-contiguous with its zero
+            border (the engine's ``_pad_cnhw``).
         need_b: also return dE/db.
 
     The batch is split over xpnet's threads; each slice's sums are added in slice order.
     """
-    N, C, H, W = x.shape
+    N, C = x.shape[:2]
     outs = gy.shape[1]
 
     def work(lo: int, hi: int) -> tuple[Any, Any]:
-        xpad = numpy.zeros((hi - lo, C, H + 2 * ph, W + 2 * pw), dtype=x.dtype)
-        xpad[:, :, ph : ph + H, pw : pw + W] = x[lo:hi]  # (n, C, Hp, Wp)
+        xpad = pad(x[lo:hi])  # (C, n, Hp, Wp)
         g = numpy.ascontiguousarray(gy[lo:hi])  # (n, O, oH, oW), NCHW
         gw = numpy.zeros((outs, C, kh, kw), dtype=x.dtype)
         gb = numpy.zeros(outs, dtype=x.dtype)
@@ -136,6 +138,6 @@ def col2im(dcols: Any, steps: tuple[int, int, int, int], gxpad: Any) -> None:
 
     One GEMM to dE/dX_col and this fold replace col2im's kh kw thin products (each only
     Og terms deep) and their strided NumPy adds: LeNet-5's conv2 dE/dx at batch 128,
-    one thread, 3.1 -> 1.6 ms. ``steps`` is (sh, sw, dh, dw).
+    one thread, 3.1 -> 1.9 ms. ``steps`` is (sh, sw, dh, dw).
     """
     _fold(dcols, steps, gxpad)

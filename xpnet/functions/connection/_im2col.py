@@ -37,10 +37,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy
-
 from xpnet.functions._parallel import parallel_slices
-from xpnet.functions._utils import compiled_kernels
+from xpnet.functions._utils import compilable, compiled_kernels
 
 
 def out_size(size: int, k: int, s: int, p: int, d: int) -> int:
@@ -300,7 +298,7 @@ def _input_grad_by_col2im(w: Any, gy: Any, geo: Geometry, xp: Any) -> Any:
     gyh = gy.transpose(0, 2, 3, 1)  # (N, oH, oW, O) view
     Hp, Wp = geo.padded
     gxpad = xp.empty((N, Hp, Wp, C), dtype=gy.dtype)  # (N, Hp, Wp, C)
-    fold = _load_direct() if g == 1 and _compiled(gy) else None
+    fold = _load_direct() if g == 1 and compilable(gy) else None
     if fold is not None:  # one GEMM to the columns' gradient, folded by a compiled loop
         wt = weight_matrix(w, 1, xp)[0].T  # (O, K) view, K ordered (kh, kw, C)
         per_item = L * geo.kh * geo.kw * C * gy.itemsize
@@ -335,7 +333,8 @@ def _param_grads(
     N, co = gy.shape[0], gy.shape[1]
     direct = _direct_kernels(x, geo, co) if need_w else None
     if direct is not None:  # few channels: summed from the input, no column matrix
-        return direct.weight_grad(x, gy, geo.kh, geo.kw, geo.ph, geo.pw, need_b)
+        return direct.weight_grad(x, gy, geo.kh, geo.kw, lambda xs: _pad_cnhw(xs, geo, xp),
+                                  need_b)
     g, og, L = geo.groups, co // geo.groups, geo.oh * geo.ow
     gyh = gy.transpose(0, 2, 3, 1)  # (N, oH, oW, O) view
     C = x.shape[1] if need_w else 1
@@ -398,16 +397,11 @@ def _col2im(g2: Any, wij: Any, gxpad: Any, geo: Geometry, xp: Any) -> None:
 DIRECT_WGRAD_MAX = 256
 
 
-def _compiled(a: Any) -> bool:
-    """Whether the numba kernels can take ``a``: a float32/float64 NumPy array."""
-    return isinstance(a, numpy.ndarray) and a.dtype in (numpy.float32, numpy.float64)
-
-
 def _direct_kernels(x: Any, geo: Geometry, co: int) -> Any:
     """The direct weight-gradient module when it applies to this convolution, else None."""
     few = x.shape[1] * co * geo.kh * geo.kw <= DIRECT_WGRAD_MAX
     simple = (geo.sh, geo.sw, geo.dh, geo.dw, geo.groups) == (1, 1, 1, 1, 1)
-    return _load_direct() if few and simple and _compiled(x) else None
+    return _load_direct() if few and simple and compilable(x) else None
 
 
 def _load_direct() -> Any:

@@ -5,11 +5,9 @@ from __future__ import annotations
 from numbers import Real
 from typing import Any
 
-import numpy
-
 from xpnet import backend
 from xpnet.function import Function
-from xpnet.functions._utils import compiled_kernels, is_channels_last, to_nhwc
+from xpnet.functions._utils import compilable, compiled_kernels, is_channels_last, to_nhwc
 
 
 def _window_sum(a: Any, before: int, after: int) -> Any:
@@ -43,9 +41,7 @@ def _kernels(x: Any, impl: str) -> Any:
     Used for a 4-d float32/float64 NumPy input in channels-last memory (conv2d's output)
     when numba is installed, or always with ``impl="numba_cl"`` (tests).
     """
-    if impl == "xp" or not isinstance(x, numpy.ndarray) or x.ndim != 4:
-        return None
-    if x.dtype not in (numpy.float32, numpy.float64):
+    if impl == "xp" or not compilable(x) or x.ndim != 4:
         return None
     if impl == "auto" and not is_channels_last(x):
         return None

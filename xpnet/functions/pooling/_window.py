@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 import numpy
 
 from xpnet import backend
-from xpnet.functions._utils import compiled_kernels, is_channels_last, pair
+from xpnet.functions._utils import compilable, compiled_kernels, is_channels_last, pair
 from xpnet.tensor import Tensor
 
 
@@ -183,8 +183,7 @@ def kernels(x: Any, impl: str) -> Any:
     """
     if impl == "xp":
         return None
-    compiled = isinstance(x, numpy.ndarray) and x.dtype in (numpy.float32, numpy.float64)
-    module = _load_kernels() if compiled else None
+    module = _load_kernels() if compilable(x) else None
     if impl in ("numba", "numba_cl") and module is None:
         raise RuntimeError(
             f"pooling: impl={impl!r} needs numba and a float32/float64 NumPy array"
