@@ -18,6 +18,8 @@ from xpnet.tensor import Tensor
 
 __version__ = "0.1.0"
 
+backend.tune_host_allocator()  # reuse freed host arrays: see its docstring
+
 __all__ = [
     "Function",
     "Tensor",

@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+import numpy
+
 from xpnet import backend
+from xpnet.functions._utils import compilable, compiled_kernels
 from xpnet.optim.optimizer import Optimizer, _check_number
 from xpnet.tensor import Tensor
 
@@ -65,6 +68,8 @@ class SGD(Optimizer):
             )
 
     def update(self, i: int, p: Tensor, g: Any) -> None:
+        if self._update_compiled(i, p.data, g):
+            return
         xp = backend.get_array_module(p.data)
         w = p.data
         tmp = None  # the one scratch array this update may allocate
@@ -97,3 +102,31 @@ class SGD(Optimizer):
         else:
             xp.multiply(g, self.lr, out=tmp)
         w -= tmp
+
+    def _update_compiled(self, i: int, w: Any, g: Any) -> bool:
+        """The same update in one compiled pass (see :mod:`xpnet.optim._kernels`), if it can.
+
+        Taken for C-contiguous float32/float64 NumPy ``w`` and ``g`` of one dtype when numba
+        is installed; returns False (nothing done) otherwise.
+        """
+        kernels = compiled_kernels("xpnet.optim._kernels")
+        if (kernels is None or not compilable(w) or not isinstance(g, numpy.ndarray)
+                or g.dtype != w.dtype or g.shape != w.shape
+                or not (w.flags.c_contiguous and g.flags.c_contiguous)):
+            return False
+        buf, first = w, False  # the buffer is not touched without momentum
+        if self.momentum:
+            state = self.state.setdefault(i, {})
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = state["momentum_buffer"] = numpy.empty_like(w)
+                first = True
+            elif buf.dtype != w.dtype or not buf.flags.c_contiguous:
+                return False
+        scalar = w.dtype.type
+        kernels.sgd_update(
+            w.reshape(-1), g.reshape(-1), buf.reshape(-1), scalar(self.lr),
+            scalar(self.momentum), scalar(1.0 - self.dampening), scalar(self.weight_decay),
+            self.nesterov, first,
+        )
+        return True

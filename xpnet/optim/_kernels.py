@@ -1,0 +1,46 @@
+"""Compiled CPU kernel of the SGD update (numba, imported lazily).
+
+Why: NumPy runs SGD's rule as four passes over every parameter (scale the buffer, add the
+gradient, scale by the learning rate into a temporary, subtract), each one reading and
+writing arrays far larger than the caches: 1.8 ms per step for the MLP
+784-1024-1024-10's 1.9 million weights. One fused pass reads w, g and b once and writes
+w and b once: 0.8 ms.
+
+The kernel computes exactly what :meth:`xpnet.optim.SGD.update`'s NumPy path computes,
+operation by operation, in the arrays' dtype (the scalars come in that dtype, and no
+multiply-add is contracted), so both paths give bit-identical results (tested).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numba
+
+
+@numba.njit(cache=True, nogil=True)
+def sgd_update(
+    w: Any, g: Any, b: Any, lr: Any, momentum: Any, keep: Any, weight_decay: Any,
+    nesterov: bool, first: bool,
+) -> None:
+    """One SGD step in place on flat, contiguous ``w`` (and buffer ``b``), gradient ``g``.
+
+    d = g + weight_decay w; b = d on the first step, else b = momentum b + keep d, with
+    keep = 1 - dampening (1 skips the product); d = d + momentum b (Nesterov) or b;
+    w = w - lr d. The scalars are in the arrays' dtype. With momentum 0 the buffer is not
+    touched (pass any array).
+    """
+    for i in range(w.size):
+        d = g[i]
+        if weight_decay != 0:
+            d = d + w[i] * weight_decay
+        if momentum != 0:
+            if first:
+                v = d
+            elif keep != 1:
+                v = b[i] * momentum + d * keep
+            else:
+                v = b[i] * momentum + d
+            b[i] = v
+            d = d + v * momentum if nesterov else v
+        w[i] = w[i] - d * lr
