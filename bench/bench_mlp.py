@@ -146,6 +146,7 @@ def main() -> None:
     import torch  # noqa: PLC0415
 
     torch.set_num_threads(args.threads)
+    xpnet.set_num_threads(args.threads)  # xpnet's own split over the cores
     blas = limit_threads(args.threads)
     data = make_data(args)
     ours = XpnetRun(args, data)
@@ -154,7 +155,8 @@ def main() -> None:
     print(f"MLP {'-'.join(map(str, SIZES))}, ReLU, softmax CE, SGD momentum 0.9, "
           f"batch {args.batch_size}, float32")
     print(f"numpy {numpy.__version__}, torch {torch.__version__} "
-          f"({torch.get_num_threads()} threads); {blas}")
+          f"({torch.get_num_threads()} threads); xpnet {xpnet.get_num_threads()} threads; "
+          f"{blas}")
     for run in (ours, theirs):
         for _ in range(args.warmup):
             run.step()

@@ -14,6 +14,7 @@ Example:
 
 from xpnet import backend, functions
 from xpnet.function import Function, enable_grad, is_grad_enabled, no_grad
+from xpnet.functions._parallel import get_num_threads, set_num_threads
 from xpnet.tensor import Tensor
 
 __version__ = "0.1.0"
@@ -26,7 +27,9 @@ __all__ = [
     "backend",
     "enable_grad",
     "functions",
+    "get_num_threads",
     "is_grad_enabled",
     "no_grad",
+    "set_num_threads",
     "__version__",
 ]

@@ -3,6 +3,7 @@
 import numpy
 import pytest
 
+import xpnet
 from xpnet import Tensor
 from xpnet import functions as F
 from xpnet.functions import _parallel
@@ -86,3 +87,16 @@ def test_relu_of_a_scalar():
     y = F.relu(t)
     y.backward()
     assert y.data == 0.0 and t.grad == 0.0
+
+
+def test_thread_count_is_public_and_validated():
+    before = _parallel._settings.num_threads
+    try:
+        xpnet.set_num_threads(3)
+        assert xpnet.get_num_threads() == 3 == _parallel.get_num_threads()
+        with pytest.raises(ValueError, match="set_num_threads: expected an int >= 1"):
+            xpnet.set_num_threads(0)
+        with pytest.raises(ValueError, match="got True"):
+            xpnet.set_num_threads(True)
+    finally:
+        xpnet.set_num_threads(before)

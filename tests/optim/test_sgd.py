@@ -79,7 +79,7 @@ def test_compiled_update_is_bit_identical_to_the_numpy_path(kw, dtype, monkeypat
         opt = optim.SGD([p], lr=0.05, **kw)
         taken = []  # what _update_compiled answered: True when the kernel ran
 
-        def spy(i, w, g, real=opt._update_compiled, compiled=compiled):
+        def spy(i, w, g, real=opt._update_compiled, compiled=compiled, taken=taken):
             taken.append(bool(compiled and real(i, w, g)))
             return taken[-1]
 

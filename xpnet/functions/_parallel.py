@@ -72,7 +72,15 @@ def _usable_cpus() -> int:
 
 
 def set_num_threads(n: int | None) -> None:
-    """Set how many threads split a batch on the CPU (1 turns splitting off).
+    """Set how many threads xpnet's CPU ops use (like ``torch.set_num_threads``).
+
+    With ``n > 1`` (and threadpoolctl installed), each op cuts its batch, or a dense
+    layer's product, into ``n`` slices run by ``n`` threads, with NumPy's BLAS on one
+    thread inside. ``n = 1`` turns splitting off; BLAS then keeps its own thread count.
+    Also ``xpnet.set_num_threads``.
+
+    Example:
+        >>> xpnet.set_num_threads(1)  # one core, e.g. one process per core
 
     Args:
         n: number of threads (>= 1), or None for the default (usable CPUs, at most 4).
