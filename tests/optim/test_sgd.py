@@ -245,3 +245,37 @@ def test_alexnet_sgd_state_round_trip():
     assert other.lr == 0.01 and other.momentum == 0.9 and other.weight_decay == 0.0005
     numpy.testing.assert_array_equal(other.state[0]["velocity"], opt.state[0]["velocity"])
     assert "AlexNetSGD(1 parameters, lr=0.01" in repr(opt)
+
+
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
+@pytest.mark.parametrize("weight_decay", [0.0, 0.0005])
+def test_alexnet_sgd_compiled_update_is_bit_identical(dtype, weight_decay, monkeypatch):
+    pytest.importorskip("numba")
+    from xpnet.optim import alexnet_sgd
+
+    rng = numpy.random.default_rng(5)
+    w0 = rng.standard_normal((5, 17)).astype(dtype)
+    grads = [rng.standard_normal((5, 17)).astype(dtype) for _ in range(4)]
+    real = alexnet_sgd.compiled_update
+    results = []
+    for compiled in (True, False):
+        calls = []
+
+        def pick(w, g, compiled=compiled, calls=calls):
+            kernels = real(w, g) if compiled else None
+            calls.append(kernels is not None)
+            return kernels
+
+        monkeypatch.setattr(alexnet_sgd, "compiled_update", pick)
+        p = xpnet.Tensor(w0.copy(), requires_grad=True)
+        opt = optim.AlexNetSGD([p], lr=0.01, weight_decay=weight_decay)
+        for step, g in enumerate(grads):
+            if step == 2:
+                opt.lr = 0.001  # the velocity keeps its size across a decay
+            p.grad = g
+            opt.step()
+        assert calls == [compiled] * len(grads)
+        results.append((p.data.copy(), opt.state[0]["velocity"].copy()))
+    numpy.testing.assert_array_equal(results[0][0], results[1][0])
+    numpy.testing.assert_array_equal(results[0][1], results[1][1])
+    assert results[0][0].dtype == dtype

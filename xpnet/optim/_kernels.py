@@ -44,3 +44,20 @@ def sgd_update(
             b[i] = v
             d = d + v * momentum if nesterov else v
         w[i] = w[i] - d * lr
+
+
+@numba.njit(cache=True, nogil=True)
+def alexnet_update(w: Any, g: Any, v: Any, lr: Any, momentum: Any, decay_lr: Any) -> None:
+    """AlexNet's step in place on flat, contiguous ``w`` and velocity ``v``, gradient ``g``.
+
+    v = momentum v - lr g - decay_lr w, w = w + v, with decay_lr = weight_decay * lr; v
+    starts at zero (where momentum v = 0 exactly, as the NumPy path's skipped product);
+    the scalars are in the arrays' dtype (a Python int in the arithmetic would promote
+    float32 to float64).
+    """
+    for i in range(w.size):
+        a = v[i] * momentum - g[i] * lr
+        if decay_lr != 0:
+            a = a - w[i] * decay_lr
+        v[i] = a
+        w[i] = w[i] + a

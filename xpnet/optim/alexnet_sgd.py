@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+import numpy
+
 from xpnet import backend
-from xpnet.optim.optimizer import Optimizer, _check_number
+from xpnet.optim.optimizer import Optimizer, _check_number, compiled_update
 from xpnet.tensor import Tensor
 
 __all__ = ["AlexNetSGD"]
@@ -54,6 +56,18 @@ class AlexNetSGD(Optimizer):
         self.weight_decay = _check_number(weight_decay, "weight_decay", "AlexNetSGD")
 
     def update(self, i: int, p: Tensor, g: Any) -> None:
+        kernels = compiled_update(p.data, g)
+        if kernels is not None:
+            state = self.state.setdefault(i, {})
+            v = state.get("velocity")
+            if v is None:
+                v = state["velocity"] = numpy.zeros_like(p.data)
+            if v.dtype == p.data.dtype and v.flags.c_contiguous:
+                scalar = p.data.dtype.type
+                kernels.alexnet_update(
+                    p.data.reshape(-1), g.reshape(-1), v.reshape(-1), scalar(self.lr),
+                    scalar(self.momentum), scalar(self.weight_decay * self.lr))
+                return
         xp = backend.get_array_module(p.data)
         w = p.data
         state = self.state.setdefault(i, {})

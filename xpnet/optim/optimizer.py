@@ -6,8 +6,11 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
+import numpy
+
 from xpnet import backend
 from xpnet.function import no_grad
+from xpnet.functions._utils import compilable, compiled_kernels
 from xpnet.tensor import Tensor
 
 __all__ = ["Optimizer"]
@@ -136,3 +139,17 @@ def _check_number(value: Any, name: str, owner: str, minimum: float = 0.0) -> fl
     if not math.isfinite(value) or value < minimum:
         raise ValueError(f"{owner}: {name} must be a finite number >= {minimum}, got {value}")
     return value
+
+
+def compiled_update(w: Any, g: Any) -> Any:
+    """The compiled update kernels (:mod:`xpnet.optim._kernels`) if they can take w and g.
+
+    They take C-contiguous float32/float64 NumPy arrays of one dtype and shape, where
+    numba is installed; None otherwise (the optimiser then runs its NumPy/CuPy path).
+    """
+    kernels = compiled_kernels("xpnet.optim._kernels")
+    if (kernels is None or not compilable(w) or not isinstance(g, numpy.ndarray)
+            or g.dtype != w.dtype or g.shape != w.shape
+            or not (w.flags.c_contiguous and g.flags.c_contiguous)):
+        return None
+    return kernels

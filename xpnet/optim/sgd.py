@@ -8,8 +8,7 @@ from typing import Any
 import numpy
 
 from xpnet import backend
-from xpnet.functions._utils import compilable, compiled_kernels
-from xpnet.optim.optimizer import Optimizer, _check_number
+from xpnet.optim.optimizer import Optimizer, _check_number, compiled_update
 from xpnet.tensor import Tensor
 
 __all__ = ["SGD"]
@@ -109,10 +108,8 @@ class SGD(Optimizer):
         Taken for C-contiguous float32/float64 NumPy ``w`` and ``g`` of one dtype when numba
         is installed; returns False (nothing done) otherwise.
         """
-        kernels = compiled_kernels("xpnet.optim._kernels")
-        if (kernels is None or not compilable(w) or not isinstance(g, numpy.ndarray)
-                or g.dtype != w.dtype or g.shape != w.shape
-                or not (w.flags.c_contiguous and g.flags.c_contiguous)):
+        kernels = compiled_update(w, g)
+        if kernels is None:
             return False
         buf, first = w, False  # the buffer is not touched without momentum
         if self.momentum:
