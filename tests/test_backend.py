@@ -32,3 +32,13 @@ def test_float_dtype_refuses_integers():
     assert backend.float_dtype(None) == numpy.float32
     with pytest.raises(TypeError, match="floating"):
         backend.float_dtype(numpy.int32)
+
+
+def test_host_allocator_is_tuned_on_glibc_at_import():
+    import platform
+
+    import xpnet  # noqa: F401  (importing xpnet applies it)
+
+    assert backend.tune_host_allocator.cache_info().currsize == 1  # called once, cached
+    on_glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+    assert backend.tune_host_allocator() is on_glibc
