@@ -12,6 +12,7 @@ nearly the same load).
 Run:
     python bench/bench_mlp.py                       # 10 rounds x 20 steps, 2 threads
     python bench/bench_mlp.py --profile             # also: where xpnet's time goes
+    python bench/bench_mlp.py --phases              # also: ms per phase, both libraries
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import argparse
 import cProfile
 import pstats
 import statistics
+import sys
 import time
 
 import numpy
@@ -44,6 +46,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--cooldown", type=float, default=0.3,
                         help="seconds of pause before each timed turn")
     parser.add_argument("--profile", action="store_true", help="cProfile xpnet's steps")
+    parser.add_argument("--phases", action="store_true",
+                        help="also: ms per step in forward / backward / optimiser for both, "
+                             "and in xpnet's matrix products")
     return parser.parse_args()
 
 
@@ -76,13 +81,17 @@ class XpnetRun:
         self.opt = optim.SGD(self.net.parameters(), lr=args.lr, momentum=0.9)
         self.data, self.i = data, 0
 
-    def step(self) -> float:
+    def step(self, clock: dict | None = None) -> float:
+        t0 = time.perf_counter()
         x, y = self.data[self.i % len(self.data)]
         self.i += 1
         loss = F.softmax_cross_entropy(self.net(xpnet.Tensor(x)), y)
+        t1 = time.perf_counter()
         self.opt.zero_grad()
         loss.backward()
+        t2 = time.perf_counter()
         self.opt.step()
+        _tick(clock, t0, t1, t2)
         return loss
 
     def check_float32(self) -> None:
@@ -113,13 +122,58 @@ class TorchRun:
         self.data = [(torch.from_numpy(x), torch.from_numpy(y)) for x, y in data]
         self.i = 0
 
-    def step(self) -> None:
+    def step(self, clock: dict | None = None) -> None:
+        t0 = time.perf_counter()
         x, y = self.data[self.i % len(self.data)]
         self.i += 1
         loss = self.torch.nn.functional.cross_entropy(self.net(x), y)
+        t1 = time.perf_counter()
         self.opt.zero_grad()
         loss.backward()
+        t2 = time.perf_counter()
         self.opt.step()
+        _tick(clock, t0, t1, t2)
+
+
+def _tick(clock: dict | None, t0: float, t1: float, t2: float) -> None:
+    """Add a step's forward, backward and optimiser seconds to ``clock``."""
+    if clock is not None:
+        t3 = time.perf_counter()
+        for key, seconds in (("forward", t1 - t0), ("backward", t2 - t1),
+                             ("optimiser", t3 - t2)):
+            clock[key] = clock.get(key, 0.0) + seconds
+
+
+def phases(runs: dict, steps: int) -> None:
+    """Print ms per step of each phase, and of xpnet's products by shape (M x K x P)."""
+    from xpnet.functions import _parallel  # noqa: PLC0415
+
+    linear = sys.modules["xpnet.functions.connection.linear"]
+    products: dict[str, float] = {}
+
+    def timed_matmul(a, b, out, xp=numpy):
+        start = time.perf_counter()
+        result = _parallel.matmul_split(a, b, out, xp)
+        key = f"{a.shape[0]}x{a.shape[1]}x{b.shape[1]}"
+        products[key] = products.get(key, 0.0) + time.perf_counter() - start
+        return result
+
+    linear.matmul_split = timed_matmul
+    try:
+        for name, run in runs.items():
+            clock: dict[str, float] = {}
+            time.sleep(0.3)
+            for _ in range(steps):
+                run.step(clock)
+            total = sum(clock.values())
+            print(f"{name} ms per step: " + ", ".join(
+                f"{k} {v / steps * 1e3:.2f}" for k, v in clock.items())
+                + f", total {total / steps * 1e3:.2f}")
+        print("xpnet's products (M x K x P), ms per step: " + ", ".join(
+            f"{k} {v / steps * 1e3:.2f}" for k, v in products.items())
+            + f"; all {sum(products.values()) / steps * 1e3:.2f}")
+    finally:
+        linear.matmul_split = _parallel.matmul_split
 
 
 def timed(run, steps: int, batch: int, cooldown: float) -> float:
@@ -174,6 +228,8 @@ def main() -> None:
     best = {k: max(v) for k, v in rates.items()}
     print(f"best round: xpnet {best['xpnet']:.1f} img/s, torch {best['torch']:.1f} img/s, "
           f"ratio {best['xpnet'] / best['torch']:.3f}")
+    if args.phases:
+        phases({"xpnet": ours, "torch": theirs}, 10 * args.steps)
     if args.profile:
         profiler = cProfile.Profile()
         profiler.enable()

@@ -395,11 +395,24 @@ def _add_viz_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p.set_defaults(func=cmd_report)
 
 
+def _thread_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``xpnet`` argument parser with its subcommands."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true",
                         help="show the full traceback of an error")
+    common.add_argument("--threads", type=_thread_count, default=None, metavar="N",
+                        help="CPU threads for xpnet's ops (default: the usable CPUs, at "
+                             "most 4); 1 for one process per core")
     parser = _Parser(prog=PROG, parents=[common], formatter_class=_FORMAT,
                      description="xpnet: deep learning from scratch on NumPy and CuPy.",
                      epilog="examples:\n  xpnet train\n  xpnet models\n"
@@ -989,6 +1002,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             build_parser().print_help()
             return 2
+        if getattr(args, "threads", None) is not None:
+            from xpnet.functions._parallel import set_num_threads  # noqa: PLC0415
+
+            set_num_threads(args.threads)
         return int(args.func(args))
     except SystemExit as e:  # --help
         return e.code if isinstance(e.code, int) else 0

@@ -145,3 +145,17 @@ def test_load_run_names_what_is_missing(tmp_path, run):
     runfolder.write_config(empty, json.loads((run / "config.json").read_text()))
     with pytest.raises(FileNotFoundError, match=r"no best checkpoint .* it has none yet"):
         runfolder.load_run(empty)
+
+
+def test_threads_option_sets_xpnet_threads_and_refuses_zero(capsys):
+    from xpnet.cli import main
+    from xpnet.functions import _parallel
+
+    before = _parallel._settings.num_threads
+    try:
+        assert main(["summary", "lenet5", "--threads", "3"]) == 0
+        assert _parallel.get_num_threads() == 3
+    finally:
+        _parallel.set_num_threads(before)
+    assert main(["summary", "lenet5", "--threads", "0"]) == 2
+    assert "--threads: expected a whole number >= 1, got '0'" in capsys.readouterr().err
