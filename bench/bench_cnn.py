@@ -294,6 +294,10 @@ def memory_child(framework: str, name: str, batch: int, threads: int) -> None:
     print(json.dumps(result))
 
 
+def _ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}" if b > 0 else "n/a (PyTorch's step did not raise its peak)"
+
+
 def memory(models: list[str], batch: int, threads: int) -> list:
     env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "131072"}
     rows = []
@@ -309,7 +313,7 @@ def memory(models: list[str], batch: int, threads: int) -> list:
         rows.append((name, batch, mib, traced))
         print(f"{name:14s} train b{batch:<4d} peak step memory MiB: xpnet {mib['xpnet']:7.1f} "
               f"(tracemalloc {traced:.1f})  torch {mib['torch']:7.1f}  torch_cl "
-              f"{mib['torch_cl']:7.1f}  xpnet/torch {mib['xpnet'] / mib['torch']:.2f}",
+              f"{mib['torch_cl']:7.1f}  xpnet/torch {_ratio(mib['xpnet'], mib['torch'])}",
               flush=True)
     return rows
 

@@ -1,0 +1,44 @@
+"""The benchmarks in bench/ still run (tiny settings; nothing here is timed or compared)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+def _run(script, *args):
+    done = subprocess.run([sys.executable, str(BENCH / script), *args], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def test_bench_mlp_prints_both_rates_the_ratio_and_the_phases():
+    pytest.importorskip("torch")
+    out = _run("bench_mlp.py", "--rounds", "1", "--steps", "2", "--warmup", "1",
+               "--cooldown", "0", "--batch-size", "16", "--phases")
+    assert "ratio xpnet/torch" in out
+    assert "xpnet ms per step: forward" in out and "torch ms per step: forward" in out
+    assert "xpnet's products (M x K x P)" in out and "16x784x1024" in out
+
+
+def test_bench_cnn_races_lenet():
+    pytest.importorskip("torch")
+    out = _run("bench_cnn.py", "--models", "lenet5", "--rounds", "1", "--inner", "1",
+               "--cooldown", "0", "--warm", "0", "--train-batch", "8", "--infer-batch", "8")
+    assert "lenet5         train b8" in out and "lenet5         infer b8" in out
+    assert "ratio" in out
+
+
+def test_bench_cnn_memory_sees_the_step_peak():
+    """The children undo xpnet's allocator tuning; with it, the resident size would not
+    move during the step and xpnet's peak would read as 0.0 MiB."""
+    pytest.importorskip("torch")
+    out = _run("bench_cnn.py", "--models", "lenet5", "--memory-only")
+    line = next(x for x in out.splitlines() if "peak step memory" in x)
+    xpnet_mib = float(line.split("xpnet")[1].split()[0])
+    traced = float(line.split("tracemalloc")[1].split(")")[0])
+    assert xpnet_mib > 0.5 * traced > 0
