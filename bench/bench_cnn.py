@@ -250,28 +250,18 @@ def _proc_status() -> dict[str, int]:
     return out
 
 
-def _unmap_freed_memory() -> None:
-    """Undo xpnet's host allocator tuning in this child, for both frameworks.
-
-    Importing xpnet keeps freed blocks in the heap (``backend.tune_host_allocator``), so
-    the resident size would not fall back after a step and VmHWM would not show the
-    step's own peak. Here every block over 128 KiB is mapped and unmapped again, as
-    ``MALLOC_MMAP_THRESHOLD_=131072`` sets at start-up.
-    """
-    import ctypes
-
-    libc = ctypes.CDLL("libc.so.6")
-    libc.mallopt(-3, 131072)  # M_MMAP_THRESHOLD
-    libc.mallopt(-1, 131072)  # M_TRIM_THRESHOLD
-
-
 def memory_child(framework: str, name: str, batch: int, threads: int) -> None:
     """Measure one training step's peak memory in this (fresh) process; print JSON."""
     import gc
     import tracemalloc
 
     set_threads(threads)
-    _unmap_freed_memory()
+    # Undo xpnet's allocator tuning for both frameworks: with freed blocks kept in the
+    # heap the resident size would not fall back after a step, and VmHWM would not show
+    # the step's own peak.
+    from xpnet import backend
+
+    backend.tune_host_allocator(keep_freed=False)
     if framework == "xpnet":
         step = xpnet_steps(name, batch, 1)["train"]
     else:

@@ -13,6 +13,7 @@ Run:
     python bench/bench_mlp.py                       # 10 rounds x 20 steps, 2 threads
     python bench/bench_mlp.py --profile             # also: where xpnet's time goes
     python bench/bench_mlp.py --phases              # also: ms per phase, both libraries
+    python bench/bench_mlp.py --glibc-thresholds    # without xpnet's allocator tuning
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--cooldown", type=float, default=0.3,
                         help="seconds of pause before each timed turn")
     parser.add_argument("--profile", action="store_true", help="cProfile xpnet's steps")
+    parser.add_argument("--glibc-thresholds", action="store_true",
+                        help="run both with glibc's 128 KiB mmap/trim thresholds, not "
+                             "xpnet's host allocator tuning")
     parser.add_argument("--phases", action="store_true",
                         help="also: ms per step in forward / backward / optimiser for both, "
                              "and in xpnet's matrix products")
@@ -201,6 +205,8 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     xpnet.set_num_threads(args.threads)  # xpnet's own split over the cores
+    if args.glibc_thresholds:
+        xpnet.backend.tune_host_allocator(keep_freed=False)
     blas = limit_threads(args.threads)
     data = make_data(args)
     ours = XpnetRun(args, data)

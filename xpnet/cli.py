@@ -1003,9 +1003,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             build_parser().print_help()
             return 2
         if getattr(args, "threads", None) is not None:
-            from xpnet.functions._parallel import set_num_threads  # noqa: PLC0415
+            import xpnet  # noqa: PLC0415
 
-            set_num_threads(args.threads)
+            xpnet.set_num_threads(args.threads)
         return int(args.func(args))
     except SystemExit as e:  # --help
         return e.code if isinstance(e.code, int) else 0

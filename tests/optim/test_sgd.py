@@ -261,8 +261,8 @@ def test_alexnet_sgd_compiled_update_is_bit_identical(dtype, weight_decay, monke
     for compiled in (True, False):
         calls = []
 
-        def pick(w, g, compiled=compiled, calls=calls):
-            kernels = real(w, g) if compiled else None
+        def pick(w, g, *buffers, compiled=compiled, calls=calls):
+            kernels = real(w, g, *buffers) if compiled else None
             calls.append(kernels is not None)
             return kernels
 
@@ -279,3 +279,28 @@ def test_alexnet_sgd_compiled_update_is_bit_identical(dtype, weight_decay, monke
     numpy.testing.assert_array_equal(results[0][0], results[1][0])
     numpy.testing.assert_array_equal(results[0][1], results[1][1])
     assert results[0][0].dtype == dtype
+
+
+def test_compiled_update_refuses_arrays_it_would_index_out_of_bounds():
+    pytest.importorskip("numba")
+    from xpnet.optim.optimizer import compiled_update
+
+    w = numpy.zeros((4, 3), numpy.float32)
+    g = numpy.ones((4, 3), numpy.float32)
+    assert compiled_update(w, g) is not None
+    assert compiled_update(w, g, numpy.zeros((4, 3), numpy.float32)) is not None
+    assert compiled_update(w, g, numpy.zeros((2, 3), numpy.float32)) is None  # a stale buffer
+    assert compiled_update(w, g, numpy.zeros((4, 3), numpy.float64)) is None
+    assert compiled_update(w, g.astype(numpy.float64)) is None
+    assert compiled_update(w, numpy.ones((3, 4), numpy.float32).T) is None
+
+
+def test_a_parameter_replaced_by_another_shape_is_not_updated_out_of_bounds():
+    p = xpnet.Tensor(numpy.ones(3, numpy.float32), requires_grad=True)
+    opt = optim.SGD([p], lr=0.1, momentum=0.9)
+    p.grad = numpy.ones(3, numpy.float32)
+    opt.step()
+    p.data = numpy.ones(5, numpy.float32)  # the (3,) momentum buffer no longer fits
+    p.grad = numpy.ones(5, numpy.float32)
+    with pytest.raises(ValueError):  # NumPy's broadcast error, not a write past the buffer
+        opt.step()

@@ -1,4 +1,4 @@
-"""Compiled CPU kernel of the SGD update (numba, imported lazily).
+"""Compiled CPU kernels of the SGD and AlexNet updates (numba, imported lazily).
 
 Why: NumPy runs SGD's rule as four passes over every parameter (scale the buffer, add the
 gradient, scale by the learning rate into a temporary, subtract), each one reading and
@@ -6,7 +6,7 @@ writing arrays far larger than the caches: 1.8 ms per step for the MLP
 784-1024-1024-10's 1.9 million weights. One fused pass reads w, g and b once and writes
 w and b once: 0.8 ms.
 
-The kernel computes exactly what :meth:`xpnet.optim.SGD.update`'s NumPy path computes,
+Each kernel computes exactly what its optimiser's NumPy path computes,
 operation by operation, in the arrays' dtype (the scalars come in that dtype, and no
 multiply-add is contracted), so both paths give bit-identical results (tested).
 """

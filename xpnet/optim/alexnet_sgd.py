@@ -56,18 +56,16 @@ class AlexNetSGD(Optimizer):
         self.weight_decay = _check_number(weight_decay, "weight_decay", "AlexNetSGD")
 
     def update(self, i: int, p: Tensor, g: Any) -> None:
-        kernels = compiled_update(p.data, g)
-        if kernels is not None:
-            state = self.state.setdefault(i, {})
-            v = state.get("velocity")
+        v = self.state.get(i, {}).get("velocity")
+        kernels = compiled_update(p.data, g, *(() if v is None else (v,)))
+        if kernels is not None:  # one compiled pass, bit-identical to the path below
             if v is None:
-                v = state["velocity"] = numpy.zeros_like(p.data)
-            if v.dtype == p.data.dtype and v.flags.c_contiguous:
-                scalar = p.data.dtype.type
-                kernels.alexnet_update(
-                    p.data.reshape(-1), g.reshape(-1), v.reshape(-1), scalar(self.lr),
-                    scalar(self.momentum), scalar(self.weight_decay * self.lr))
-                return
+                v = self.state.setdefault(i, {})["velocity"] = numpy.zeros_like(p.data)
+            scalar = p.data.dtype.type
+            kernels.alexnet_update(
+                p.data.reshape(-1), g.reshape(-1), v.reshape(-1), scalar(self.lr),
+                scalar(self.momentum), scalar(self.weight_decay * self.lr))
+            return
         xp = backend.get_array_module(p.data)
         w = p.data
         state = self.state.setdefault(i, {})

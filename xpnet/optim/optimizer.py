@@ -141,15 +141,19 @@ def _check_number(value: Any, name: str, owner: str, minimum: float = 0.0) -> fl
     return value
 
 
-def compiled_update(w: Any, g: Any) -> Any:
-    """The compiled update kernels (:mod:`xpnet.optim._kernels`) if they can take w and g.
+def compiled_update(w: Any, g: Any, *buffers: Any) -> Any:
+    """The compiled update kernels (:mod:`xpnet.optim._kernels`) if they can take the arrays.
 
-    They take C-contiguous float32/float64 NumPy arrays of one dtype and shape, where
-    numba is installed; None otherwise (the optimiser then runs its NumPy/CuPy path).
+    They take a C-contiguous float32/float64 NumPy parameter ``w``, and a gradient and
+    state buffers of its dtype, shape and layout (the kernels index them all by w's flat
+    index, unchecked), where numba is installed; None otherwise (the optimiser then runs
+    its NumPy/CuPy path).
     """
     kernels = compiled_kernels("xpnet.optim._kernels")
-    if (kernels is None or not compilable(w) or not isinstance(g, numpy.ndarray)
-            or g.dtype != w.dtype or g.shape != w.shape
-            or not (w.flags.c_contiguous and g.flags.c_contiguous)):
+    if kernels is None or not compilable(w) or not w.flags.c_contiguous:
         return None
+    for a in (g, *buffers):
+        if (not isinstance(a, numpy.ndarray) or a.dtype != w.dtype or a.shape != w.shape
+                or not a.flags.c_contiguous):
+            return None
     return kernels

@@ -105,25 +105,22 @@ class SGD(Optimizer):
     def _update_compiled(self, i: int, w: Any, g: Any) -> bool:
         """The same update in one compiled pass (see :mod:`xpnet.optim._kernels`), if it can.
 
-        Taken for C-contiguous float32/float64 NumPy ``w`` and ``g`` of one dtype when numba
-        is installed; returns False (nothing done) otherwise.
+        Taken when :func:`~xpnet.optim.optimizer.compiled_update` accepts ``w``, ``g`` and
+        the momentum buffer; returns False (nothing done) otherwise.
         """
-        kernels = compiled_update(w, g)
+        buf = self.state.get(i, {}).get("momentum_buffer") if self.momentum else None
+        kernels = compiled_update(w, g, *(() if buf is None else (buf,)))
         if kernels is None:
             return False
-        buf, first = w, False  # the buffer is not touched without momentum
-        if self.momentum:
-            state = self.state.setdefault(i, {})
-            buf = state.get("momentum_buffer")
-            if buf is None:
-                buf = state["momentum_buffer"] = numpy.empty_like(w)
-                first = True
-            elif buf.dtype != w.dtype or not buf.flags.c_contiguous:
-                return False
+        first = self.momentum and buf is None
+        if first:
+            buf = self.state.setdefault(i, {})["momentum_buffer"] = numpy.empty_like(w)
+        elif buf is None:
+            buf = w  # without momentum the kernel does not touch the buffer
         scalar = w.dtype.type
         kernels.sgd_update(
             w.reshape(-1), g.reshape(-1), buf.reshape(-1), scalar(self.lr),
             scalar(self.momentum), scalar(1.0 - self.dampening), scalar(self.weight_decay),
-            self.nesterov, first,
+            self.nesterov, bool(first),
         )
         return True
