@@ -111,10 +111,15 @@ def dx_path(request, monkeypatch):
     return request.param
 
 
-@pytest.fixture(params=["im2col", "im2row"])
+@pytest.fixture(params=["im2col", "im2row", "direct"])
 def layout(request, monkeypatch):
-    """Columns as im2col's (taps as columns) or im2row's (taps as rows, bias in the GEMM)."""
+    """Forward by GEMM with columns as im2col's (taps as columns) or im2row's (taps as
+    rows, bias in the GEMM), or summed directly from the flat image (numba; stride 1 and
+    one group: other modes take the GEMM path whatever the setting)."""
+    if request.param == "direct":
+        pytest.importorskip("numba")
     monkeypatch.setattr(_im2col, "ROWS_MAX_CG", 10**9 if request.param == "im2row" else -1)
+    monkeypatch.setattr(_im2col, "DIRECT_FWD_MAX", 10**9 if request.param == "direct" else -1)
     return request.param
 
 
@@ -129,8 +134,8 @@ def wgrad(request, monkeypatch):
 
 @pytest.mark.parametrize("mode", MODES)
 def test_conv2d_weight_gradient_paths(mode, threads, wgrad):
-    """Both dE/dw paths in every mode (the direct one applies to stride 1, dilation 1, one
-    group; other modes take the GEMM path whatever the setting)."""
+    """Both dE/dw paths in every mode (the direct one applies to stride 1 and one group;
+    other modes take the GEMM path whatever the setting)."""
     x, w, b, kw = _make(mode, seed=3)
     if b is None:
         check_op(lambda x, w: F.conv2d(x, w, **kw), lambda x, w: ref_conv2d(x, w, **kw),
@@ -159,6 +164,30 @@ def test_direct_weight_gradient_is_used_for_lenet_conv1(monkeypatch):
     assert calls == [1]
     for direct_grad, gemm_grad in zip(*grads):
         numpy.testing.assert_allclose(direct_grad, gemm_grad, rtol=1e-4, atol=1e-3)
+
+
+def test_direct_forward_is_used_for_lenet_conv1(monkeypatch):
+    """The direct forward runs on LeNet's first layer (float32, padding 2, bias) and
+    equals the GEMM path; a strided or grouped convolution never takes it."""
+    direct = pytest.importorskip("xpnet.functions.connection._direct")
+    calls = []
+    real = direct.forward
+    monkeypatch.setattr(direct, "forward", lambda *a: calls.append(1) or real(*a))
+    rng = numpy.random.default_rng(6)
+    x = rng.standard_normal((8, 1, 28, 28)).astype(numpy.float32)
+    w = rng.standard_normal((6, 1, 5, 5)).astype(numpy.float32)
+    b = rng.standard_normal(6).astype(numpy.float32)
+    outs = []
+    for limit in (10**9, -1):
+        monkeypatch.setattr(_im2col, "DIRECT_FWD_MAX", limit)
+        outs.append(F.conv2d(Tensor(x), Tensor(w), Tensor(b), padding=2).data)
+    assert calls == [1]
+    assert outs[0].dtype == numpy.float32
+    numpy.testing.assert_allclose(outs[0], outs[1], rtol=1e-5, atol=1e-5)
+    monkeypatch.setattr(_im2col, "DIRECT_FWD_MAX", 10**9)
+    F.conv2d(Tensor(x), Tensor(w), stride=2)
+    F.conv2d(Tensor(x[:, [0, 0]]), Tensor(w), groups=2)
+    assert calls == [1]
 
 
 @pytest.mark.parametrize("mode", MODES)

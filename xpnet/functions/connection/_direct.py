@@ -1,27 +1,41 @@
 """Compiled CPU loops of the convolution (numba, imported lazily; optional).
 
-Two loops that NumPy cannot write without a large temporary or many tiny passes: the
-direct weight gradient of a convolution with few weights, and col2im's fold.
+Three loops that NumPy cannot write without a large temporary or many tiny passes: the
+direct forward pass and weight gradient of a convolution with few weights, and col2im's
+fold.
 
-Direct weight gradient.
+Direct convolution (forward and weight gradient).
 
 Why: a network's first convolution on grey images (LeNet-5's conv1: 1 -> 6 channels,
-5x5) has a weight gradient of 150 numbers, each a sum over all 100,352 output pixels of
-the batch. Through im2row it is a (6, M) @ (M, 26) product over a column matrix 26 times
-the input: memory-bound, 2.5-3 ms at batch 128 and no faster on two threads (they share
-the memory bandwidth). Summed directly from the padded input, each term is a dot product
-of one output row of dE/dy with one input row, which the compiler vectorises, and the
-work is compute-bound: ~1.2 ms on two threads.
+5x5, 150 weights) is, through im2row, a product of a column matrix 25 times the input
+with a (25, 6) weight matrix: memory-bound, and the GEMM has only 6 columns to work
+with. Summed directly from the padded image the work is 25 multiply-adds per output,
+on data that stays in the L1 cache.
 
-dE/dw[o, c, i, j] = sum_{n, p, q} dE/dy[n, o, p, q] x_pad[n, c, p + i, q + j] and
-dE/db[o] = sum_{n, p, q} dE/dy[n, o, p, q], for stride 1, dilation 1 and one group. The
-dot products are summed with reassociation allowed (vectorised), so the rounding differs
-from the GEMM path's (also a reordered sum) but is the same from run to run.
+The trick that makes the loops long and contiguous: for one image and stride 1, lay the
+padded input out flat, one channel ``x_f[c]`` of Hp Wp values (plus a tail of
+(kw - 1) dw zeros), and compute the output on the same row pitch Wp, i.e. at the
+"extended" positions t = p Wp + q for q < Wp (the last Wp - oW of each row are junk,
+never read). Then for every tap (c, i, j) the input a whole output plane reads is one
+contiguous run, starting at off = i dh Wp + j dw:
+
+    y_e[o, t] = b[o] + sum_{c, i, j} w[o, c, i, j] x_f[c, t + off(i, j)],
+
+one vectorised multiply-add over t = 0 .. oH Wp - 1 per tap, and likewise
+
+    dE/dw[o, c, i, j] = sum_n sum_t g_e[n, o, t] x_f[n, c, t + off(i, j)],
+    dE/db[o] = sum_n sum_t g_e[n, o, t],
+
+with g_e = dE/dy laid out on the same pitch and zeros at the junk positions: one long
+dot product per tap. Measured against the GEMM paths: docs/benchmarks.md ("Direct
+convolution of the first layer", ``python bench/bench_conv_ops.py --net lenet5``).
+
+The sums are reassociated (vectorised), so the rounding differs from the GEMM path's
+(also a reordered sum) but is the same from run to run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numba
@@ -29,64 +43,140 @@ import numpy
 
 from xpnet.functions._parallel import parallel_slices
 
+_FAST = {"reassoc", "contract", "nsz"}
 
-@numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "nsz"})
-def _wgrad_rows(xpad: Any, gy: Any, gw: Any, gb: Any, need_b: bool, zero: Any) -> None:
-    """gw (O, C, kh, kw) += the weight gradient of one slice; gb (O,) += its bias part.
 
-    xpad (C, n, Hp, Wp) padded input, gy (n, O, oH, oW), both C-contiguous; ``zero``
-    in their dtype, so that the sums stay in it.
+@numba.njit(cache=True, nogil=True)
+def _flat_image(x: Any, n: int, ph: int, pw: int, xf: Any) -> None:
+    """Copy image n of x (N, C, H, W), any strides, into the interior of xf (C, Hp Wp +
+    tail), whose border and tail are zero (the caller zeroes xf once)."""
+    channels, h, w = x.shape[1], x.shape[2], x.shape[3]
+    wp = w + 2 * pw
+    for c in range(channels):
+        for r in range(h):
+            base = (r + ph) * wp + pw
+            for q in range(w):
+                xf[c, base + q] = x[n, c, r, q]
+
+
+@numba.njit(cache=True, nogil=True, fastmath=_FAST)
+def _forward_rows(x: Any, w: Any, b: Any, has_b: bool, pads: Any, y: Any,
+                  n0: int, n1: int) -> None:
+    """y[n] (oH, oW, O) = the stride-1 convolution of image n, for n0 <= n < n1.
+
+    x (N, C, H, W) any strides; w (O, C, kh, kw) C-contiguous; b (O,); ``pads`` is
+    (ph, pw, dh, dw); y (N, oH, oW, O) C-contiguous (channels-last, as the engine's).
     """
-    channels, n_items = xpad.shape[0], xpad.shape[1]
-    outs, oh, ow = gy.shape[1], gy.shape[2], gy.shape[3]
-    kh, kw = gw.shape[2], gw.shape[3]
-    for n in range(n_items):
+    ph, pw, dh, dw = pads
+    channels, h, wd = x.shape[1], x.shape[2], x.shape[3]
+    outs, kh, kw = w.shape[0], w.shape[2], w.shape[3]
+    oh, ow = y.shape[1], y.shape[2]
+    hp, wp = h + 2 * ph, wd + 2 * pw
+    length = oh * wp  # extended output positions of one plane
+    xf = numpy.zeros((channels, hp * wp + (kw - 1) * dw), dtype=x.dtype)
+    ye = numpy.empty((outs, length), dtype=x.dtype)  # (O, oH Wp) this image's output
+    for n in range(n0, n1):
+        _flat_image(x, n, ph, pw, xf)
         for o in range(outs):
+            row = ye[o]
+            if has_b:
+                row[:] = b[o]
+            else:
+                row[:] = 0
+            for c in range(channels):
+                for i in range(kh):
+                    for j in range(kw):
+                        wv = w[o, c, i, j]
+                        off = i * dh * wp + j * dw
+                        src = xf[c, off : off + length]  # the run this tap reads
+                        for t in range(length):
+                            row[t] += wv * src[t]
+        for p in range(oh):  # the extended plane -> channels-last rows
+            for q in range(ow):
+                for o in range(outs):
+                    y[n, p, q, o] = ye[o, p * wp + q]
+
+
+@numba.njit(cache=True, nogil=True, fastmath=_FAST)
+def _wgrad_rows(x: Any, gy: Any, pads: Any, gw: Any, gb: Any, need_b: bool,
+                n0: int, n1: int) -> None:
+    """gw (O, C, kh, kw) += the weight gradient of images n0 .. n1 - 1; gb (O,) += dE/db.
+
+    x (N, C, H, W) and gy (N, O, oH, oW), any strides; ``pads`` is (ph, pw, dh, dw).
+    """
+    ph, pw, dh, dw = pads
+    channels, h, wd = x.shape[1], x.shape[2], x.shape[3]
+    outs, kh, kw = gw.shape[0], gw.shape[2], gw.shape[3]
+    oh, ow = gy.shape[2], gy.shape[3]
+    hp, wp = h + 2 * ph, wd + 2 * pw
+    length = oh * wp
+    xf = numpy.zeros((channels, hp * wp + (kw - 1) * dw), dtype=x.dtype)
+    ge = numpy.zeros((outs, length), dtype=x.dtype)  # junk positions stay zero
+    for n in range(n0, n1):
+        _flat_image(x, n, ph, pw, xf)
+        for o in range(outs):
+            for p in range(oh):
+                for q in range(ow):
+                    ge[o, p * wp + q] = gy[n, o, p, q]
+        for o in range(outs):
+            g = ge[o]
             if need_b:
                 total = gb[o]
-                for p in range(oh):
-                    for q in range(ow):
-                        total += gy[n, o, p, q]
+                for t in range(length):
+                    total += g[t]
                 gb[o] = total
             for c in range(channels):
                 for i in range(kh):
                     for j in range(kw):
+                        off = i * dh * wp + j * dw
+                        src = xf[c, off : off + length]
                         acc = gw[o, c, i, j]
-                        for p in range(oh):
-                            g = gy[n, o, p]  # (oW,) one output row
-                            row = xpad[c, n, p + i]  # (Wp,) the input row it reads
-                            dot = zero
-                            for q in range(ow):
-                                dot += g[q] * row[q + j]
-                            acc += dot
+                        for t in range(length):
+                            acc += g[t] * src[t]
                         gw[o, c, i, j] = acc
 
 
-def weight_grad(x: Any, gy: Any, kh: int, kw: int, pad: Callable[[Any], Any],
+def forward(x: Any, w: Any, b: Any, pads: tuple[int, int, int, int], y: Any) -> None:
+    """y (N, oH, oW, O) = conv2d(x, w, b) for stride 1 and one group, directly.
+
+    Args:
+        x: input (N, C, H, W), any strides.
+        w: weight (O, C, kh, kw); b: bias (O,) or None.
+        pads: (ph, pw, dh, dw), the zero padding and the dilation.
+        y: the output, C-contiguous channels-last, of x's dtype.
+
+    The batch is split over xpnet's threads; each image is written by one thread.
+    """
+    wc = numpy.ascontiguousarray(w)
+    bias = b if b is not None else numpy.zeros(1, dtype=x.dtype)
+    pads = tuple(int(v) for v in pads)
+    parallel_slices(x.shape[0], lambda lo, hi: _forward_rows(
+        x, wc, bias, b is not None, pads, y, lo, hi))
+
+
+def weight_grad(x: Any, gy: Any, kh: int, kw: int, pads: tuple[int, int, int, int],
                 need_b: bool) -> tuple[Any, Any]:
-    """(dE/dw (O, C, kh, kw), dE/db (O,) or None) for stride 1, dilation 1, one group.
+    """(dE/dw (O, C, kh, kw), dE/db (O,) or None) for stride 1 and one group, directly.
 
     Args:
         x: input (N, C, H, W), any strides; gy: dE/dy (N, O, oH, oW), any strides.
         kh, kw: kernel size.
-        pad: a slice of x (n, C, H, W) -> (C, n, Hp, Wp) C-contiguous with its zero
-            border (the engine's ``_pad_cnhw``).
+        pads: (ph, pw, dh, dw), the zero padding and the dilation.
         need_b: also return dE/db.
 
-    The batch is split over xpnet's threads; each slice's sums are added in slice order.
+    The batch is split over xpnet's threads; each slice's sums are added in slice order,
+    so the result does not depend on thread timing.
     """
-    N, C = x.shape[:2]
-    outs = gy.shape[1]
+    C, outs = x.shape[1], gy.shape[1]
+    pads = tuple(int(v) for v in pads)
 
     def work(lo: int, hi: int) -> tuple[Any, Any]:
-        xpad = pad(x[lo:hi])  # (C, n, Hp, Wp)
-        g = numpy.ascontiguousarray(gy[lo:hi])  # (n, O, oH, oW), NCHW
         gw = numpy.zeros((outs, C, kh, kw), dtype=x.dtype)
         gb = numpy.zeros(outs, dtype=x.dtype)
-        _wgrad_rows(xpad, g, gw, gb, need_b, x.dtype.type(0))
+        _wgrad_rows(x, gy, pads, gw, gb, need_b, lo, hi)
         return gw, gb
 
-    parts = parallel_slices(N, work)
+    parts = parallel_slices(x.shape[0], work)
     gw, gb = parts[0]
     for pw_, pb in parts[1:]:  # slice order: independent of thread timing
         gw = gw + pw_

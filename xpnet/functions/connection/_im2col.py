@@ -207,6 +207,11 @@ def forward(x: Any, w: Any, b: Any, geo: Geometry, xp: Any) -> Any:
     N, C = x.shape[:2]
     co = w.shape[0]
     g, og, L = geo.groups, co // geo.groups, geo.oh * geo.ow
+    direct = _direct_kernels(x, geo, w.size, DIRECT_FWD_MAX)
+    if direct is not None:  # few weights: summed from the image, no column matrix
+        y = xp.empty((N, geo.oh, geo.ow, co), dtype=x.dtype)  # (N, oH, oW, O)
+        direct.forward(x, w, b, (geo.ph, geo.pw, geo.dh, geo.dw), y)
+        return y
     rows = w.shape[1] <= ROWS_MAX_CG  # few channels: im2row's layout
     xh = x.transpose(0, 2, 3, 1)  # (N, H, W, C) view
     wmat = weight_matrix(w, g, xp)  # (g, Kg, Og)
@@ -331,9 +336,10 @@ def _param_grads(
     the last column of dE/dw.
     """
     N, co = gy.shape[0], gy.shape[1]
-    direct = _direct_kernels(x, geo, co) if need_w else None
-    if direct is not None:  # few channels: summed from the input, no column matrix
-        return direct.weight_grad(x, gy, geo.kh, geo.kw, lambda xs: _pad_cnhw(xs, geo, xp),
+    n_weights = (x.shape[1] * co * geo.kh * geo.kw) if need_w else 0
+    direct = _direct_kernels(x, geo, n_weights, DIRECT_WGRAD_MAX) if need_w else None
+    if direct is not None:  # few weights: summed from the input, no column matrix
+        return direct.weight_grad(x, gy, geo.kh, geo.kw, (geo.ph, geo.pw, geo.dh, geo.dw),
                                   need_b)
     g, og, L = geo.groups, co // geo.groups, geo.oh * geo.ow
     gyh = gy.transpose(0, 2, 3, 1)  # (N, oH, oW, O) view
@@ -390,18 +396,23 @@ def _col2im(g2: Any, wij: Any, gxpad: Any, geo: Geometry, xp: Any) -> None:
                 dst += d.reshape(n, geo.oh, geo.ow, cg)
 
 
-#: The direct weight gradient (``_direct.py``, numba) is used up to this many weights,
-#: for stride 1, dilation 1 and one group: LeNet-5's conv1 (150 weights) 2.5-3 ms through
-#: im2row, ~1.2 ms direct, at batch 128 on two threads; 2,400 weights (the CIFAR net's
-#: conv1) are faster as a GEMM.
-DIRECT_WGRAD_MAX = 256
+#: The direct convolution (``_direct.py``, numba: summed from the flat padded image, no
+#: column matrix) runs the forward pass up to this many weights and the weight gradient
+#: up to DIRECT_WGRAD_MAX, for stride 1 and one group. Measured at batch 128 on two
+#: threads (xpnet ms, GEMM path -> direct): LeNet-5's conv1 (150 weights) forward
+#: 2.3 -> 1.0, dE/dw 4.0 -> 0.7; 1 -> 16 channels 5x5 (400) forward 1.9 -> 2.3, dE/dw
+#: 6.0 -> 2.2; 3 -> 8 channels 5x5 (600) dE/dw 6.0 -> 3.2; the CIFAR net's conv1 (2,400)
+#: forward 8.4 -> 13.2, dE/dw 10.2 -> 12.4 (the GEMM wins once there are many outputs
+#: to share each column).
+DIRECT_FWD_MAX = 256
+DIRECT_WGRAD_MAX = 1024
 
 
-def _direct_kernels(x: Any, geo: Geometry, co: int) -> Any:
-    """The direct weight-gradient module when it applies to this convolution, else None."""
-    few = x.shape[1] * co * geo.kh * geo.kw <= DIRECT_WGRAD_MAX
-    simple = (geo.sh, geo.sw, geo.dh, geo.dw, geo.groups) == (1, 1, 1, 1, 1)
-    return _load_direct() if few and simple and compilable(x) else None
+def _direct_kernels(x: Any, geo: Geometry, n_weights: int, limit: int) -> Any:
+    """The direct convolution module when it applies (stride 1, one group, at most
+    ``limit`` weights, a float NumPy array and numba installed), else None."""
+    simple = (geo.sh, geo.sw, geo.groups) == (1, 1, 1)
+    return _load_direct() if n_weights <= limit and simple and compilable(x) else None
 
 
 def _load_direct() -> Any:
