@@ -172,20 +172,33 @@ def test_float32_stays_float32(impl):
     assert y.dtype == numpy.float32 and x.grad.dtype == numpy.float32
 
 
+# (kernel, stride, padding, ceil mode): overlapping and padded; 2x2/2 (the unrolled path
+# of the few-channels kernel); 2x2/2 in ceil mode on odd sizes (edge windows partly out)
+WINDOWS = [(3, 2, 1, True), (2, 2, 0, False), (2, 2, 0, True)]
+
+
+@pytest.mark.parametrize("window", WINDOWS, ids=["3x3s2p1_ceil", "2x2s2", "2x2s2_ceil"])
+@pytest.mark.parametrize("data", ["normal", "ties_and_infinities"])
 @pytest.mark.parametrize("channels", [5, 12])  # the channels-last kernel for few / many
 @pytest.mark.parametrize("threads", [False, True])
-def test_numba_matches_views_on_a_batch(threads, channels, monkeypatch):
+def test_numba_matches_views_on_a_batch(threads, channels, data, window, monkeypatch):
     kernels = pytest.importorskip("xpnet.functions.pooling._kernels")
     monkeypatch.setattr(kernels, "PARALLEL_WORK", 0 if threads else 10**12)
     assert (channels < kernels.FEW_CHANNELS) == (channels == 5)
     rng = numpy.random.default_rng(6)
-    x = rng.standard_normal((4, channels, 13, 11)).astype(numpy.float32)
+    if data == "normal":
+        x = rng.standard_normal((4, channels, 13, 11)).astype(numpy.float32)
+    else:  # few distinct values: many ties; infinities pass the fast NaN test's doubt
+        x = rng.integers(-2, 2, (4, channels, 13, 11)).astype(numpy.float32)
+        x[rng.random(x.shape) < 0.05] = -numpy.inf
+        x[0, 0, 0, 0] = x[1, -1, 3, 4] = numpy.inf
     gy = None
     results = []
     for impl in ("xp", "numba", "numba_cl"):
         t = Tensor(x, requires_grad=True)
-        fn = MaxPool2dFunction(geometry("max_pool2d", x.shape, 3, 2, 1, True), True, impl)
+        fn = MaxPool2dFunction(geometry("max_pool2d", x.shape, *window), True, impl)
         y = fn(t)
+        assert (fn.kernel is None) == (impl == "xp")  # infinities are not sent to the views
         gy = rng.standard_normal(y.shape).astype(numpy.float32) if gy is None else gy
         indices = fn.indices
         y.backward(gy)
@@ -198,6 +211,19 @@ def test_numba_matches_views_on_a_batch(threads, channels, monkeypatch):
         numpy.testing.assert_allclose(g0, g1, rtol=1e-6, atol=1e-6)
     # both compiled layouts add in the same order: bit for bit the same
     numpy.testing.assert_array_equal(compiled[0][2], compiled[1][2])
+
+
+def test_has_nan_fast_test_and_exact_answer():
+    """The fast test doubts infinities; the answer is exact all the same."""
+    kernels = pytest.importorskip("xpnet.functions.pooling._kernels")
+    for dtype in (numpy.float32, numpy.float64):
+        x = numpy.arange(10_000, dtype=dtype).reshape(100, 100)
+        assert not kernels.has_nan(x)
+        x[7, 9] = numpy.inf
+        x[8, 1] = -numpy.inf
+        assert kernels._maybe_nan(x) and not kernels.has_nan(x)
+        x[99, 99] = numpy.nan
+        assert kernels.has_nan(x)
 
 
 def test_channels_last_input_stays_channels_last():

