@@ -9,6 +9,13 @@ fast or faster). The first layer of each net needs no input gradient, as in trai
 
 Run:
     python bench/bench_conv_ops.py [--threads 2] [--rounds 15] [--batch 128] [--clock wall]
+    python bench/bench_conv_ops.py --paths     # xpnet alone: direct sums against GEMM
+
+``--paths`` races xpnet against itself instead: for each stride-1, one-group layer (and
+two extra first-layer shapes), the forward pass and the weight gradient through the
+direct kernels (``_direct.py``) and through im2col + GEMM, alternating call by call, so
+that the choice of ``DIRECT_FWD_MAX`` / ``DIRECT_WGRAD_MAX`` in ``_im2col.py`` can be
+checked on the machine at hand.
 """
 
 from __future__ import annotations
@@ -80,6 +87,56 @@ def race(layer: tuple, batch: int, rounds: int, rng: numpy.random.Generator) -> 
     return (statistics.median(t_xp), min(t_xp)), (statistics.median(t_torch), min(t_torch))
 
 
+# extra first-layer shapes for --paths: (net, name, C, H, co, k, stride, padding, groups, first)
+PATH_LAYERS = [
+    ("extra", "1to16", 1, 28, 16, 5, 1, 2, 1, True),
+    ("extra", "3to8", 3, 32, 8, 5, 1, 2, 1, True),
+]
+
+
+def race_paths(layer: tuple, batch: int, rounds: int, rng: numpy.random.Generator) -> list:
+    """Median ms of xpnet's forward and weight gradient, direct against GEMM, alternating."""
+    from xpnet.functions.connection import _im2col
+
+    _, _, C, H, co, k, s, p, _, _ = layer
+    x = rng.standard_normal((batch, C, H, H), dtype=numpy.float32)
+    w = rng.standard_normal((co, C, k, k), dtype=numpy.float32) * 0.1
+    b = rng.standard_normal(co, dtype=numpy.float32)
+    oh = (H + 2 * p - k) // s + 1
+    geo = _im2col.Geometry(k, k, s, s, p, p, 1, 1, 1, H, H, oh, oh)
+    gy = rng.standard_normal((batch, co, oh, oh), dtype=numpy.float32)
+    before = _im2col.DIRECT_FWD_MAX, _im2col.DIRECT_WGRAD_MAX
+    calls = {
+        "fwd": lambda: _im2col.forward(x, w, b, geo, numpy),
+        "dE/dw": lambda: _im2col.backward(x, None, gy, geo, (False, True, True), numpy),
+    }
+    times = {(op, path): [] for op in calls for path in ("direct", "gemm")}
+    try:
+        for _ in range(rounds + 1):  # the first round warms up (and compiles)
+            for op, fn in calls.items():
+                for path in ("direct", "gemm"):
+                    limit = 10**9 if path == "direct" else -1
+                    _im2col.DIRECT_FWD_MAX = _im2col.DIRECT_WGRAD_MAX = limit
+                    t = CLOCK()
+                    fn()
+                    times[op, path].append(CLOCK() - t)
+    finally:
+        _im2col.DIRECT_FWD_MAX, _im2col.DIRECT_WGRAD_MAX = before
+    return [statistics.median(v[1:]) * 1e3 for v in times.values()]
+
+
+def main_paths(args: argparse.Namespace, rng: numpy.random.Generator) -> None:
+    print(f"{'net':10s} {'layer':6s} {'weights':>7s} {'fwd direct':>10s} {'fwd gemm':>9s} "
+          f"{'dw direct':>10s} {'dw gemm':>8s}  (xpnet ms, median)")
+    for layer in LAYERS + PATH_LAYERS:
+        net, name, C, _, co, k, s, _, g, _ = layer
+        if (args.net and net != args.net) or s != 1 or g != 1:
+            continue
+        fd, fg, wd, wg = race_paths(layer, args.batch, args.rounds, rng)
+        print(f"{net:10s} {name:6s} {C * co * k * k:7d} {fd:10.2f} {fg:9.2f} {wd:10.2f} "
+              f"{wg:8.2f}")
+
+
 def main() -> None:
     import torch
 
@@ -92,6 +149,8 @@ def main() -> None:
     ap.add_argument("--net", default=None, help="only this net (lenet5, cifar, alexnet64)")
     ap.add_argument("--clock", choices=["wall", "cpu"], default="wall",
                     help="cpu: process CPU time (use with --threads 1 on a busy machine)")
+    ap.add_argument("--paths", action="store_true",
+                    help="xpnet alone: direct kernels against im2col + GEMM per layer")
     args = ap.parse_args()
     global CLOCK
     CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
@@ -104,6 +163,9 @@ def main() -> None:
     rng = numpy.random.default_rng(0)
     print(f"batch {args.batch}, {args.threads} threads, float32, {args.rounds} rounds, "
           f"{args.clock} clock")
+    if args.paths:
+        main_paths(args, rng)
+        return
     print(f"{'net':10s} {'layer':6s} {'xpnet ms (med/min)':>19s} {'torch ms (med/min)':>19s}"
           f" {'ratio med/min':>14s}")
     totals: dict[str, numpy.ndarray] = {}

@@ -42,3 +42,16 @@ def test_bench_cnn_memory_sees_the_step_peak():
     xpnet_mib = float(line.split("xpnet")[1].split()[0])
     traced = float(line.split("tracemalloc")[1].split(")")[0])
     assert xpnet_mib > 0.5 * traced > 0
+
+
+def test_bench_conv_ops_paths_times_both_paths_of_every_eligible_layer():
+    """--paths needs numba only (xpnet against itself); strided or grouped layers are left
+    out because they never take the direct path."""
+    pytest.importorskip("numba")
+    pytest.importorskip("torch")  # the script sets PyTorch's threads first
+    out = _run("bench_conv_ops.py", "--paths", "--net", "lenet5", "--rounds", "1",
+               "--batch", "4")
+    rows = [line.split() for line in out.splitlines() if line.startswith("lenet5")]
+    assert [r[1] for r in rows] == ["conv1", "conv2"]
+    assert [r[2] for r in rows] == ["150", "2400"]
+    assert all(float(v) > 0 for r in rows for v in r[3:7])

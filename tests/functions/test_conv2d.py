@@ -129,6 +129,7 @@ def wgrad(request, monkeypatch):
     if request.param == "direct":
         pytest.importorskip("numba")
     monkeypatch.setattr(_im2col, "DIRECT_WGRAD_MAX", 10**9 if request.param == "direct" else -1)
+    monkeypatch.setattr(_im2col, "DIRECT_WGRAD_MAX_TAPS", 10**9)
     return request.param
 
 

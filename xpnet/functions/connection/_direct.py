@@ -27,8 +27,8 @@ one vectorised multiply-add over t = 0 .. oH Wp - 1 per tap, and likewise
     dE/db[o] = sum_n sum_t g_e[n, o, t],
 
 with g_e = dE/dy laid out on the same pitch and zeros at the junk positions: one long
-dot product per tap. Measured against the GEMM paths: docs/benchmarks.md ("Direct
-convolution of the first layer", ``python bench/bench_conv_ops.py --net lenet5``).
+dot product per tap. Where it beats the GEMM paths (``python bench/bench_conv_ops.py
+--paths``): see ``DIRECT_FWD_MAX`` in :mod:`~xpnet.functions.connection._im2col`.
 
 The sums are reassociated (vectorised), so the rounding differs from the GEMM path's
 (also a reordered sum) but is the same from run to run.

@@ -336,8 +336,10 @@ def _param_grads(
     the last column of dE/dw.
     """
     N, co = gy.shape[0], gy.shape[1]
-    n_weights = (x.shape[1] * co * geo.kh * geo.kw) if need_w else 0
-    direct = _direct_kernels(x, geo, n_weights, DIRECT_WGRAD_MAX) if need_w else None
+    taps = x.shape[1] * geo.kh * geo.kw if need_w else 0  # inputs read by one output
+    direct = None
+    if need_w and taps <= DIRECT_WGRAD_MAX_TAPS:
+        direct = _direct_kernels(x, geo, taps * co, DIRECT_WGRAD_MAX)
     if direct is not None:  # few weights: summed from the input, no column matrix
         return direct.weight_grad(x, gy, geo.kh, geo.kw, (geo.ph, geo.pw, geo.dh, geo.dw),
                                   need_b)
@@ -397,15 +399,19 @@ def _col2im(g2: Any, wij: Any, gxpad: Any, geo: Geometry, xp: Any) -> None:
 
 
 #: The direct convolution (``_direct.py``, numba: summed from the flat padded image, no
-#: column matrix) runs the forward pass up to this many weights and the weight gradient
-#: up to DIRECT_WGRAD_MAX, for stride 1 and one group. Measured at batch 128 on two
-#: threads (xpnet ms, GEMM path -> direct): LeNet-5's conv1 (150 weights) forward
-#: 2.3 -> 1.0, dE/dw 4.0 -> 0.7; 1 -> 16 channels 5x5 (400) forward 1.9 -> 2.3, dE/dw
-#: 6.0 -> 2.2; 3 -> 8 channels 5x5 (600) dE/dw 6.0 -> 3.2; the CIFAR net's conv1 (2,400)
-#: forward 8.4 -> 13.2, dE/dw 10.2 -> 12.4 (the GEMM wins once there are many outputs
-#: to share each column).
+#: column matrix) runs the forward pass up to DIRECT_FWD_MAX weights, and the weight
+#: gradient up to DIRECT_WGRAD_MAX weights when each output reads at most
+#: DIRECT_WGRAD_MAX_TAPS inputs (C kh kw: a short column, on which the GEMM path's
+#: im2col copy costs the most), for stride 1 and one group. Measured with
+#: ``python bench/bench_conv_ops.py --paths`` (batch 128, two threads, xpnet ms, direct
+#: against GEMM): LeNet-5's conv1 (150 weights) forward 1.17 / 2.43, dE/dw 1.11 / 5.59;
+#: 1 -> 16 channels 5x5 (400) forward 2.51 / 2.51, dE/dw 2.38 / 6.42; 3 -> 8 channels
+#: 5x5 (600) forward 4.00 / 6.06; the CIFAR net's conv1 (2,400 weights, 75 taps)
+#: forward 14.0 / 8.9 but dE/dw 11.9 / 16.7; LeNet-5's conv2 (2,400, 150 taps) dE/dw
+#: 2.51 / 2.09; with many weights the GEMM wins by 2-20x.
 DIRECT_FWD_MAX = 256
-DIRECT_WGRAD_MAX = 1024
+DIRECT_WGRAD_MAX = 4096
+DIRECT_WGRAD_MAX_TAPS = 80
 
 
 def _direct_kernels(x: Any, geo: Geometry, n_weights: int, limit: int) -> Any:
