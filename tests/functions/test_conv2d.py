@@ -120,6 +120,7 @@ def layout(request, monkeypatch):
         pytest.importorskip("numba")
     monkeypatch.setattr(_im2col, "ROWS_MAX_CG", 10**9 if request.param == "im2row" else -1)
     monkeypatch.setattr(_im2col, "DIRECT_FWD_MAX", 10**9 if request.param == "direct" else -1)
+    monkeypatch.setattr(_im2col, "DIRECT_MAX_TAPS", 10**9)
     return request.param
 
 
@@ -129,7 +130,7 @@ def wgrad(request, monkeypatch):
     if request.param == "direct":
         pytest.importorskip("numba")
     monkeypatch.setattr(_im2col, "DIRECT_WGRAD_MAX", 10**9 if request.param == "direct" else -1)
-    monkeypatch.setattr(_im2col, "DIRECT_WGRAD_MAX_TAPS", 10**9)
+    monkeypatch.setattr(_im2col, "DIRECT_MAX_TAPS", 10**9)
     return request.param
 
 

@@ -59,6 +59,20 @@ def _flat_image(x: Any, n: int, ph: int, pw: int, xf: Any) -> None:
                 xf[c, base + q] = x[n, c, r, q]
 
 
+@numba.njit(cache=True, nogil=True)
+def _tap_offsets(xf: Any, kh: int, kw: int, dh: int, dw: int, wp: int) -> Any:
+    """Start of each tap's run in xf's flat memory, taps ordered (c, i, j) like w's."""
+    channels = xf.shape[0]
+    offs = numpy.empty(channels * kh * kw, dtype=numpy.int64)
+    k = 0
+    for c in range(channels):
+        for i in range(kh):
+            for j in range(kw):
+                offs[k] = c * xf.shape[1] + i * dh * wp + j * dw
+                k += 1
+    return offs
+
+
 @numba.njit(cache=True, nogil=True, fastmath=_FAST)
 def _forward_rows(x: Any, w: Any, b: Any, has_b: bool, pads: Any, y: Any,
                   n0: int, n1: int) -> None:
@@ -66,6 +80,8 @@ def _forward_rows(x: Any, w: Any, b: Any, has_b: bool, pads: Any, y: Any,
 
     x (N, C, H, W) any strides; w (O, C, kh, kw) C-contiguous; b (O,); ``pads`` is
     (ph, pw, dh, dw); y (N, oH, oW, O) C-contiguous (channels-last, as the engine's).
+    Four taps per pass over the output row (one load and one store of it per four
+    multiply-adds), then the rest one by one.
     """
     ph, pw, dh, dw = pads
     channels, h, wd = x.shape[1], x.shape[2], x.shape[3]
@@ -74,7 +90,12 @@ def _forward_rows(x: Any, w: Any, b: Any, has_b: bool, pads: Any, y: Any,
     hp, wp = h + 2 * ph, wd + 2 * pw
     length = oh * wp  # extended output positions of one plane
     xf = numpy.zeros((channels, hp * wp + (kw - 1) * dw), dtype=x.dtype)
+    flat = xf.reshape(-1)
+    offs = _tap_offsets(xf, kh, kw, dh, dw, wp)
+    taps = offs.size
+    wf = w.reshape(outs, taps)  # (O, C kh kw)
     ye = numpy.empty((outs, length), dtype=x.dtype)  # (O, oH Wp) this image's output
+    yef = ye.reshape(-1)
     for n in range(n0, n1):
         _flat_image(x, n, ph, pw, xf)
         for o in range(outs):
@@ -83,18 +104,29 @@ def _forward_rows(x: Any, w: Any, b: Any, has_b: bool, pads: Any, y: Any,
                 row[:] = b[o]
             else:
                 row[:] = 0
-            for c in range(channels):
-                for i in range(kh):
-                    for j in range(kw):
-                        wv = w[o, c, i, j]
-                        off = i * dh * wp + j * dw
-                        src = xf[c, off : off + length]  # the run this tap reads
-                        for t in range(length):
-                            row[t] += wv * src[t]
-        for p in range(oh):  # the extended plane -> channels-last rows
+            wo = wf[o]
+            k = 0
+            while k + 4 <= taps:
+                w0, w1, w2, w3 = wo[k], wo[k + 1], wo[k + 2], wo[k + 3]
+                s0 = flat[offs[k] : offs[k] + length]  # the runs these taps read
+                s1 = flat[offs[k + 1] : offs[k + 1] + length]
+                s2 = flat[offs[k + 2] : offs[k + 2] + length]
+                s3 = flat[offs[k + 3] : offs[k + 3] + length]
+                for t in range(length):
+                    row[t] += w0 * s0[t] + w1 * s1[t] + w2 * s2[t] + w3 * s3[t]
+                k += 4
+            while k < taps:
+                w0 = wo[k]
+                s0 = flat[offs[k] : offs[k] + length]
+                for t in range(length):
+                    row[t] += w0 * s0[t]
+                k += 1
+        yf = y[n].reshape(-1)  # the extended plane -> channels-last rows
+        for p in range(oh):
             for q in range(ow):
+                dst, src = (p * ow + q) * outs, p * wp + q
                 for o in range(outs):
-                    y[n, p, q, o] = ye[o, p * wp + q]
+                    yf[dst + o] = yef[o * length + src]
 
 
 @numba.njit(cache=True, nogil=True, fastmath=_FAST)
@@ -102,7 +134,9 @@ def _wgrad_rows(x: Any, gy: Any, pads: Any, gw: Any, gb: Any, need_b: bool,
                 n0: int, n1: int) -> None:
     """gw (O, C, kh, kw) += the weight gradient of images n0 .. n1 - 1; gb (O,) += dE/db.
 
-    x (N, C, H, W) and gy (N, O, oH, oW), any strides; ``pads`` is (ph, pw, dh, dw).
+    x (N, C, H, W) and gy (N, O, oH, oW), any strides; gw C-contiguous; ``pads`` is
+    (ph, pw, dh, dw). Four dot products per pass over dE/dy's row (one load of it per
+    four multiply-adds), then the rest one by one.
     """
     ph, pw, dh, dw = pads
     channels, h, wd = x.shape[1], x.shape[2], x.shape[3]
@@ -111,7 +145,12 @@ def _wgrad_rows(x: Any, gy: Any, pads: Any, gw: Any, gb: Any, need_b: bool,
     hp, wp = h + 2 * ph, wd + 2 * pw
     length = oh * wp
     xf = numpy.zeros((channels, hp * wp + (kw - 1) * dw), dtype=x.dtype)
+    flat = xf.reshape(-1)
+    offs = _tap_offsets(xf, kh, kw, dh, dw, wp)
+    taps = offs.size
+    gf = gw.reshape(outs, taps)  # (O, C kh kw) view
     ge = numpy.zeros((outs, length), dtype=x.dtype)  # junk positions stay zero
+    zero = x.dtype.type(0)
     for n in range(n0, n1):
         _flat_image(x, n, ph, pw, xf)
         for o in range(outs):
@@ -125,15 +164,31 @@ def _wgrad_rows(x: Any, gy: Any, pads: Any, gw: Any, gb: Any, need_b: bool,
                 for t in range(length):
                     total += g[t]
                 gb[o] = total
-            for c in range(channels):
-                for i in range(kh):
-                    for j in range(kw):
-                        off = i * dh * wp + j * dw
-                        src = xf[c, off : off + length]
-                        acc = gw[o, c, i, j]
-                        for t in range(length):
-                            acc += g[t] * src[t]
-                        gw[o, c, i, j] = acc
+            k = 0
+            while k + 4 <= taps:
+                s0 = flat[offs[k] : offs[k] + length]
+                s1 = flat[offs[k + 1] : offs[k + 1] + length]
+                s2 = flat[offs[k + 2] : offs[k + 2] + length]
+                s3 = flat[offs[k + 3] : offs[k + 3] + length]
+                a0 = a1 = a2 = a3 = zero
+                for t in range(length):
+                    v = g[t]
+                    a0 += v * s0[t]
+                    a1 += v * s1[t]
+                    a2 += v * s2[t]
+                    a3 += v * s3[t]
+                gf[o, k] += a0
+                gf[o, k + 1] += a1
+                gf[o, k + 2] += a2
+                gf[o, k + 3] += a3
+                k += 4
+            while k < taps:
+                s0 = flat[offs[k] : offs[k] + length]
+                a0 = zero
+                for t in range(length):
+                    a0 += g[t] * s0[t]
+                gf[o, k] += a0
+                k += 1
 
 
 def forward(x: Any, w: Any, b: Any, pads: tuple[int, int, int, int], y: Any) -> None:

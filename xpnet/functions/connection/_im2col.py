@@ -207,7 +207,8 @@ def forward(x: Any, w: Any, b: Any, geo: Geometry, xp: Any) -> Any:
     N, C = x.shape[:2]
     co = w.shape[0]
     g, og, L = geo.groups, co // geo.groups, geo.oh * geo.ow
-    direct = _direct_kernels(x, geo, w.size, DIRECT_FWD_MAX)
+    taps = w.shape[1] * geo.kh * geo.kw  # inputs read by one output
+    direct = _direct_kernels(x, geo, w.size, DIRECT_FWD_MAX) if taps <= DIRECT_MAX_TAPS else None
     if direct is not None:  # few weights: summed from the image, no column matrix
         y = xp.empty((N, geo.oh, geo.ow, co), dtype=x.dtype)  # (N, oH, oW, O)
         direct.forward(x, w, b, (geo.ph, geo.pw, geo.dh, geo.dw), y)
@@ -338,7 +339,7 @@ def _param_grads(
     N, co = gy.shape[0], gy.shape[1]
     taps = x.shape[1] * geo.kh * geo.kw if need_w else 0  # inputs read by one output
     direct = None
-    if need_w and taps <= DIRECT_WGRAD_MAX_TAPS:
+    if need_w and taps <= DIRECT_MAX_TAPS:
         direct = _direct_kernels(x, geo, taps * co, DIRECT_WGRAD_MAX)
     if direct is not None:  # few weights: summed from the input, no column matrix
         return direct.weight_grad(x, gy, geo.kh, geo.kw, (geo.ph, geo.pw, geo.dh, geo.dw),
@@ -399,19 +400,21 @@ def _col2im(g2: Any, wij: Any, gxpad: Any, geo: Geometry, xp: Any) -> None:
 
 
 #: The direct convolution (``_direct.py``, numba: summed from the flat padded image, no
-#: column matrix) runs the forward pass up to DIRECT_FWD_MAX weights, and the weight
-#: gradient up to DIRECT_WGRAD_MAX weights when each output reads at most
-#: DIRECT_WGRAD_MAX_TAPS inputs (C kh kw: a short column, on which the GEMM path's
-#: im2col copy costs the most), for stride 1 and one group. Measured with
+#: column matrix) runs the forward pass up to DIRECT_FWD_MAX weights and the weight
+#: gradient up to DIRECT_WGRAD_MAX, when each output reads at most DIRECT_MAX_TAPS
+#: inputs (C kh kw: a short column, on which the GEMM path's im2col copy costs the
+#: most, and not a 1x1 layer over many channels, a GEMM with no copy to make), for
+#: stride 1 and one group. Measured with
 #: ``python bench/bench_conv_ops.py --paths`` (batch 128, two threads, xpnet ms, direct
-#: against GEMM): LeNet-5's conv1 (150 weights) forward 1.17 / 2.43, dE/dw 1.11 / 5.59;
-#: 1 -> 16 channels 5x5 (400) forward 2.51 / 2.51, dE/dw 2.38 / 6.42; 3 -> 8 channels
-#: 5x5 (600) forward 4.00 / 6.06; the CIFAR net's conv1 (2,400 weights, 75 taps)
-#: forward 14.0 / 8.9 but dE/dw 11.9 / 16.7; LeNet-5's conv2 (2,400, 150 taps) dE/dw
-#: 2.51 / 2.09; with many weights the GEMM wins by 2-20x.
-DIRECT_FWD_MAX = 256
+#: / GEMM): LeNet-5's conv1 (150 weights) forward 1.02 / 2.27, dE/dw 0.85 / 5.21;
+#: 1 -> 16 channels 5x5 (400) forward 2.05 / 3.10; 3 -> 8 channels 5x5 (600) forward
+#: 2.89 / 6.42; the CIFAR net's conv1 (2,400 weights, 75 taps) forward 9.99 / 9.30 but
+#: dE/dw 9.33 / 18.17; LeNet-5's conv2 (2,400, 150 taps) forward 2.17 / 1.81, dE/dw
+#: 2.15 / 2.00; with many weights the GEMM's forward wins by 1.5-8x, and its weight
+#: gradient ties.
+DIRECT_FWD_MAX = 1024
 DIRECT_WGRAD_MAX = 4096
-DIRECT_WGRAD_MAX_TAPS = 80
+DIRECT_MAX_TAPS = 80
 
 
 def _direct_kernels(x: Any, geo: Geometry, n_weights: int, limit: int) -> Any:
