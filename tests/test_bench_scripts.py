@@ -55,3 +55,13 @@ def test_bench_conv_ops_paths_times_both_paths_of_every_eligible_layer():
     assert [r[1] for r in rows] == ["conv1", "conv2"]
     assert [r[2] for r in rows] == ["150", "2400"]
     assert all(float(v) > 0 for r in rows for v in r[3:7])
+
+
+def test_ab_settings_times_each_variant_and_rejects_unknown_settings():
+    out = _run("ab_settings.py", "--model", "lenet5", "--rounds", "1", "--batch", "4",
+               "--variant", "{}", "--variant", '{"DIRECT_FWD_MAX": -1}')
+    rows = [line for line in out.splitlines() if "median" in line]
+    assert len(rows) == 2 and rows[1].startswith('{"DIRECT_FWD_MAX": -1}')
+    done = subprocess.run([sys.executable, str(BENCH / "ab_settings.py"), "--variant",
+                           '{"NO_SUCH": 1}'], capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0 and "no setting 'NO_SUCH'" in done.stderr
