@@ -1,0 +1,40 @@
+"""Compiled CPU loops of ReLU (numba, imported lazily; optional).
+
+Why: NumPy's ``maximum(x, 0)`` and ``gy * (y > 0)`` (a boolean temporary, then a mixed
+float-bool multiply) run at a fraction of memory speed; one pass that reads and writes
+each value once is 2-3x faster on the CIFAR net's activations. Both loops give exactly
+NumPy's results, NaN and signed zeros included (tested):
+
+- forward: y = x where x > 0 or x is NaN, else +0 (``numpy.maximum(x, 0)`` returns its
+  second operand, +0, for x = -0 and propagates a NaN);
+- backward: dE/dx = dE/dy * (1 if y > 0 else 0), a multiply, so that an infinite or
+  NaN dE/dy gives NaN where the unit is off, as NumPy's product does.
+
+Both take flat (1-D) C-contiguous arrays and work on [lo, hi), so that the caller can
+split them over xpnet's threads.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numba
+
+
+@numba.njit(cache=True, nogil=True)
+def forward(x: Any, y: Any, lo: int, hi: int) -> None:
+    """y[i] = max(x[i], 0) with NumPy's NaN and zero rules, for lo <= i < hi."""
+    zero = x.dtype.type(0)
+    xs, ys = x[lo:hi], y[lo:hi]  # indices from 0: no negative-index wrap, so it vectorises
+    for i in range(xs.size):
+        v = xs[i]
+        ys[i] = zero if v <= 0 else v  # a NaN compares false: kept
+
+
+@numba.njit(cache=True, nogil=True)
+def backward(gy: Any, y: Any, gx: Any, lo: int, hi: int) -> None:
+    """gx[i] = gy[i] * (y[i] > 0), for lo <= i < hi."""
+    one, zero = y.dtype.type(1), y.dtype.type(0)
+    gs, ys, xs = gy[lo:hi], y[lo:hi], gx[lo:hi]
+    for i in range(gs.size):
+        xs[i] = gs[i] * (one if ys[i] > 0 else zero)
