@@ -230,3 +230,22 @@ def test_relu_backward_with_mismatched_layouts_uses_numpy():
     t = Tensor(x, requires_grad=True)
     F.relu(t).backward(gy)
     numpy.testing.assert_array_equal(t.grad, gy * (x > 0))
+
+
+def test_relu_without_numba_takes_numpy_path(monkeypatch):
+    """Without the compiled loops (numba missing) ReLU still works, with the same values."""
+    relu_module = importlib.import_module("xpnet.functions.activation.relu")
+    rng = numpy.random.default_rng(8)
+    x = rng.standard_normal((4, 3, 5, 5))
+    gy = rng.standard_normal(x.shape)
+    results = []
+    for compiled in (True, False):
+        if not compiled:
+            monkeypatch.setattr(relu_module, "_kernels", lambda a: None)
+        t = Tensor(x, requires_grad=True)
+        y = F.relu(t)
+        y.backward(gy)
+        results.append((y.data, t.grad))
+    for a, b in zip(*results):
+        numpy.testing.assert_array_equal(a, b)
+    check_op(F.relu, lambda a: numpy.where(a > 0, a, 0.0), away_from((3, 4), seed=9))
