@@ -147,16 +147,22 @@ def test_conv2d_weight_gradient_paths(mode, threads, wgrad):
                  lambda x, w, b: ref_conv2d(x, w, b, **kw), x, w, b, wrt=[1, 2])
 
 
-def test_direct_weight_gradient_is_used_for_lenet_conv1(monkeypatch):
-    """The direct sum runs on LeNet's first layer and equals the GEMM path in float32."""
+def _lenet_conv1_with_spy(monkeypatch, name, seed):
+    """LeNet's first layer in float32 (x, w, b), and the calls of ``_direct.<name>``."""
     direct = pytest.importorskip("xpnet.functions.connection._direct")
     calls = []
-    real = direct.weight_grad
-    monkeypatch.setattr(direct, "weight_grad", lambda *a: calls.append(1) or real(*a))
-    rng = numpy.random.default_rng(5)
+    real = getattr(direct, name)
+    monkeypatch.setattr(direct, name, lambda *a: calls.append(1) or real(*a))
+    rng = numpy.random.default_rng(seed)
     x = rng.standard_normal((8, 1, 28, 28)).astype(numpy.float32)
     w = rng.standard_normal((6, 1, 5, 5)).astype(numpy.float32)
     b = rng.standard_normal(6).astype(numpy.float32)
+    return calls, x, w, b
+
+
+def test_direct_weight_gradient_is_used_for_lenet_conv1(monkeypatch):
+    """The direct sum runs on LeNet's first layer and equals the GEMM path in float32."""
+    calls, x, w, b = _lenet_conv1_with_spy(monkeypatch, "weight_grad", seed=5)
     grads = []
     for limit in (10**9, -1):
         monkeypatch.setattr(_im2col, "DIRECT_WGRAD_MAX", limit)
@@ -171,14 +177,7 @@ def test_direct_weight_gradient_is_used_for_lenet_conv1(monkeypatch):
 def test_direct_forward_is_used_for_lenet_conv1(monkeypatch):
     """The direct forward runs on LeNet's first layer (float32, padding 2, bias) and
     equals the GEMM path; a strided or grouped convolution never takes it."""
-    direct = pytest.importorskip("xpnet.functions.connection._direct")
-    calls = []
-    real = direct.forward
-    monkeypatch.setattr(direct, "forward", lambda *a: calls.append(1) or real(*a))
-    rng = numpy.random.default_rng(6)
-    x = rng.standard_normal((8, 1, 28, 28)).astype(numpy.float32)
-    w = rng.standard_normal((6, 1, 5, 5)).astype(numpy.float32)
-    b = rng.standard_normal(6).astype(numpy.float32)
+    calls, x, w, b = _lenet_conv1_with_spy(monkeypatch, "forward", seed=6)
     outs = []
     for limit in (10**9, -1):
         monkeypatch.setattr(_im2col, "DIRECT_FWD_MAX", limit)

@@ -25,6 +25,16 @@ def _flat(a: Any) -> Any:
     return None
 
 
+def _flat_views(*arrays: Any) -> list[Any] | None:
+    """1-D views of arrays that share one dtype and one layout that is one block of
+    memory (element i of each is the same element), else None."""
+    first = arrays[0]
+    if any(a.strides != first.strides or a.dtype != first.dtype for a in arrays[1:]):
+        return None
+    flats = [_flat(a) for a in arrays]
+    return None if any(f is None for f in flats) else flats
+
+
 class ReLU(Function):
     """y = max(0, x); dy/dx = 1 where x > 0, else 0 (0 taken at the kink x = 0).
 
@@ -42,9 +52,9 @@ class ReLU(Function):
             return self.y
         self.y = y = xp.empty_like(x)  # (same shape and memory layout as x)
         ker = _kernels(x)
-        same = ker is not None and x.strides == y.strides
-        xf, yf = (_flat(x), _flat(y)) if same else (None, None)
-        if xf is not None and yf is not None:  # one compiled pass over the memory
+        flats = _flat_views(x, y) if ker is not None else None
+        if flats is not None:  # one compiled pass over the memory
+            xf, yf = flats
             split_elementwise(xf, lambda lo, hi: ker.forward(xf, yf, lo, hi))
             return y
 
@@ -60,9 +70,9 @@ class ReLU(Function):
         if y.ndim == 0:
             return gy * (y > 0)
         gx = xp.empty_like(y)  # gy may be shared with another node: never written
-        ker = _kernels(gy) if gy.strides == y.strides and gy.dtype == y.dtype else None
-        flats = (_flat(gy), _flat(y), _flat(gx)) if ker is not None else (None,)
-        if all(f is not None for f in flats):
+        ker = _kernels(gy)
+        flats = _flat_views(gy, y, gx) if ker is not None else None
+        if flats is not None:
             gf, yf, xf = flats
             split_elementwise(gf, lambda lo, hi: ker.backward(gf, yf, xf, lo, hi))
             return gx

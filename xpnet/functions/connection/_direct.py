@@ -60,9 +60,18 @@ def _flat_image(x: Any, n: int, ph: int, pw: int, xf: Any) -> None:
 
 
 @numba.njit(cache=True, nogil=True)
-def _tap_offsets(xf: Any, kh: int, kw: int, dh: int, dw: int, wp: int) -> Any:
-    """Start of each tap's run in xf's flat memory, taps ordered (c, i, j) like w's."""
-    channels = xf.shape[0]
+def _flat_layout(x: Any, kh: int, kw: int, pads: Any, oh: int) -> Any:
+    """(xf, offs, Wp, length) shared by both direct loops, for x (N, C, H, W).
+
+    xf (C, Hp Wp + (kw - 1) dw) zeros: the flat padded image buffer (border and tail
+    stay zero; :func:`_flat_image` fills the interior); offs (C kh kw,) the start of each
+    tap's run in xf's flat memory, taps ordered (c, i, j) like w's; length = oH Wp, the
+    extended output positions of one plane.
+    """
+    ph, pw, dh, dw = pads
+    channels = x.shape[1]
+    hp, wp = x.shape[2] + 2 * ph, x.shape[3] + 2 * pw
+    xf = numpy.zeros((channels, hp * wp + (kw - 1) * dw), dtype=x.dtype)
     offs = numpy.empty(channels * kh * kw, dtype=numpy.int64)
     k = 0
     for c in range(channels):
@@ -70,7 +79,7 @@ def _tap_offsets(xf: Any, kh: int, kw: int, dh: int, dw: int, wp: int) -> Any:
             for j in range(kw):
                 offs[k] = c * xf.shape[1] + i * dh * wp + j * dw
                 k += 1
-    return offs
+    return xf, offs, wp, oh * wp
 
 
 @numba.njit(cache=True, nogil=True, fastmath=_FAST)
@@ -83,15 +92,11 @@ def _forward_rows(x: Any, w: Any, b: Any, has_b: bool, pads: Any, y: Any,
     Four taps per pass over the output row (one load and one store of it per four
     multiply-adds), then the rest one by one.
     """
-    ph, pw, dh, dw = pads
-    channels, h, wd = x.shape[1], x.shape[2], x.shape[3]
-    outs, kh, kw = w.shape[0], w.shape[2], w.shape[3]
+    ph, pw = pads[0], pads[1]
+    outs = w.shape[0]
     oh, ow = y.shape[1], y.shape[2]
-    hp, wp = h + 2 * ph, wd + 2 * pw
-    length = oh * wp  # extended output positions of one plane
-    xf = numpy.zeros((channels, hp * wp + (kw - 1) * dw), dtype=x.dtype)
+    xf, offs, wp, length = _flat_layout(x, w.shape[2], w.shape[3], pads, oh)
     flat = xf.reshape(-1)
-    offs = _tap_offsets(xf, kh, kw, dh, dw, wp)
     taps = offs.size
     wf = w.reshape(outs, taps)  # (O, C kh kw)
     ye = numpy.empty((outs, length), dtype=x.dtype)  # (O, oH Wp) this image's output
@@ -138,15 +143,11 @@ def _wgrad_rows(x: Any, gy: Any, pads: Any, gw: Any, gb: Any, need_b: bool,
     (ph, pw, dh, dw). Four dot products per pass over dE/dy's row (one load of it per
     four multiply-adds), then the rest one by one.
     """
-    ph, pw, dh, dw = pads
-    channels, h, wd = x.shape[1], x.shape[2], x.shape[3]
-    outs, kh, kw = gw.shape[0], gw.shape[2], gw.shape[3]
+    ph, pw = pads[0], pads[1]
+    outs = gw.shape[0]
     oh, ow = gy.shape[2], gy.shape[3]
-    hp, wp = h + 2 * ph, wd + 2 * pw
-    length = oh * wp
-    xf = numpy.zeros((channels, hp * wp + (kw - 1) * dw), dtype=x.dtype)
+    xf, offs, wp, length = _flat_layout(x, gw.shape[2], gw.shape[3], pads, oh)
     flat = xf.reshape(-1)
-    offs = _tap_offsets(xf, kh, kw, dh, dw, wp)
     taps = offs.size
     gf = gw.reshape(outs, taps)  # (O, C kh kw) view
     ge = numpy.zeros((outs, length), dtype=x.dtype)  # junk positions stay zero

@@ -207,8 +207,7 @@ def forward(x: Any, w: Any, b: Any, geo: Geometry, xp: Any) -> Any:
     N, C = x.shape[:2]
     co = w.shape[0]
     g, og, L = geo.groups, co // geo.groups, geo.oh * geo.ow
-    taps = w.shape[1] * geo.kh * geo.kw  # inputs read by one output
-    direct = _direct_kernels(x, geo, w.size, DIRECT_FWD_MAX) if taps <= DIRECT_MAX_TAPS else None
+    direct = _direct_kernels(x, geo, w.shape[1], co, DIRECT_FWD_MAX)
     if direct is not None:  # few weights: summed from the image, no column matrix
         y = xp.empty((N, geo.oh, geo.ow, co), dtype=x.dtype)  # (N, oH, oW, O)
         direct.forward(x, w, b, (geo.ph, geo.pw, geo.dh, geo.dw), y)
@@ -337,10 +336,7 @@ def _param_grads(
     the last column of dE/dw.
     """
     N, co = gy.shape[0], gy.shape[1]
-    taps = x.shape[1] * geo.kh * geo.kw if need_w else 0  # inputs read by one output
-    direct = None
-    if need_w and taps <= DIRECT_MAX_TAPS:
-        direct = _direct_kernels(x, geo, taps * co, DIRECT_WGRAD_MAX)
+    direct = _direct_kernels(x, geo, x.shape[1], co, DIRECT_WGRAD_MAX) if need_w else None
     if direct is not None:  # few weights: summed from the input, no column matrix
         return direct.weight_grad(x, gy, geo.kh, geo.kw, (geo.ph, geo.pw, geo.dh, geo.dw),
                                   need_b)
@@ -417,11 +413,14 @@ DIRECT_WGRAD_MAX = 4096
 DIRECT_MAX_TAPS = 80
 
 
-def _direct_kernels(x: Any, geo: Geometry, n_weights: int, limit: int) -> Any:
-    """The direct convolution module when it applies (stride 1, one group, at most
+def _direct_kernels(x: Any, geo: Geometry, cin: int, cout: int, limit: int) -> Any:
+    """The direct convolution module when it applies to a convolution of ``cin`` to
+    ``cout`` channels (stride 1, one group, at most DIRECT_MAX_TAPS inputs per output and
     ``limit`` weights, a float NumPy array and numba installed), else None."""
+    taps = cin * geo.kh * geo.kw  # inputs read by one output
     simple = (geo.sh, geo.sw, geo.groups) == (1, 1, 1)
-    return _load_direct() if n_weights <= limit and simple and compilable(x) else None
+    fits = taps <= DIRECT_MAX_TAPS and taps * cout <= limit
+    return _load_direct() if fits and simple and compilable(x) else None
 
 
 def _load_direct() -> Any:
