@@ -9,13 +9,14 @@ fast or faster). The first layer of each net needs no input gradient, as in trai
 
 Run:
     python bench/bench_conv_ops.py [--threads 2] [--rounds 15] [--batch 128] [--clock wall]
-    python bench/bench_conv_ops.py --paths     # xpnet alone: direct sums against GEMM
+    python bench/bench_conv_ops.py --paths     # xpnet alone: its engines against each other
 
 ``--paths`` races xpnet against itself instead: for each stride-1, one-group layer (and
-two extra first-layer shapes), the forward pass and the weight gradient through the
-direct kernels (``_direct.py``) and through im2col + GEMM, alternating call by call, so
-that the choice of ``DIRECT_FWD_MAX`` / ``DIRECT_WGRAD_MAX`` in ``_im2col.py`` can be
-checked on the machine at hand.
+two extra first-layer shapes), the forward pass and the weight gradient through each
+engine that takes it (the direct sums of ``_direct.py``, the register blocks of
+``_micro.py``, im2col + GEMM), alternating call by call, so that the choice of
+``DIRECT_FWD_MAX`` / ``DIRECT_WGRAD_MAX`` / ``MICRO`` in ``_im2col.py`` can be checked on
+the machine at hand.
 """
 
 from __future__ import annotations
@@ -94,8 +95,20 @@ PATH_LAYERS = [
 ]
 
 
-def race_paths(layer: tuple, batch: int, rounds: int, rng: numpy.random.Generator) -> list:
-    """Median ms of xpnet's forward and weight gradient, direct against GEMM, alternating."""
+PATHS = ("direct", "blocks", "gemm")
+
+
+def _use_path(_im2col, path: str) -> None:
+    """Route stride-1 convolutions through one engine: the direct sums, the register
+    blocks (``_micro.py``) or im2col + GEMM."""
+    limit = 10**9 if path == "direct" else -1
+    _im2col.DIRECT_FWD_MAX = _im2col.DIRECT_WGRAD_MAX = limit
+    _im2col.MICRO = path == "blocks"
+
+
+def race_paths(layer: tuple, batch: int, rounds: int, rng: numpy.random.Generator) -> dict:
+    """Median ms of xpnet's forward and weight gradient on each engine, alternating call
+    by call; None where the engine does not take the layer."""
     from xpnet.functions.connection import _im2col
 
     _, _, C, H, co, k, s, p, _, _ = layer
@@ -105,36 +118,41 @@ def race_paths(layer: tuple, batch: int, rounds: int, rng: numpy.random.Generato
     oh = (H + 2 * p - k) // s + 1
     geo = _im2col.Geometry(k, k, s, s, p, p, 1, 1, 1, H, H, oh, oh)
     gy = rng.standard_normal((batch, co, oh, oh), dtype=numpy.float32)
-    before = _im2col.DIRECT_FWD_MAX, _im2col.DIRECT_WGRAD_MAX
+    before = _im2col.DIRECT_FWD_MAX, _im2col.DIRECT_WGRAD_MAX, _im2col.MICRO
     calls = {
         "fwd": lambda: _im2col.forward(x, w, b, geo, numpy),
         "dE/dw": lambda: _im2col.backward(x, None, gy, geo, (False, True, True), numpy),
     }
-    times = {(op, path): [] for op in calls for path in ("direct", "gemm")}
+    fits = {
+        "direct": _im2col._direct_kernels(x, geo, C, co, 10**9) is not None,
+        "blocks": _im2col._micro_kernels(x, geo, C, co) is not None,
+        "gemm": True,
+    }
+    times = {(op, path): [] for op in calls for path in PATHS if fits[path]}
     try:
         for _ in range(rounds + 1):  # the first round warms up (and compiles)
-            for op, fn in calls.items():
-                for path in ("direct", "gemm"):
-                    limit = 10**9 if path == "direct" else -1
-                    _im2col.DIRECT_FWD_MAX = _im2col.DIRECT_WGRAD_MAX = limit
-                    t = CLOCK()
-                    fn()
-                    times[op, path].append(CLOCK() - t)
+            for op, path in times:
+                _use_path(_im2col, path)
+                t = CLOCK()
+                calls[op]()
+                times[op, path].append(CLOCK() - t)
     finally:
-        _im2col.DIRECT_FWD_MAX, _im2col.DIRECT_WGRAD_MAX = before
-    return [statistics.median(v[1:]) * 1e3 for v in times.values()]
+        _im2col.DIRECT_FWD_MAX, _im2col.DIRECT_WGRAD_MAX, _im2col.MICRO = before
+    return {key: statistics.median(v[1:]) * 1e3 for key, v in times.items()}
 
 
 def main_paths(args: argparse.Namespace, rng: numpy.random.Generator) -> None:
-    print(f"{'net':10s} {'layer':6s} {'weights':>7s} {'fwd direct':>10s} {'fwd gemm':>9s} "
-          f"{'dw direct':>10s} {'dw gemm':>8s}  (xpnet ms, median)")
+    heads = [f"{op} {path}" for op in ("fwd", "dw") for path in PATHS]
+    print(f"{'net':10s} {'layer':6s} {'weights':>7s} " + " ".join(f"{h:>11s}" for h in heads)
+          + "  (xpnet ms, median; - where the engine does not apply)")
     for layer in LAYERS + PATH_LAYERS:
         net, name, C, _, co, k, s, _, g, _ = layer
         if (args.net and net != args.net) or s != 1 or g != 1:
             continue
-        fd, fg, wd, wg = race_paths(layer, args.batch, args.rounds, rng)
-        print(f"{net:10s} {name:6s} {C * co * k * k:7d} {fd:10.2f} {fg:9.2f} {wd:10.2f} "
-              f"{wg:8.2f}")
+        ms = race_paths(layer, args.batch, args.rounds, rng)
+        cells = [ms.get((op, path)) for op in ("fwd", "dE/dw") for path in PATHS]
+        print(f"{net:10s} {name:6s} {C * co * k * k:7d} "
+              + " ".join(f"{'-':>11s}" if c is None else f"{c:11.2f}" for c in cells))
 
 
 def main() -> None:

@@ -347,3 +347,100 @@ def test_im2row_matches_im2col(monkeypatch, dtype, tol, shape, co, k, s, p, g):
 
     for a, ref in zip(run(10**9), run(-1)):
         numpy.testing.assert_allclose(a, ref, rtol=tol, atol=tol * numpy.abs(ref).max())
+
+
+# Shapes the register-blocked loops (``_micro.py``) take: Og a multiple of 16 (a multiple
+# of the float64 SIMD width on any host), at least 8 output columns, and C >= 8 so that
+# dE/dx, a full convolution back to C channels, takes them too (stride 1).
+# (N, C, H, W), co, kernel, stride, padding, dilation, groups, bias
+BLOCK_MODES = {
+    "base": ((2, 8, 10, 11), 16, 3, 1, 0, 1, 1, True),
+    "pad2_kernel5": ((2, 8, 10, 12), 16, 5, 1, 2, 1, 1, True),
+    "stride2": ((2, 8, 17, 18), 16, 3, 2, 1, 1, 1, True),
+    "groups2": ((2, 16, 10, 10), 32, 3, 1, 1, 1, 2, True),
+    "dilation2": ((2, 8, 12, 13), 16, 3, 1, 2, 2, 1, True),
+    "dilation_2_1_kernel_2x3": ((2, 8, 11, 12), 16, (2, 3), 1, 1, (2, 1), 1, True),
+    "narrow_last_block": ((2, 8, 9, 10), 24, 3, 1, 1, 1, 1, True),  # Og = 3 float64 VL
+    "no_bias": ((2, 8, 9, 10), 16, 3, 1, 1, 1, 1, False),
+    "batch1_three_channels": ((1, 3, 9, 9), 16, 3, 1, 1, 1, 1, True),
+    "everything": ((2, 16, 12, 19), 32, (3, 2), (1, 2), (1, 2), (2, 1), 2, False),
+}
+
+
+def _make_blocks(mode, seed=0):
+    shape, co, k, s, p, d, g, bias = BLOCK_MODES[mode]
+    kh, kw = _pair(k)
+    rng = numpy.random.default_rng(seed)
+    x = rng.standard_normal(shape)
+    w = rng.standard_normal((co, shape[1] // g, kh, kw))
+    b = rng.standard_normal(co) if bias else None
+    return x, w, b, dict(stride=s, padding=p, dilation=d, groups=g)
+
+
+@pytest.fixture
+def blocks_spy(monkeypatch):
+    """Count the calls of the register-blocked forward and weight-gradient loops."""
+    micro = pytest.importorskip("xpnet.functions.connection._micro")
+    calls = {"forward": 0, "weight_grad": 0}
+    for name in calls:
+        real = getattr(micro, name)
+
+        def spy(*a, _name=name, _real=real):
+            calls[_name] += 1
+            return _real(*a)
+
+        monkeypatch.setattr(micro, name, spy)
+    monkeypatch.setattr(_im2col, "MICRO", True)
+    monkeypatch.setattr(_im2col, "DIRECT_FWD_MAX", -1)  # the direct sums would take the
+    monkeypatch.setattr(_im2col, "DIRECT_WGRAD_MAX", -1)  # smallest shapes first
+    return calls
+
+
+@pytest.mark.parametrize("mode", BLOCK_MODES)
+def test_conv2d_by_register_blocks(mode, threads, blocks_spy):
+    """Forward against the loops, and dE/dx, dE/dw, dE/db against central differences
+    (float64), in every mode the blocks take; the blocks must have run (forward, and the
+    weight gradient; dE/dx by the full convolution also calls the forward loops)."""
+    x, w, b, kw = _make_blocks(mode)
+    if b is None:
+        check_op(lambda x, w: F.conv2d(x, w, **kw), lambda x, w: ref_conv2d(x, w, **kw), x, w)
+    else:
+        check_op(lambda x, w, b: F.conv2d(x, w, b, **kw),
+                 lambda x, w, b: ref_conv2d(x, w, b, **kw), x, w, b)
+    assert blocks_spy["forward"] > 0 and blocks_spy["weight_grad"] > 0
+
+
+def test_register_blocks_match_gemm_on_the_cifar_conv2(blocks_spy, monkeypatch):
+    """float32, the CIFAR net's conv2 (32 -> 32 channels, 5x5, padding 2) on 16x16: the
+    blocks' y, dE/dx, dE/dw and dE/db equal the im2col + GEMM path's to float32 rounding."""
+    rng = numpy.random.default_rng(7)
+    x = rng.standard_normal((4, 32, 16, 16), dtype=numpy.float32)
+    w = rng.standard_normal((32, 32, 5, 5), dtype=numpy.float32) * 0.05
+    b = rng.standard_normal(32, dtype=numpy.float32)
+    gy = rng.standard_normal((4, 32, 16, 16), dtype=numpy.float32)
+    results = []
+    for on in (True, False):
+        monkeypatch.setattr(_im2col, "MICRO", on)
+        xt, wt, bt = (Tensor(a, requires_grad=True) for a in (x, w, b))
+        y = F.conv2d(xt, wt, bt, padding=2)
+        (y * Tensor(gy)).sum().backward()
+        results.append((y.data, xt.grad, wt.grad, bt.grad))
+        if on:  # all three products ran on the blocks (per batch slice), then none did
+            seen = dict(blocks_spy)
+            assert seen["forward"] >= 2 and seen["weight_grad"] >= 1
+    assert blocks_spy == seen
+    for got, want in zip(*results):
+        assert got.dtype == numpy.float32
+        numpy.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-4 * numpy.abs(want).max())
+
+
+def test_register_blocks_apply_only_where_they_fit():
+    """Og not a multiple of the SIMD width, or fewer output columns than a block's
+    pixels, leave the convolution to the other paths."""
+    micro = pytest.importorskip("xpnet.functions.connection._micro")
+    vl = micro.lanes(numpy.float32)
+    assert micro.applies(3, 2 * vl, micro.NR, numpy.float32)
+    assert micro.applies(3, vl, 64, numpy.float32)
+    assert not micro.applies(3, vl + 1, 64, numpy.float32)
+    assert not micro.applies(3, 2 * vl, micro.NR - 1, numpy.float32)
+    assert micro.lanes(numpy.float64) * 2 == vl

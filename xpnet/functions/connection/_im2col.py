@@ -27,6 +27,12 @@ Why channels-last: the arrays are worked on as NHWC, so that
   matrix is still in the cache when its GEMM reads it; columns are recomputed in the
   backward pass rather than kept (they are kh kw times the size of the input).
 
+Two compiled engines (numba, optional) take the shapes they win on before the GEMM:
+the direct sums of ``_direct.py`` (stride 1, one group, few weights: a network's first
+layer) and the register blocks of ``_micro.py`` (Og a multiple of the SIMD width, at
+least NR output columns: the CIFAR net's and LeNet's conv2, ...), which need no column
+matrix. Both serve the forward pass (and so dE/dx by the full convolution) and dE/dw.
+
 The batch is split over threads on the CPU (:mod:`xpnet.functions._parallel`): every
 slice writes its own rows of the output; weight and bias gradients are summed over the
 slices in slice order, so results do not depend on thread timing.
@@ -212,6 +218,9 @@ def forward(x: Any, w: Any, b: Any, geo: Geometry, xp: Any) -> Any:
         y = xp.empty((N, geo.oh, geo.ow, co), dtype=x.dtype)  # (N, oH, oW, O)
         direct.forward(x, w, b, (geo.ph, geo.pw, geo.dh, geo.dw), y)
         return y
+    micro = _micro_kernels(x, geo, w.shape[1], og)
+    if micro is not None:  # register blocks summed from the image, no column matrix
+        return _forward_by_blocks(micro, x, w, b, geo, xp)
     rows = w.shape[1] <= ROWS_MAX_CG  # few channels: im2row's layout
     xh = x.transpose(0, 2, 3, 1)  # (N, H, W, C) view
     wmat = weight_matrix(w, g, xp)  # (g, Kg, Og)
@@ -239,6 +248,28 @@ def forward(x: Any, w: Any, b: Any, geo: Geometry, xp: Any) -> Any:
 
     parallel_slices(N, work, xp)
     return y
+
+
+def _forward_by_blocks(micro: Any, x: Any, w: Any, b: Any, geo: Geometry, xp: Any) -> Any:
+    """y (N, oH, oW, O) by the register-blocked loops of ``_micro.py``, batch slices in
+    parallel; x (N, C, H, W) any strides."""
+    N, co, cg = x.shape[0], w.shape[0], w.shape[1]
+    g = geo.groups
+    w5 = weight_matrix(w, g, xp).reshape(g, geo.kh, geo.kw, cg, co // g)  # (g, kh, kw, Cg, Og)
+    bias = b if b is not None else xp.empty(0, dtype=x.dtype)  # (O,) or unused
+    xh = x.transpose(0, 2, 3, 1)  # (N, H, W, C) view
+    y = xp.empty((N, geo.oh, geo.ow, co), dtype=x.dtype)  # (N, oH, oW, O)
+
+    def work(lo: int, hi: int) -> None:
+        micro.forward(xh[lo:hi], w5, bias, b is not None, _geometry_tuple(geo), y[lo:hi])
+
+    parallel_slices(N, work, xp)
+    return y
+
+
+def _geometry_tuple(geo: Geometry) -> tuple[int, ...]:
+    """(sh, sw, ph, pw, dh, dw): the compiled loops' view of a geometry."""
+    return (geo.sh, geo.sw, geo.ph, geo.pw, geo.dh, geo.dw)
 
 
 def backward(
@@ -340,6 +371,9 @@ def _param_grads(
     if direct is not None:  # few weights: summed from the input, no column matrix
         return direct.weight_grad(x, gy, geo.kh, geo.kw, (geo.ph, geo.pw, geo.dh, geo.dw),
                                   need_b)
+    micro = _micro_kernels(x, geo, x.shape[1] // geo.groups, co // geo.groups) if need_w else None
+    if micro is not None:
+        return _param_grads_by_blocks(micro, x, gy, geo, need_b, xp)
     g, og, L = geo.groups, co // geo.groups, geo.oh * geo.ow
     gyh = gy.transpose(0, 2, 3, 1)  # (N, oH, oW, O) view
     C = x.shape[1] if need_w else 1
@@ -378,6 +412,39 @@ def _param_grads(
         gw = gw.reshape(co, cg, geo.kh, geo.kw)  # (O, Cg, kh, kw)
     if need_b and not ones:
         gb = _ordered_sum([p[1] for p in parts])
+    return gw, gb
+
+
+def _param_grads_by_blocks(
+    micro: Any, x: Any, gy: Any, geo: Geometry, need_b: bool, xp: Any
+) -> tuple[Any, Any]:
+    """dE/dw (O, Cg, kh, kw) and dE/db (O,) or None by the register-blocked loops of
+    ``_micro.py``: per batch slice a partial sum, added in slice order."""
+    N, C, co = x.shape[0], x.shape[1], gy.shape[1]
+    g, kh, kw = geo.groups, geo.kh, geo.kw
+    cg, og = C // g, co // g
+    merged = geo.dw == 1 and g == 1  # a window row's taps: one (j, c) run, else kw runs
+    run = kw * C if merged else cg
+    per_run = -(-run // micro.NR) * micro.NR  # rows of one run, rounded up to the block
+    rows = per_run if merged else kw * per_run
+    xh = x.transpose(0, 2, 3, 1)  # (N, H, W, C) view
+    gyh = gy.transpose(0, 2, 3, 1)  # (N, oH, oW, O) view
+
+    def work(lo: int, hi: int) -> tuple[Any, Any]:
+        g2 = xp.ascontiguousarray(gyh[lo:hi])  # (n, oH, oW, O)
+        gw = xp.zeros((g, kh, rows, og), dtype=gy.dtype)  # (g, kh, rows, Og)
+        micro.weight_grad(xh[lo:hi], g2, _geometry_tuple(geo), kh, kw, g, gw)
+        gb = g2.reshape(-1, co).sum(axis=0) if need_b else None  # (O,)
+        return gw, gb
+
+    parts = parallel_slices(N, work, xp)
+    gw = _ordered_sum([p[0] for p in parts])  # (g, kh, rows, Og)
+    if merged:
+        gw = gw[:, :, :run].reshape(g, kh, kw, cg, og)  # junk rows dropped
+    else:
+        gw = gw.reshape(g, kh, kw, per_run, og)[:, :, :, :cg]
+    gw = gw.transpose(0, 4, 3, 1, 2).reshape(co, cg, kh, kw)  # (O, Cg, kh, kw)
+    gb = _ordered_sum([p[1] for p in parts]) if need_b else None
     return gw, gb
 
 
@@ -421,6 +488,22 @@ def _direct_kernels(x: Any, geo: Geometry, cin: int, cout: int, limit: int) -> A
     simple = (geo.sh, geo.sw, geo.groups) == (1, 1, 1)
     fits = taps <= DIRECT_MAX_TAPS and taps * cout <= limit
     return _load_direct() if fits and simple and compilable(x) else None
+
+
+#: Whether convolutions that fit its blocks (Og a multiple of the SIMD width, at least NR
+#: output columns) run on the register-blocked loops of ``_micro.py`` instead of im2col
+#: + GEMM (the tests and ``bench/bench_conv_ops.py --paths`` switch it).
+MICRO = True
+
+
+def _micro_kernels(x: Any, geo: Geometry, cg: int, og: int) -> Any:
+    """The register-blocked loops module when they cover a convolution of Cg to Og
+    channels per group (see ``_micro.applies``), for a float NumPy array with numba
+    installed; else None."""
+    if not MICRO or not compilable(x):
+        return None
+    micro = compiled_kernels("xpnet.functions.connection._micro")
+    return micro if micro is not None and micro.applies(cg, og, geo.ow, x.dtype) else None
 
 
 def _load_direct() -> Any:

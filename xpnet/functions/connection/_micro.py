@@ -1,0 +1,263 @@
+"""Register-blocked convolution loops (numba, imported lazily; optional).
+
+Why: through im2col a convolution is a GEMM whose weight matrix has few columns (the
+CIFAR net's conv2: 32 outputs, 800 taps). OpenBLAS runs that skinny shape at about 77
+GFLOP/s on one Zen 4 core and the column matrix must be copied first; summed straight
+from the padded image by the block below the same work runs at 105-108 GFLOP/s, with
+no copy (``python bench/bench_conv_ops.py --paths``).
+
+The block. For NR consecutive output pixels and CB = NV VL output channels (VL the
+lanes of one SIMD register: 16 float32 with AVX-512), keep the NR x CB partial sums in
+NR NV vector registers and, for every tap k (a row i of the window and one value of its
+contiguous (j, c) run in a channels-last image), broadcast the NR inputs and multiply-add
+them with the CB weights of tap k:
+
+    acc[r, :] += x[a_off + mi ams + ki aks + r ars] * w[b_off + mi bms + ki bks + (0 .. CB)]
+
+for mi < m (window rows) and ki < k (taps of one row). One tap costs NR broadcasts and
+NV vector loads for NR NV fused multiply-adds, so the loop runs at the FMA units' speed.
+The same block with other strides is the weight gradient: rows r are NR consecutive taps,
+the sum runs over the output positions, and the "weights" are dE/dy:
+
+    dE/dw[k0 + r, :] += x[pos + off + k0 + r] * dE/dy[pos, (0 .. CB)].
+
+numba's compiler does not keep such a block in registers by itself (its loop vectoriser
+leaves the partial sums in memory, and its straight-line vectoriser is off), so the
+block is written as LLVM IR in :func:`_make_block` (vector types and ``llvm.fma``) and
+called from ordinary numba loops. The sums are reassociated, so the rounding differs
+from the GEMM path's but is the same from run to run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numba
+import numpy
+from llvmlite import binding as _llvm
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+
+def _host_shape() -> tuple[int, int]:
+    """(vector bytes, pixels per block NR) for the machine numba compiles for.
+
+    AVX-512 has 32 vector registers of 64 bytes: 8 pixels x 2 vectors = 16 partial sums,
+    plus the weights and the broadcast. AVX2 has 16 registers of 32 bytes: 6 x 2 = 12.
+    Elsewhere (SSE, NEON) 16-byte vectors, 8 x 2.
+    """
+    feats = _llvm.get_host_cpu_features()
+    if feats.get("avx512f", False):
+        return 64, 8
+    if feats.get("avx2", False) and feats.get("fma", False):
+        return 32, 6
+    return 16, 8
+
+
+VECTOR_BYTES, NR = _host_shape()
+
+
+def lanes(dtype: Any) -> int:
+    """VL: values of ``dtype`` in one vector register (16 float32 with AVX-512)."""
+    return VECTOR_BYTES // numpy.dtype(dtype).itemsize
+
+
+def _make_block(nv: int) -> Any:
+    """The NR x (nv VL) register block as a numba intrinsic (see the module docstring).
+
+    ``block(a, b, c, m, k, a_off, ams, aks, ars, b_off, bms, bks, c_off, crs)`` adds, for
+    r < NR and lanes l < nv VL,
+
+        c[c_off + r crs + l] += sum_{mi < m, ki < k} a[a_off + mi ams + ki aks + r ars]
+                                                    * b[b_off + mi bms + ki bks + l];
+
+    a, b, c are 1-D C-contiguous arrays of one float dtype; the offsets are element
+    indices and are not checked (the callers' loops keep them in bounds).
+    """
+
+    @intrinsic
+    def block(typingctx, a, b, c, m, k, a_off, ams, aks, ars, b_off, bms, bks, c_off, crs):
+        sig = types.void(a, b, c, m, k, a_off, ams, aks, ars, b_off, bms, bks, c_off, crs)
+
+        def codegen(context, builder, sig, args):
+            dt = sig.args[0].dtype
+            vl = VECTOR_BYTES // (dt.bitwidth // 8)
+            ft = context.get_value_type(dt)
+            vty = ir.VectorType(ft, vl)
+            i64, i32 = ir.IntType(64), ir.IntType(32)
+            aptr, bptr, cptr = (
+                context.make_array(t)(context, builder, v).data
+                for t, v in zip(sig.args[:3], args[:3])
+            )
+            m_, k_, a_off_, ams_, aks_, ars_, b_off_, bms_, bks_, c_off_, crs_ = args[3:]
+            fma = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(vty, [vty] * 3), f"llvm.fma.v{vl}{ft.intrinsic_name}"
+            )
+
+            def vptr(base: Any, index: Any) -> Any:
+                return builder.bitcast(builder.gep(base, [index]), vty.as_pointer())
+
+            def c_index(r: int, v: int) -> Any:
+                row = builder.mul(ir.Constant(i64, r), crs_)
+                return builder.add(builder.add(c_off_, row), ir.Constant(i64, v * vl))
+
+            slots = [[cgutils.alloca_once(builder, vty) for _ in range(nv)] for _ in range(NR)]
+            for r in range(NR):
+                for v in range(nv):
+                    builder.store(builder.load(vptr(cptr, c_index(r, v)), align=1), slots[r][v])
+            zeros = ir.Constant(ir.VectorType(i32, vl), [0] * vl)
+            undef = ir.Constant(vty, ir.Undefined)
+            with cgutils.for_range(builder, m_) as rows:
+                a_row = builder.add(a_off_, builder.mul(rows.index, ams_))
+                b_row = builder.add(b_off_, builder.mul(rows.index, bms_))
+                with cgutils.for_range(builder, k_) as taps:
+                    ai = builder.add(a_row, builder.mul(taps.index, aks_))
+                    bi = builder.add(b_row, builder.mul(taps.index, bks_))
+                    wv = [builder.load(vptr(bptr, builder.add(bi, ir.Constant(i64, v * vl))),
+                                       align=1) for v in range(nv)]
+                    for r in range(NR):
+                        at = builder.add(ai, builder.mul(ir.Constant(i64, r), ars_))
+                        xs = builder.load(builder.gep(aptr, [at]))
+                        xv = builder.shuffle_vector(
+                            builder.insert_element(undef, xs, ir.Constant(i32, 0)), undef, zeros
+                        )
+                        for v in range(nv):
+                            s = slots[r][v]
+                            builder.store(builder.call(fma, [xv, wv[v], builder.load(s)]), s)
+            for r in range(NR):
+                for v in range(nv):
+                    builder.store(builder.load(slots[r][v]), vptr(cptr, c_index(r, v)), align=1)
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return block
+
+
+_block2 = _make_block(2)  # NR x 2 VL: the main block
+_block1 = _make_block(1)  # NR x VL: the last VL channels when Og is an odd multiple of VL
+
+
+def applies(cg: int, og: int, ow: int, dtype: Any) -> bool:
+    """Whether the blocks cover a convolution with Cg inputs and Og outputs per group and
+    output width oW: Og a multiple of VL, at least NR output columns."""
+    return og % lanes(dtype) == 0 and ow >= NR and cg >= 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _fill(x: Any, n: int, ph: int, pw: int, buf: Any) -> None:
+    """Copy image n of x (N, H, W, C), any strides, into the interior of buf (Hp Wp C +
+    tail), channels-last on row pitch Wp = W + 2 pw; its border stays zero."""
+    h, w, channels = x.shape[1], x.shape[2], x.shape[3]
+    wp = w + 2 * pw
+    for p in range(h):
+        for q in range(w):
+            base = ((p + ph) * wp + q + pw) * channels
+            for c in range(channels):
+                buf[base + c] = x[n, p, q, c]
+
+
+@numba.njit(cache=True, nogil=True)
+def forward(x: Any, w: Any, b: Any, has_b: bool, geo: Any, y: Any) -> None:
+    """y = conv(x, w) + b, channels-last, by register blocks.
+
+    x (N, H, W, C) any strides; w (g, kh, kw, Cg, Og) C-contiguous; b (O,); ``geo`` is
+    (sh, sw, ph, pw, dh, dw); y (N, oH, oW, O) C-contiguous, O = g Og. Requires
+    :func:`applies`. Each block of NR output pixels of one row (the last block shifted
+    left to end at oW, recomputing a few pixels with the same result) starts from the
+    bias and adds every tap: with dw = 1 and one group a window row's (j, c) taps are one
+    contiguous run of kw C inputs (one call of the block per window), else one call per
+    window row over the Cg channels of each (j).
+    """
+    n_img, h, wd, channels = x.shape
+    g, kh, kw, cg, og = w.shape
+    oh, ow, co = y.shape[1], y.shape[2], y.shape[3]
+    sh, sw, ph, pw, dh, dw = geo
+    wp = wd + 2 * pw
+    buf = numpy.zeros((h + 2 * ph) * wp * channels, dtype=x.dtype)
+    wf = w.reshape(-1)
+    yf = y.reshape(-1)
+    vl = VECTOR_BYTES // x.itemsize
+    merged = dw == 1 and g == 1
+    row_pitch = dh * wp * channels  # one window row down, in buf
+    for n in range(n_img):
+        _fill(x, n, ph, pw, buf)
+        for p in range(oh):
+            for q in range(0, ow, NR):
+                q0 = min(q, ow - NR)
+                yb = ((n * oh + p) * ow + q0) * co
+                for r in range(NR):
+                    for o in range(co):
+                        yf[yb + r * co + o] = b[o] if has_b else 0.0
+                a0 = (p * sh * wp + q0 * sw) * channels
+                for k in range(g):
+                    for cb in range(0, og, 2 * vl):
+                        wide = cb + 2 * vl <= og
+                        c_off = yb + k * og + cb
+                        if merged:
+                            if wide:
+                                _block2(buf, wf, yf, kh, kw * channels, a0, row_pitch, 1,
+                                        sw * channels, cb, kw * channels * og, og, c_off, co)
+                            else:
+                                _block1(buf, wf, yf, kh, kw * channels, a0, row_pitch, 1,
+                                        sw * channels, cb, kw * channels * og, og, c_off, co)
+                            continue
+                        for i in range(kh):
+                            a_off = a0 + i * row_pitch + k * cg
+                            b_off = ((k * kh + i) * kw * cg) * og + cb
+                            if wide:
+                                _block2(buf, wf, yf, kw, cg, a_off, dw * channels, 1,
+                                        sw * channels, b_off, cg * og, og, c_off, co)
+                            else:
+                                _block1(buf, wf, yf, kw, cg, a_off, dw * channels, 1,
+                                        sw * channels, b_off, cg * og, og, c_off, co)
+
+
+@numba.njit(cache=True, nogil=True)
+def weight_grad(x: Any, gy: Any, geo: Any, kh: int, kw: int, g: int, gw: Any) -> None:
+    """gw += dE/dw of the images of x, by register blocks over taps.
+
+    x (N, H, W, C) any strides; gy (N, oH, oW, O) C-contiguous; ``geo`` as
+    :func:`forward`'s. gw (g, kh, R, Og) zeros or a running sum, whose rows R hold the
+    taps of one window row: with dw = 1 and one group the kw C taps of the (j, c) run,
+    else kw groups of Cgp rows (Cg rounded up to NR); either way R is rounded up to NR
+    and the rows past the run are junk, read past it from the padded image's tail
+    (zeros or the next pixel's inputs) and dropped by the caller. For every image, window
+    row and block of NR taps, the block sums x[pos + tap] dE/dy[pos] over the output
+    positions: oH rows of oW positions.
+    """
+    n_img, h, wd, channels = x.shape
+    oh, ow, co = gy.shape[1], gy.shape[2], gy.shape[3]
+    og = co // g
+    cg = channels // g
+    sh, sw, ph, pw, dh, dw = geo
+    wp = wd + 2 * pw
+    rows = gw.shape[2]
+    buf = numpy.zeros((h + 2 * ph) * wp * channels + rows, dtype=x.dtype)
+    gyf = gy.reshape(-1)
+    gwf = gw.reshape(-1)
+    vl = VECTOR_BYTES // x.itemsize
+    merged = dw == 1 and g == 1
+    runs = 1 if merged else kw
+    run = kw * channels if merged else cg
+    per_run = rows // runs  # rows of gw per run
+    for n in range(n_img):
+        _fill(x, n, ph, pw, buf)
+        gy0 = n * oh * ow * co
+        for k in range(g):
+            for i in range(kh):
+                for j in range(runs):
+                    a_run = (i * dh * wp + j * dw) * channels + k * cg
+                    for t in range(0, run, NR):
+                        row0 = ((k * kh + i) * rows + j * per_run + t) * og
+                        for cb in range(0, og, 2 * vl):
+                            if cb + 2 * vl <= og:
+                                _block2(buf, gyf, gwf, oh, ow, a_run + t, sh * wp * channels,
+                                        sw * channels, 1, gy0 + k * og + cb, ow * co, co,
+                                        row0 + cb, og)
+                            else:
+                                _block1(buf, gyf, gwf, oh, ow, a_run + t, sh * wp * channels,
+                                        sw * channels, 1, gy0 + k * og + cb, ow * co, co,
+                                        row0 + cb, og)
