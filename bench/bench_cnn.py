@@ -346,7 +346,9 @@ def profile(models: list[str], rounds: int, inner: int, batch: int) -> None:
     rng = numpy.random.default_rng(3)
 
     def xp_grad(y: Any) -> numpy.ndarray:
-        return rng.standard_normal(y.shape, dtype=numpy.float32)
+        g = numpy.empty_like(y.data)  # in y's memory layout, as the next layer's backward
+        g[...] = rng.standard_normal(y.shape, dtype=numpy.float32)  # would hand it back
+        return g
 
     def pt_grad(y: Any) -> Any:
         return torch.from_numpy(rng.standard_normal(tuple(y.shape), dtype=numpy.float32))

@@ -111,24 +111,30 @@ def race_paths(layer: tuple, batch: int, rounds: int, rng: numpy.random.Generato
     by call; None where the engine does not take the layer."""
     from xpnet.functions.connection import _im2col
 
-    _, _, C, H, co, k, s, p, _, _ = layer
-    x = rng.standard_normal((batch, C, H, H), dtype=numpy.float32)
+    _, _, C, H, co, k, s, p, _, first = layer
+    # in the layouts a network hands them over: the data NCHW, every map and gradient
+    # after the first convolution channels-last (NCHW-shaped views of NHWC memory)
+    x = rng.standard_normal((batch, H, H, C), dtype=numpy.float32).transpose(0, 3, 1, 2)
+    if first:
+        x = numpy.ascontiguousarray(x)
     w = rng.standard_normal((co, C, k, k), dtype=numpy.float32) * 0.1
     b = rng.standard_normal(co, dtype=numpy.float32)
     oh = (H + 2 * p - k) // s + 1
     geo = _im2col.Geometry(k, k, s, s, p, p, 1, 1, 1, H, H, oh, oh)
-    gy = rng.standard_normal((batch, co, oh, oh), dtype=numpy.float32)
+    gy = rng.standard_normal((batch, oh, oh, co), dtype=numpy.float32).transpose(0, 3, 1, 2)
     before = _im2col.DIRECT_FWD_MAX, _im2col.DIRECT_WGRAD_MAX, _im2col.MICRO
     calls = {
         "fwd": lambda: _im2col.forward(x, w, b, geo, numpy),
         "dE/dw": lambda: _im2col.backward(x, None, gy, geo, (False, True, True), numpy),
     }
-    fits = {
-        "direct": _im2col._direct_kernels(x, geo, C, co, 10**9) is not None,
-        "blocks": _im2col._micro_kernels(x, geo, C, co) is not None,
-        "gemm": True,
+    direct = _im2col._direct_kernels(x, geo, C, co, 10**9) is not None
+    fits = {  # (op, engine): whether the engine takes this layer
+        ("fwd", "direct"): direct, ("dE/dw", "direct"): direct,
+        ("fwd", "blocks"): _im2col._micro_kernels(x, geo, C, co) is not None,
+        ("dE/dw", "blocks"): _im2col._micro_kernels(x, geo, C, co, wgrad=True) is not None,
+        ("fwd", "gemm"): True, ("dE/dw", "gemm"): True,
     }
-    times = {(op, path): [] for op in calls for path in PATHS if fits[path]}
+    times = {(op, path): [] for op in calls for path in PATHS if fits[op, path]}
     try:
         for _ in range(rounds + 1):  # the first round warms up (and compiles)
             for op, path in times:

@@ -391,8 +391,6 @@ def blocks_spy(monkeypatch):
 
         monkeypatch.setattr(micro, name, spy)
     monkeypatch.setattr(_im2col, "MICRO", True)
-    monkeypatch.setattr(_im2col, "DIRECT_FWD_MAX", -1)  # the direct sums would take the
-    monkeypatch.setattr(_im2col, "DIRECT_WGRAD_MAX", -1)  # smallest shapes first
     return calls
 
 
@@ -444,3 +442,17 @@ def test_register_blocks_apply_only_where_they_fit():
     assert not micro.applies(3, vl + 1, 64, numpy.float32)
     assert not micro.applies(3, 2 * vl, micro.NR - 1, numpy.float32)
     assert micro.lanes(numpy.float64) * 2 == vl
+
+
+def test_short_tap_runs_leave_the_weight_gradient_to_the_direct_sums(blocks_spy):
+    """A grey 5x5 layer to 16 channels: the blocks take its forward pass, but its weight
+    gradient (5 taps per window row, fewer than a block's rows) goes to the direct sums;
+    the gradient is still right (float64, against central differences)."""
+    micro = pytest.importorskip("xpnet.functions.connection._micro")
+    rng = numpy.random.default_rng(11)
+    x = rng.standard_normal((2, 1, 10, 10))
+    w = rng.standard_normal((16, 1, 5, 5))
+    assert 5 < micro.NR
+    check_op(lambda x, w: F.conv2d(x, w, padding=2), lambda x, w: ref_conv2d(x, w, padding=2),
+             x, w, wrt=[1])
+    assert blocks_spy["forward"] > 0 and blocks_spy["weight_grad"] == 0

@@ -213,14 +213,14 @@ def forward(x: Any, w: Any, b: Any, geo: Geometry, xp: Any) -> Any:
     N, C = x.shape[:2]
     co = w.shape[0]
     g, og, L = geo.groups, co // geo.groups, geo.oh * geo.ow
+    micro = _micro_kernels(x, geo, w.shape[1], og)
+    if micro is not None:  # register blocks summed from the image, no column matrix
+        return _forward_by_blocks(micro, x, w, b, geo, xp)
     direct = _direct_kernels(x, geo, w.shape[1], co, DIRECT_FWD_MAX)
     if direct is not None:  # few weights: summed from the image, no column matrix
         y = xp.empty((N, geo.oh, geo.ow, co), dtype=x.dtype)  # (N, oH, oW, O)
         direct.forward(x, w, b, (geo.ph, geo.pw, geo.dh, geo.dw), y)
         return y
-    micro = _micro_kernels(x, geo, w.shape[1], og)
-    if micro is not None:  # register blocks summed from the image, no column matrix
-        return _forward_by_blocks(micro, x, w, b, geo, xp)
     rows = w.shape[1] <= ROWS_MAX_CG  # few channels: im2row's layout
     xh = x.transpose(0, 2, 3, 1)  # (N, H, W, C) view
     wmat = weight_matrix(w, g, xp)  # (g, Kg, Og)
@@ -367,13 +367,14 @@ def _param_grads(
     the last column of dE/dw.
     """
     N, co = gy.shape[0], gy.shape[1]
+    micro = _micro_kernels(x, geo, x.shape[1] // geo.groups, co // geo.groups,
+                           wgrad=True) if need_w else None
+    if micro is not None:  # register blocks over the taps, no column matrix
+        return _param_grads_by_blocks(micro, x, gy, geo, need_b, xp)
     direct = _direct_kernels(x, geo, x.shape[1], co, DIRECT_WGRAD_MAX) if need_w else None
     if direct is not None:  # few weights: summed from the input, no column matrix
         return direct.weight_grad(x, gy, geo.kh, geo.kw, (geo.ph, geo.pw, geo.dh, geo.dw),
                                   need_b)
-    micro = _micro_kernels(x, geo, x.shape[1] // geo.groups, co // geo.groups) if need_w else None
-    if micro is not None:
-        return _param_grads_by_blocks(micro, x, gy, geo, need_b, xp)
     g, og, L = geo.groups, co // geo.groups, geo.oh * geo.ow
     gyh = gy.transpose(0, 2, 3, 1)  # (N, oH, oW, O) view
     C = x.shape[1] if need_w else 1
@@ -491,19 +492,30 @@ def _direct_kernels(x: Any, geo: Geometry, cin: int, cout: int, limit: int) -> A
 
 
 #: Whether convolutions that fit its blocks (Og a multiple of the SIMD width, at least NR
-#: output columns) run on the register-blocked loops of ``_micro.py`` instead of im2col
-#: + GEMM (the tests and ``bench/bench_conv_ops.py --paths`` switch it).
+#: output columns) run on the register-blocked loops of ``_micro.py``, before the direct
+#: sums and im2col + GEMM (the tests and ``bench/bench_conv_ops.py --paths`` switch it).
+#: Measured with ``--paths`` (batch 128, two threads, xpnet ms, blocks / direct / GEMM,
+#: AMD EPYC Zen 4): the CIFAR net's conv1 forward 5.62 / 9.31 / 7.81, dE/dw 5.62 / 9.80 /
+#: 9.85; conv2 forward 8.92 / - / 15.24, dE/dw 9.07 / - / 17.77; LeNet-5's conv2 forward
+#: 0.84 / - / 0.95, dE/dw 0.70 / - / 1.09; 1 -> 16 channels 5x5 forward 1.32 / 1.62 / 1.60
+#: but dE/dw 1.85 / 1.62 / 4.29: a weight gradient whose run of taps per window row
+#: (kw C, or Cg) is shorter than a block's NR rows wastes the rest of the block, and is
+#: left to the direct sums.
 MICRO = True
 
 
-def _micro_kernels(x: Any, geo: Geometry, cg: int, og: int) -> Any:
+def _micro_kernels(x: Any, geo: Geometry, cg: int, og: int, wgrad: bool = False) -> Any:
     """The register-blocked loops module when they cover a convolution of Cg to Og
-    channels per group (see ``_micro.applies``), for a float NumPy array with numba
+    channels per group (see ``_micro.applies``; for the weight gradient, ``wgrad``, also a
+    run of at least NR taps per window row), for a float NumPy array with numba
     installed; else None."""
     if not MICRO or not compilable(x):
         return None
     micro = compiled_kernels("xpnet.functions.connection._micro")
-    return micro if micro is not None and micro.applies(cg, og, geo.ow, x.dtype) else None
+    if micro is None or not micro.applies(cg, og, geo.ow, x.dtype):
+        return None
+    run = geo.kw * cg if geo.dw == 1 and geo.groups == 1 else cg
+    return None if wgrad and run < micro.NR else micro
 
 
 def _load_direct() -> Any:
