@@ -3,12 +3,12 @@
 The layer shapes are the convolutions of the three benchmark networks (batch 128,
 float32, NCHW): LeNet-5 on 28x28x1, cuda-convnet's CIFAR net on 32x32x3 and the
 AlexNet shape scaled to 64x64x3 (channels 24/64/96/96/64, conv1 11x11/4, groups=2).
-Both libraries run in this one process on the same thread count, in alternating rounds;
-the median of each is reported with ratio = torch time / xpnet time (>= 1: xpnet is as
-fast or faster). The first layer of each net needs no input gradient, as in training.
+Both libraries run in this one process on the same thread count, in alternating turns,
+each after a pause and untimed calls (as ``bench_cnn.py``); the median of each is
+reported with ratio = torch time / xpnet time (>= 1: xpnet is as fast or faster). The first layer of each net needs no input gradient, as in training.
 
 Run:
-    python bench/bench_conv_ops.py [--threads 2] [--rounds 15] [--batch 128] [--clock wall]
+    python bench/bench_conv_ops.py [--threads 2] [--rounds 15] [--batch 128]
     python bench/bench_conv_ops.py --paths     # xpnet alone: its engines against each other
 
 ``--paths`` races xpnet against itself instead: for each stride-1, one-group layer (and
@@ -45,18 +45,16 @@ LAYERS = [
 CLOCK = time.perf_counter  # --clock cpu: process CPU time, steadier on a loaded machine
 
 
-def _time(fn, rounds):
-    out = []
-    for _ in range(rounds):
-        t = CLOCK()
-        fn()
-        out.append(CLOCK() - t)
-    return out
-
-
 def race(layer: tuple, batch: int, rounds: int, rng: numpy.random.Generator) -> tuple:
-    """Median and best seconds of forward + backward for xpnet and torch, alternating."""
+    """Median seconds of forward + backward for xpnet and torch, in alternating turns.
+
+    Each turn pauses and runs untimed first (``bench_cnn.race``), so that neither
+    library is billed for the other's still-spinning threads. xpnet gets its input and
+    output gradient in the layouts a network hands them over (channels-last after the
+    first layer), PyTorch NCHW-contiguous tensors, as users run it.
+    """
     import torch
+    from bench_cnn import race as alternate
 
     import xpnet
     from xpnet import functions as F
@@ -65,27 +63,26 @@ def race(layer: tuple, batch: int, rounds: int, rng: numpy.random.Generator) -> 
     x = rng.standard_normal((batch, C, H, H), dtype=numpy.float32)
     w = rng.standard_normal((co, C // g, k, k), dtype=numpy.float32) * 0.1
     b = rng.standard_normal(co, dtype=numpy.float32)
-    X = xpnet.Tensor(x, requires_grad=not first)
+    xh = x if first else numpy.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    X = xpnet.Tensor(xh, requires_grad=not first)
     W, B = xpnet.Tensor(w, requires_grad=True), xpnet.Tensor(b, requires_grad=True)
     tx = torch.from_numpy(x).requires_grad_(not first)
     tw, tb = torch.from_numpy(w).requires_grad_(), torch.from_numpy(b).requires_grad_()
     gy = rng.standard_normal(F.conv2d(X, W, B, s, p, 1, g).shape, dtype=numpy.float32)
-    tgy = torch.from_numpy(gy)  # NCHW contiguous for both
+    gyh = numpy.ascontiguousarray(gy.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    tgy = torch.from_numpy(gy)  # NCHW contiguous
 
     def run_xp() -> None:
-        F.conv2d(X, W, B, s, p, 1, g).backward(gy)
+        F.conv2d(X, W, B, s, p, 1, g).backward(gyh)
         X.grad = W.grad = B.grad = None
 
     def run_torch() -> None:
         torch.nn.functional.conv2d(tx, tw, tb, s, p, 1, g).backward(tgy)
         tx.grad = tw.grad = tb.grad = None
 
-    run_xp(), run_torch()  # warm up
-    t_xp, t_torch = [], []
-    for _ in range(rounds):
-        t_xp += _time(run_xp, 1)
-        t_torch += _time(run_torch, 1)
-    return (statistics.median(t_xp), min(t_xp)), (statistics.median(t_torch), min(t_torch))
+    med = alternate({"xp": run_xp, "torch": run_torch}, rounds, warmup=1, inner=3,
+                    cooldown=0.15)
+    return med["xp"], med["torch"]
 
 
 # extra first-layer shapes for --paths: (net, name, C, H, co, k, stride, padding, groups, first)
@@ -172,9 +169,9 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--net", default=None, help="only this net (lenet5, cifar, alexnet64)")
     ap.add_argument("--clock", choices=["wall", "cpu"], default="wall",
-                    help="cpu: process CPU time (use with --threads 1 on a busy machine)")
+                    help="--paths only; cpu: process CPU time (with --threads 1 on a busy machine)")
     ap.add_argument("--paths", action="store_true",
-                    help="xpnet alone: direct kernels against im2col + GEMM per layer")
+                    help="xpnet alone: its engines against each other, per layer")
     args = ap.parse_args()
     global CLOCK
     CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
@@ -190,14 +187,13 @@ def main() -> None:
     if args.paths:
         main_paths(args, rng)
         return
-    print(f"{'net':10s} {'layer':6s} {'xpnet ms (med/min)':>19s} {'torch ms (med/min)':>19s}"
-          f" {'ratio med/min':>14s}")
+    print(f"{'net':10s} {'layer':6s} {'xpnet ms':>9s} {'torch ms':>9s} {'ratio':>6s}  "
+          "(medians; ratio = torch / xpnet)")
     totals: dict[str, numpy.ndarray] = {}
     for layer in LAYERS:
         if args.net and layer[0] != args.net:
             continue
-        (mx, bx), (mt, bt) = race(layer, args.batch, args.rounds, rng)
-        t = numpy.array([mx, bx, mt, bt]) * 1e3
+        t = numpy.array(race(layer, args.batch, args.rounds, rng)) * 1e3
         totals[layer[0]] = totals.get(layer[0], 0) + t
         _row(layer[0], layer[1], t)
     for net, t in totals.items():
@@ -205,9 +201,8 @@ def main() -> None:
 
 
 def _row(net: str, name: str, t: numpy.ndarray) -> None:
-    mx, bx, mt, bt = t
-    print(f"{net:10s} {name:6s} {mx:9.2f} {bx:9.2f} {mt:9.2f} {bt:9.2f} "
-          f"{mt / mx:6.2f} {bt / bx:6.2f}")
+    mx, mt = t
+    print(f"{net:10s} {name:6s} {mx:9.2f} {mt:9.2f} {mt / mx:6.2f}")
 
 
 if __name__ == "__main__":

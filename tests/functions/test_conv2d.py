@@ -456,3 +456,18 @@ def test_short_tap_runs_leave_the_weight_gradient_to_the_direct_sums(blocks_spy)
     check_op(lambda x, w: F.conv2d(x, w, padding=2), lambda x, w: ref_conv2d(x, w, padding=2),
              x, w, wrt=[1])
     assert blocks_spy["forward"] > 0 and blocks_spy["weight_grad"] == 0
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_conv_transpose2d_by_register_blocks(stride, blocks_spy):
+    """The transposed convolution runs on the same engine (its forward is conv2d's dE/dx,
+    its dE/dx a convolution, its dE/dw conv2d's with the roles swapped): 16 -> 16
+    channels, 3x3, against the scatter loops and central differences (float64)."""
+    rng = numpy.random.default_rng(12)
+    x = rng.standard_normal((2, 16, 9, 10))
+    w = rng.standard_normal((16, 16, 3, 3))
+    b = rng.standard_normal(16)
+    kw = dict(stride=stride, padding=1, output_padding=stride - 1)
+    check_op(lambda x, w, b: F.conv_transpose2d(x, w, b, **kw),
+             lambda x, w, b: ref_conv_transpose2d(x, w, b, **kw), x, w, b)
+    assert blocks_spy["forward"] > 0 and blocks_spy["weight_grad"] > 0
