@@ -89,6 +89,8 @@ def race(layer: tuple, batch: int, rounds: int, rng: numpy.random.Generator) -> 
 PATH_LAYERS = [
     ("extra", "1to16", 1, 28, 16, 5, 1, 2, 1, True),
     ("extra", "3to8", 3, 32, 8, 5, 1, 2, 1, True),
+    ("extra", "32on4", 32, 4, 32, 3, 1, 1, 1, False),  # small maps: the blocks' MIN_BLOCK_USE
+    ("extra", "32on5", 32, 5, 32, 3, 1, 1, 1, False),
 ]
 
 
@@ -97,7 +99,7 @@ PATHS = ("direct", "blocks", "gemm")
 
 def _use_path(_im2col, path: str) -> None:
     """Route stride-1 convolutions through one engine: the direct sums, the register
-    blocks (``_micro.py``) or im2col + GEMM."""
+    blocks (``_micro.py``, on any map of at least NR outputs) or im2col + GEMM."""
     limit = 10**9 if path == "direct" else -1
     _im2col.DIRECT_FWD_MAX = _im2col.DIRECT_WGRAD_MAX = limit
     _im2col.MICRO = path == "blocks"
@@ -119,7 +121,10 @@ def race_paths(layer: tuple, batch: int, rounds: int, rng: numpy.random.Generato
     oh = (H + 2 * p - k) // s + 1
     geo = _im2col.Geometry(k, k, s, s, p, p, 1, 1, 1, H, H, oh, oh)
     gy = rng.standard_normal((batch, oh, oh, co), dtype=numpy.float32).transpose(0, 3, 1, 2)
+    from xpnet.functions.connection import _micro
+
     before = _im2col.DIRECT_FWD_MAX, _im2col.DIRECT_WGRAD_MAX, _im2col.MICRO
+    use_before, _micro.MIN_BLOCK_USE = _micro.MIN_BLOCK_USE, 0.0
     calls = {
         "fwd": lambda: _im2col.forward(x, w, b, geo, numpy),
         "dE/dw": lambda: _im2col.backward(x, None, gy, geo, (False, True, True), numpy),
@@ -141,6 +146,7 @@ def race_paths(layer: tuple, batch: int, rounds: int, rng: numpy.random.Generato
                 times[op, path].append(CLOCK() - t)
     finally:
         _im2col.DIRECT_FWD_MAX, _im2col.DIRECT_WGRAD_MAX, _im2col.MICRO = before
+        _micro.MIN_BLOCK_USE = use_before
     return {key: statistics.median(v[1:]) * 1e3 for key, v in times.items()}
 
 

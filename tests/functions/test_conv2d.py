@@ -350,8 +350,9 @@ def test_im2row_matches_im2col(monkeypatch, dtype, tol, shape, co, k, s, p, g):
 
 
 # Shapes the register-blocked loops (``_micro.py``) take: Og a multiple of 16 (a multiple
-# of the float64 SIMD width on any host), at least 8 output columns, and C >= 8 so that
-# dE/dx, a full convolution back to C channels, takes them too (stride 1).
+# of the float64 SIMD width on any host), at least 8 outputs per map (a block's NR
+# consecutive outputs of the flattened plane, running on across output rows), and C >= 8
+# so that dE/dx, a full convolution back to C channels, takes them too (stride 1).
 # (N, C, H, W), co, kernel, stride, padding, dilation, groups, bias
 BLOCK_MODES = {
     "base": ((2, 8, 10, 11), 16, 3, 1, 0, 1, 1, True),
@@ -364,6 +365,9 @@ BLOCK_MODES = {
     "no_bias": ((2, 8, 9, 10), 16, 3, 1, 1, 1, 1, False),
     "batch1_three_channels": ((1, 3, 9, 9), 16, 3, 1, 1, 1, 1, True),
     "everything": ((2, 16, 12, 19), 32, (3, 2), (1, 2), (1, 2), (2, 1), 2, False),
+    "blocks_across_rows": ((2, 8, 5, 4), 16, 3, 1, 1, 1, 1, True),  # 4 outputs a row
+    "kernel_1x1_small_map": ((2, 8, 6, 4), 16, 1, 1, 0, 1, 1, True),  # 24 outputs
+    "strided_small_map": ((2, 16, 7, 7), 32, 3, 2, 1, 1, 2, True),  # 4 x 4, groups 2
 }
 
 
@@ -433,14 +437,16 @@ def test_register_blocks_match_gemm_on_the_cifar_conv2(blocks_spy, monkeypatch):
 
 
 def test_register_blocks_apply_only_where_they_fit():
-    """Og not a multiple of the SIMD width, or fewer output columns than a block's
-    pixels, leave the convolution to the other paths."""
+    """Og not a multiple of the SIMD width, or fewer outputs per map than a block's
+    NR, leave the convolution to the other paths."""
     micro = pytest.importorskip("xpnet.functions.connection._micro")
     vl = micro.lanes(numpy.float32)
     assert micro.applies(3, 2 * vl, micro.NR, numpy.float32)
     assert micro.applies(3, vl, 64, numpy.float32)
     assert not micro.applies(3, vl + 1, 64, numpy.float32)
     assert not micro.applies(3, 2 * vl, micro.NR - 1, numpy.float32)
+    assert not micro.applies(3, 2 * vl, micro.NR + 1, numpy.float32)  # 2 blocks, half used
+    assert micro.applies(3, 2 * vl, 4 * micro.NR, numpy.float32)
     assert micro.lanes(numpy.float64) * 2 == vl
 
 

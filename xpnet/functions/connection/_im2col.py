@@ -30,7 +30,7 @@ Why channels-last: the arrays are worked on as NHWC, so that
 Two compiled engines (numba, optional) take the shapes they win on before the GEMM:
 the direct sums of ``_direct.py`` (stride 1, one group, few weights: a network's first
 layer) and the register blocks of ``_micro.py`` (Og a multiple of the SIMD width, at
-least NR output columns: the CIFAR net's and LeNet's conv2, ...), which need no column
+least NR outputs per map: the CIFAR net's and LeNet's conv2, ...), which need no column
 matrix. Both serve the forward pass (and so dE/dx by the full convolution) and dE/dw.
 
 The batch is split over threads on the CPU (:mod:`xpnet.functions._parallel`): every
@@ -492,15 +492,15 @@ def _direct_kernels(x: Any, geo: Geometry, cin: int, cout: int, limit: int) -> A
 
 
 #: Whether convolutions that fit its blocks (Og a multiple of the SIMD width, at least NR
-#: output columns) run on the register-blocked loops of ``_micro.py``, before the direct
+#: outputs per map) run on the register-blocked loops of ``_micro.py``, before the direct
 #: sums and im2col + GEMM (the tests and ``bench/bench_conv_ops.py --paths`` switch it).
 #: Measured with ``--paths`` (batch 128, two threads, xpnet ms, blocks / direct / GEMM,
-#: AMD EPYC Zen 4): the CIFAR net's conv1 forward 5.62 / 9.31 / 7.81, dE/dw 5.62 / 9.80 /
-#: 9.85; conv2 forward 8.92 / - / 15.24, dE/dw 9.07 / - / 17.77; LeNet-5's conv2 forward
-#: 0.84 / - / 0.95, dE/dw 0.70 / - / 1.09; 1 -> 16 channels 5x5 forward 1.32 / 1.62 / 1.60
-#: but dE/dw 1.85 / 1.62 / 4.29: a weight gradient whose run of taps per window row
-#: (kw C, or Cg) is shorter than a block's NR rows wastes the rest of the block, and is
-#: left to the direct sums.
+#: AMD EPYC Zen 4): the CIFAR net's conv1 forward 6.11 / 9.54 / 8.47, dE/dw 5.70 / 10.00
+#: / 10.75; conv2 forward 9.29 / - / 15.84, dE/dw 9.57 / - / 19.46; LeNet-5's conv2
+#: forward 0.68 / - / 1.05, dE/dw 0.81 / - / 1.33; 1 -> 16 channels 5x5 forward 1.63 /
+#: 1.83 / 2.68, but dE/dw (blocks, measured before this rule) 1.85 / 1.62 / 4.29: a
+#: weight gradient whose run of taps per window row (kw C, or Cg) is shorter than a
+#: block's NR rows wastes the rest of the block, and is left to the direct sums.
 MICRO = True
 
 
@@ -512,7 +512,7 @@ def _micro_kernels(x: Any, geo: Geometry, cg: int, og: int, wgrad: bool = False)
     if not MICRO or not compilable(x):
         return None
     micro = compiled_kernels("xpnet.functions.connection._micro")
-    if micro is None or not micro.applies(cg, og, geo.ow, x.dtype):
+    if micro is None or not micro.applies(cg, og, geo.oh * geo.ow, x.dtype):
         return None
     run = geo.kw * cg if geo.dw == 1 and geo.groups == 1 else cg
     return None if wgrad and run < micro.NR else micro

@@ -12,9 +12,12 @@ NR NV vector registers and, for every tap k (a row i of the window and one value
 contiguous (j, c) run in a channels-last image), broadcast the NR inputs and multiply-add
 them with the CB weights of tap k:
 
-    acc[r, :] += x[a_off + mi ams + ki aks + r ars] * w[b_off + mi bms + ki bks + (0 .. CB)]
+    acc[r, :] += x[a_off + mi ams + ki aks + po[r]] * w[b_off + mi bms + ki bks + (0 .. CB)]
 
-for mi < m (window rows) and ki < k (taps of one row). One tap costs NR broadcasts and
+for mi < m (window rows) and ki < k (taps of one row), where po[r] is where pixel r's
+window starts: the NR pixels are consecutive outputs of the flattened (oH, oW) plane, so
+a block may run on from the end of one output row to the next (LeNet's conv2, 10 x 10
+outputs: 13 blocks of 8, where blocks within rows would need 20). One tap costs NR broadcasts and
 NV vector loads for NR NV fused multiply-adds, so the loop runs at the FMA units' speed.
 The same block with other strides is the weight gradient: rows r are NR consecutive taps,
 the sum runs over the output positions, and the "weights" are dE/dy:
@@ -67,19 +70,20 @@ def lanes(dtype: Any) -> int:
 def _make_block(nv: int) -> Any:
     """The NR x (nv VL) register block as a numba intrinsic (see the module docstring).
 
-    ``block(a, b, c, m, k, a_off, ams, aks, ars, b_off, bms, bks, c_off, crs)`` adds, for
+    ``block(a, b, c, po, m, k, a_off, ams, aks, b_off, bms, bks, c_off, crs)`` adds, for
     r < NR and lanes l < nv VL,
 
-        c[c_off + r crs + l] += sum_{mi < m, ki < k} a[a_off + mi ams + ki aks + r ars]
+        c[c_off + r crs + l] += sum_{mi < m, ki < k} a[a_off + mi ams + ki aks + po[r]]
                                                     * b[b_off + mi bms + ki bks + l];
 
-    a, b, c are 1-D C-contiguous arrays of one float dtype; the offsets are element
-    indices and are not checked (the callers' loops keep them in bounds).
+    a, b, c are 1-D C-contiguous arrays of one float dtype, po (NR,) int64 the rows'
+    offsets into a; the offsets are element indices and are not checked (the callers'
+    loops keep them in bounds).
     """
 
     @intrinsic
-    def block(typingctx, a, b, c, m, k, a_off, ams, aks, ars, b_off, bms, bks, c_off, crs):
-        sig = types.void(a, b, c, m, k, a_off, ams, aks, ars, b_off, bms, bks, c_off, crs)
+    def block(typingctx, a, b, c, po, m, k, a_off, ams, aks, b_off, bms, bks, c_off, crs):
+        sig = types.void(a, b, c, po, m, k, a_off, ams, aks, b_off, bms, bks, c_off, crs)
 
         def codegen(context, builder, sig, args):
             dt = sig.args[0].dtype
@@ -87,11 +91,12 @@ def _make_block(nv: int) -> Any:
             ft = context.get_value_type(dt)
             vty = ir.VectorType(ft, vl)
             i64, i32 = ir.IntType(64), ir.IntType(32)
-            aptr, bptr, cptr = (
+            aptr, bptr, cptr, pptr = (
                 context.make_array(t)(context, builder, v).data
-                for t, v in zip(sig.args[:3], args[:3])
+                for t, v in zip(sig.args[:4], args[:4])
             )
-            m_, k_, a_off_, ams_, aks_, ars_, b_off_, bms_, bks_, c_off_, crs_ = args[3:]
+            m_, k_, a_off_, ams_, aks_, b_off_, bms_, bks_, c_off_, crs_ = args[4:]
+            po = [builder.load(builder.gep(pptr, [ir.Constant(i64, r)])) for r in range(NR)]
             fma = cgutils.get_or_insert_function(
                 builder.module, ir.FunctionType(vty, [vty] * 3), f"llvm.fma.v{vl}{ft.intrinsic_name}"
             )
@@ -118,7 +123,7 @@ def _make_block(nv: int) -> Any:
                     wv = [builder.load(vptr(bptr, builder.add(bi, ir.Constant(i64, v * vl))),
                                        align=1) for v in range(nv)]
                     for r in range(NR):
-                        at = builder.add(ai, builder.mul(ir.Constant(i64, r), ars_))
+                        at = builder.add(ai, po[r])
                         xs = builder.load(builder.gep(aptr, [at]))
                         xv = builder.shuffle_vector(
                             builder.insert_element(undef, xs, ir.Constant(i32, 0)), undef, zeros
@@ -140,10 +145,24 @@ _block2 = _make_block(2)  # NR x 2 VL: the main block
 _block1 = _make_block(1)  # NR x VL: the last VL channels when Og is an odd multiple of VL
 
 
-def applies(cg: int, og: int, ow: int, dtype: Any) -> bool:
+#: The least share of a map's block outputs that are not recomputed: the last block is
+#: shifted back over its neighbour, so 3 x 3 outputs take 2 blocks of 8 (9 / 16 = 0.56),
+#: 5 x 5 take 4 (0.78), 4 x 4 and 6 x 6 none extra. Measured with ``python
+#: bench/bench_conv_ops.py --paths`` (which lifts this limit for its "blocks" column;
+#: batch 128, two threads, Zen 4, ms blocks / GEMM): AlexNet-64's conv3 (3 x 3 outputs)
+#: forward 1.56 / 1.34, dE/dw 1.77 / 1.28; 32 -> 32 channels 3x3 on 5 x 5 maps
+#: (``32on5``) forward 0.67 / 0.88, dE/dw 0.72 / 1.06; on 4 x 4 0.43 / 0.65, 0.55 / 0.83.
+MIN_BLOCK_USE = 0.75
+
+
+def applies(cg: int, og: int, outputs: int, dtype: Any) -> bool:
     """Whether the blocks cover a convolution with Cg inputs and Og outputs per group and
-    output width oW: Og a multiple of VL, at least NR output columns."""
-    return og % lanes(dtype) == 0 and ow >= NR and cg >= 1
+    oH oW ``outputs`` per map: Og a multiple of VL, at least NR outputs, of which the
+    blocks recompute few (``MIN_BLOCK_USE``)."""
+    if og % lanes(dtype) or outputs < NR or cg < 1:
+        return False
+    blocks = -(-outputs // NR)
+    return outputs >= MIN_BLOCK_USE * blocks * NR
 
 
 @numba.njit(cache=True, nogil=True)
@@ -165,11 +184,11 @@ def forward(x: Any, w: Any, b: Any, has_b: bool, geo: Any, y: Any) -> None:
 
     x (N, H, W, C) any strides; w (g, kh, kw, Cg, Og) C-contiguous; b (O,); ``geo`` is
     (sh, sw, ph, pw, dh, dw); y (N, oH, oW, O) C-contiguous, O = g Og. Requires
-    :func:`applies`. Each block of NR output pixels of one row (the last block shifted
-    left to end at oW, recomputing a few pixels with the same result) starts from the
-    bias and adds every tap: with dw = 1 and one group a window row's (j, c) taps are one
-    contiguous run of kw C inputs (one call of the block per window), else one call per
-    window row over the Cg channels of each (j).
+    :func:`applies`. Each block of NR consecutive outputs of the flattened (oH, oW) plane
+    (the last block shifted back to end at oH oW, recomputing a few outputs with the same
+    result) starts from the bias and adds every tap: with dw = 1 and one group a window
+    row's (j, c) taps are one contiguous run of kw C inputs (one call of the block per
+    window), else one call per window row over the Cg channels of each (j).
     """
     n_img, h, wd, channels = x.shape
     g, kh, kw, cg, og = w.shape
@@ -182,37 +201,40 @@ def forward(x: Any, w: Any, b: Any, has_b: bool, geo: Any, y: Any) -> None:
     vl = VECTOR_BYTES // x.itemsize
     merged = dw == 1 and g == 1
     row_pitch = dh * wp * channels  # one window row down, in buf
+    plane = oh * ow
+    po = numpy.empty(NR, dtype=numpy.int64)  # where each output's window starts in buf
     for n in range(n_img):
         _fill(x, n, ph, pw, buf)
-        for p in range(oh):
-            for q in range(0, ow, NR):
-                q0 = min(q, ow - NR)
-                yb = ((n * oh + p) * ow + q0) * co
-                for r in range(NR):
-                    for o in range(co):
-                        yf[yb + r * co + o] = b[o] if has_b else 0.0
-                a0 = (p * sh * wp + q0 * sw) * channels
-                for k in range(g):
-                    for cb in range(0, og, 2 * vl):
-                        wide = cb + 2 * vl <= og
-                        c_off = yb + k * og + cb
-                        if merged:
-                            if wide:
-                                _block2(buf, wf, yf, kh, kw * channels, a0, row_pitch, 1,
-                                        sw * channels, cb, kw * channels * og, og, c_off, co)
-                            else:
-                                _block1(buf, wf, yf, kh, kw * channels, a0, row_pitch, 1,
-                                        sw * channels, cb, kw * channels * og, og, c_off, co)
-                            continue
-                        for i in range(kh):
-                            a_off = a0 + i * row_pitch + k * cg
-                            b_off = ((k * kh + i) * kw * cg) * og + cb
-                            if wide:
-                                _block2(buf, wf, yf, kw, cg, a_off, dw * channels, 1,
-                                        sw * channels, b_off, cg * og, og, c_off, co)
-                            else:
-                                _block1(buf, wf, yf, kw, cg, a_off, dw * channels, 1,
-                                        sw * channels, b_off, cg * og, og, c_off, co)
+        for t in range(0, plane, NR):
+            t0 = min(t, plane - NR)
+            for r in range(NR):
+                p, q = divmod(t0 + r, ow)
+                po[r] = (p * sh * wp + q * sw) * channels
+            yb = (n * plane + t0) * co
+            for r in range(NR):
+                for o in range(co):
+                    yf[yb + r * co + o] = b[o] if has_b else 0.0
+            for k in range(g):
+                for cb in range(0, og, 2 * vl):
+                    wide = cb + 2 * vl <= og
+                    c_off = yb + k * og + cb
+                    if merged:
+                        if wide:
+                            _block2(buf, wf, yf, po, kh, kw * channels, 0, row_pitch, 1,
+                                    cb, kw * channels * og, og, c_off, co)
+                        else:
+                            _block1(buf, wf, yf, po, kh, kw * channels, 0, row_pitch, 1,
+                                    cb, kw * channels * og, og, c_off, co)
+                        continue
+                    for i in range(kh):
+                        a_off = i * row_pitch + k * cg
+                        b_off = ((k * kh + i) * kw * cg) * og + cb
+                        if wide:
+                            _block2(buf, wf, yf, po, kw, cg, a_off, dw * channels, 1,
+                                    b_off, cg * og, og, c_off, co)
+                        else:
+                            _block1(buf, wf, yf, po, kw, cg, a_off, dw * channels, 1,
+                                    b_off, cg * og, og, c_off, co)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -243,6 +265,7 @@ def weight_grad(x: Any, gy: Any, geo: Any, kh: int, kw: int, g: int, gw: Any) ->
     runs = 1 if merged else kw
     run = kw * channels if merged else cg
     per_run = rows // runs  # rows of gw per run
+    po = numpy.arange(NR)  # a block's rows: NR consecutive taps
     for n in range(n_img):
         _fill(x, n, ph, pw, buf)
         gy0 = n * oh * ow * co
@@ -254,10 +277,10 @@ def weight_grad(x: Any, gy: Any, geo: Any, kh: int, kw: int, g: int, gw: Any) ->
                         row0 = ((k * kh + i) * rows + j * per_run + t) * og
                         for cb in range(0, og, 2 * vl):
                             if cb + 2 * vl <= og:
-                                _block2(buf, gyf, gwf, oh, ow, a_run + t, sh * wp * channels,
-                                        sw * channels, 1, gy0 + k * og + cb, ow * co, co,
-                                        row0 + cb, og)
+                                _block2(buf, gyf, gwf, po, oh, ow, a_run + t,
+                                        sh * wp * channels, sw * channels,
+                                        gy0 + k * og + cb, ow * co, co, row0 + cb, og)
                             else:
-                                _block1(buf, gyf, gwf, oh, ow, a_run + t, sh * wp * channels,
-                                        sw * channels, 1, gy0 + k * og + cb, ow * co, co,
-                                        row0 + cb, og)
+                                _block1(buf, gyf, gwf, po, oh, ow, a_run + t,
+                                        sh * wp * channels, sw * channels,
+                                        gy0 + k * og + cb, ow * co, co, row0 + cb, og)
