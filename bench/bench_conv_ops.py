@@ -5,7 +5,8 @@ float32, NCHW): LeNet-5 on 28x28x1, cuda-convnet's CIFAR net on 32x32x3 and the
 AlexNet shape scaled to 64x64x3 (channels 24/64/96/96/64, conv1 11x11/4, groups=2).
 Both libraries run in this one process on the same thread count, in alternating turns,
 each after a pause and untimed calls (as ``bench_cnn.py``); the median of each is
-reported with ratio = torch time / xpnet time (>= 1: xpnet is as fast or faster). The first layer of each net needs no input gradient, as in training.
+reported with ratio = torch time / xpnet time (>= 1: xpnet is as fast or faster).
+The first layer of each net needs no input gradient, as in training.
 
 Run:
     python bench/bench_conv_ops.py [--threads 2] [--rounds 15] [--batch 128]

@@ -99,7 +99,8 @@ def _make_block(nv: int) -> Any:
             m_, k_, a_off_, ams_, aks_, b_off_, bms_, bks_, c_off_, crs_ = args[4:]
             po = [builder.load(builder.gep(pptr, [ir.Constant(i64, r)])) for r in range(NR)]
             fma = cgutils.get_or_insert_function(
-                builder.module, ir.FunctionType(vty, [vty] * 3), f"llvm.fma.v{vl}{ft.intrinsic_name}"
+                builder.module, ir.FunctionType(vty, [vty] * 3),
+                f"llvm.fma.v{vl}{ft.intrinsic_name}",
             )
 
             def vptr(base: Any, index: Any) -> Any:
