@@ -36,6 +36,22 @@ def test_reshape_returns_a_view_and_its_gradient_a_reshape():
     numpy.testing.assert_array_equal(x.grad, numpy.arange(12.0).reshape(2, 6))
 
 
+def test_flatten_of_a_channels_last_map_gives_its_gradient_back_channels_last():
+    """A conv2d-style map (an NCHW view of NHWC memory): the flattened values are C-order
+    NCHW, and dE/dx has the input's memory layout, with the values of dE/dy reshaped."""
+    nhwc = _normal((2, 4, 5, 3))  # (N, H, W, C) memory
+    x = xpnet.Tensor(nhwc.transpose(0, 3, 1, 2), requires_grad=True)  # (N, C, H, W) view
+    y = F.flatten(x)
+    numpy.testing.assert_array_equal(y.data, numpy.ascontiguousarray(x.data).reshape(2, -1))
+    gy = numpy.arange(2 * 60.0).reshape(2, 60)
+    y.backward(gy)
+    assert x.grad.strides == x.data.strides  # channels-last, like x
+    numpy.testing.assert_array_equal(x.grad, gy.reshape(2, 3, 4, 5))
+    # the gradient check perturbs contiguous inputs: build the channels-last view inside
+    check_op(lambda t: F.flatten(F.transpose(t, (0, 3, 1, 2))),
+             lambda a: a.transpose(0, 3, 1, 2).reshape(2, -1), nhwc)
+
+
 def test_reshape_errors():
     x = xpnet.Tensor(numpy.ones((2, 3)))
     with pytest.raises(

@@ -6,21 +6,39 @@ import math
 import numbers
 from typing import Any
 
+from xpnet import backend
 from xpnet.function import Function
+from xpnet.functions._utils import is_channels_last
 
 
 class Reshape(Function):
-    """y = x viewed with another shape; dE/dx = dE/dy reshaped back to x's shape."""
+    """y = x viewed with another shape; dE/dx = dE/dy reshaped back to x's shape.
+
+    When x is a channels-last map (an (N, C, H, W) view of NHWC memory, as convolutions
+    return; the reshape then copied it), dE/dx is handed back in that same layout: one
+    copy here, so that the backward passes before it (pooling, ReLU) see one layout
+    instead of mixing NCHW with NHWC, and the CIFAR net's last ReLU takes its compiled
+    pass instead of NumPy's strided one. On that net's training step the copy and the
+    faster ReLU about cancel (80.50 against 80.37 ms a step in an alternating A/B).
+    """
 
     def __init__(self, shape: tuple[int, ...]) -> None:
         self.shape = shape
 
     def forward(self, x: Any) -> Any:
         self.x_shape = x.shape  # to reshape the gradient back
+        self.channels_last = is_channels_last(x)  # give dE/dx back as NHWC memory
         return x.reshape(self.shape)  # a view whenever the strides allow it
 
     def backward(self, gy: Any) -> Any:
-        return gy.reshape(self.x_shape)
+        gx = gy.reshape(self.x_shape)
+        if not self.channels_last:
+            return gx
+        xp = backend.get_array_module(gy)
+        n, c, h, w = self.x_shape
+        out = xp.empty((n, h, w, c), dtype=gy.dtype)  # (N, H, W, C)
+        out[...] = gx.transpose(0, 2, 3, 1)
+        return out.transpose(0, 3, 1, 2)  # (N, C, H, W) view, channels-last memory
 
 
 def resolve_shape(op: str, x_shape: tuple[int, ...], shape: Any) -> tuple[int, ...]:
