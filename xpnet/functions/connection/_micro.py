@@ -147,6 +147,16 @@ _block2 = _make_block(2)  # NR x 2 VL: the main block
 _block1 = _make_block(1)  # NR x VL: the last VL channels when Og is an odd multiple of VL
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _block(wide: bool, a: Any, b: Any, c: Any, po: Any, m: int, k: int, a_off: int, ams: int,
+           aks: int, b_off: int, bms: int, bks: int, c_off: int, crs: int) -> None:
+    """The NR x 2 VL block if ``wide``, else the NR x VL one (arguments as the blocks')."""
+    if wide:
+        _block2(a, b, c, po, m, k, a_off, ams, aks, b_off, bms, bks, c_off, crs)
+    else:
+        _block1(a, b, c, po, m, k, a_off, ams, aks, b_off, bms, bks, c_off, crs)
+
+
 #: The least share of a map's block outputs that are not recomputed: the last block is
 #: shifted back over its neighbour, so 3 x 3 outputs take 2 blocks of 8 (9 / 16 = 0.56),
 #: 5 x 5 take 4 (0.78), 4 x 4 and 6 x 6 none extra. Measured with ``python
@@ -220,23 +230,14 @@ def forward(x: Any, w: Any, b: Any, has_b: bool, geo: Any, y: Any) -> None:
                 for cb in range(0, og, 2 * vl):
                     wide = cb + 2 * vl <= og
                     c_off = yb + k * og + cb
-                    if merged:
-                        if wide:
-                            _block2(buf, wf, yf, po, kh, kw * channels, 0, row_pitch, 1,
-                                    cb, kw * channels * og, og, c_off, co)
-                        else:
-                            _block1(buf, wf, yf, po, kh, kw * channels, 0, row_pitch, 1,
-                                    cb, kw * channels * og, og, c_off, co)
+                    if merged:  # the window's kh runs of kw C taps
+                        _block(wide, buf, wf, yf, po, kh, kw * channels, 0, row_pitch, 1,
+                               cb, kw * channels * og, og, c_off, co)
                         continue
-                    for i in range(kh):
-                        a_off = i * row_pitch + k * cg
-                        b_off = ((k * kh + i) * kw * cg) * og + cb
-                        if wide:
-                            _block2(buf, wf, yf, po, kw, cg, a_off, dw * channels, 1,
-                                    b_off, cg * og, og, c_off, co)
-                        else:
-                            _block1(buf, wf, yf, po, kw, cg, a_off, dw * channels, 1,
-                                    b_off, cg * og, og, c_off, co)
+                    for i in range(kh):  # kw runs of Cg taps per window row
+                        _block(wide, buf, wf, yf, po, kw, cg, i * row_pitch + k * cg,
+                               dw * channels, 1, ((k * kh + i) * kw * cg) * og + cb,
+                               cg * og, og, c_off, co)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -278,11 +279,6 @@ def weight_grad(x: Any, gy: Any, geo: Any, kh: int, kw: int, g: int, gw: Any) ->
                     for t in range(0, run, NR):
                         row0 = ((k * kh + i) * rows + j * per_run + t) * og
                         for cb in range(0, og, 2 * vl):
-                            if cb + 2 * vl <= og:
-                                _block2(buf, gyf, gwf, po, oh, ow, a_run + t,
-                                        sh * wp * channels, sw * channels,
-                                        gy0 + k * og + cb, ow * co, co, row0 + cb, og)
-                            else:
-                                _block1(buf, gyf, gwf, po, oh, ow, a_run + t,
-                                        sh * wp * channels, sw * channels,
-                                        gy0 + k * og + cb, ow * co, co, row0 + cb, og)
+                            _block(cb + 2 * vl <= og, buf, gyf, gwf, po, oh, ow, a_run + t,
+                                   sh * wp * channels, sw * channels, gy0 + k * og + cb,
+                                   ow * co, co, row0 + cb, og)
