@@ -349,8 +349,8 @@ def test_im2row_matches_im2col(monkeypatch, dtype, tol, shape, co, k, s, p, g):
         numpy.testing.assert_allclose(a, ref, rtol=tol, atol=tol * numpy.abs(ref).max())
 
 
-# Shapes the register-blocked loops (``_micro.py``) take: Og a multiple of 16 (a multiple
-# of the float64 SIMD width on any host), at least 8 outputs per map (a block's NR
+# Shapes the register-blocked loops (``_micro.py``) take: Og a multiple of 4 (half the
+# float64 SIMD width with AVX-512, 8 lanes), at least 8 outputs per map (a block's NR
 # consecutive outputs of the flattened plane, running on across output rows), and C >= 8
 # so that dE/dx, a full convolution back to C channels, takes them too (stride 1).
 # (N, C, H, W), co, kernel, stride, padding, dilation, groups, bias
@@ -362,6 +362,7 @@ BLOCK_MODES = {
     "dilation2": ((2, 8, 12, 13), 16, 3, 1, 2, 2, 1, True),
     "dilation_2_1_kernel_2x3": ((2, 8, 11, 12), 16, (2, 3), 1, 1, (2, 1), 1, True),
     "narrow_last_block": ((2, 8, 9, 10), 24, 3, 1, 1, 1, 1, True),  # Og = 3 float64 VL
+    "half_width_last_block": ((2, 8, 9, 10), 12, 3, 1, 1, 1, 1, True),  # 1.5 VL (AVX-512)
     "no_bias": ((2, 8, 9, 10), 16, 3, 1, 1, 1, 1, False),
     "batch1_three_channels": ((1, 3, 9, 9), 16, 3, 1, 1, 1, 1, True),
     "everything": ((2, 16, 12, 19), 32, (3, 2), (1, 2), (1, 2), (2, 1), 2, False),
@@ -437,13 +438,14 @@ def test_register_blocks_match_gemm_on_the_cifar_conv2(blocks_spy, monkeypatch):
 
 
 def test_register_blocks_apply_only_where_they_fit():
-    """Og not a multiple of the SIMD width, or fewer outputs per map than a block's
+    """Og not a multiple of half the SIMD width, or fewer outputs per map than a block's
     NR, leave the convolution to the other paths."""
     micro = pytest.importorskip("xpnet.functions.connection._micro")
     vl = micro.lanes(numpy.float32)
     assert micro.applies(3, 2 * vl, micro.NR, numpy.float32)
     assert micro.applies(3, vl, 64, numpy.float32)
-    assert not micro.applies(3, vl + 1, 64, numpy.float32)
+    assert micro.applies(3, vl // 2 * 3, 64, numpy.float32)  # 2 VL / 2 + VL / 2
+    assert not micro.applies(3, vl // 2 + 1, 64, numpy.float32)
     assert not micro.applies(3, 2 * vl, micro.NR - 1, numpy.float32)
     assert not micro.applies(3, 2 * vl, micro.NR + 1, numpy.float32)  # 2 blocks, half used
     assert micro.applies(3, 2 * vl, 4 * micro.NR, numpy.float32)

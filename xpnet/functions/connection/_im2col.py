@@ -29,7 +29,7 @@ Why channels-last: the arrays are worked on as NHWC, so that
 
 Two compiled engines (numba, optional) take the shapes they win on before the GEMM:
 the direct sums of ``_direct.py`` (stride 1, one group, few weights: a network's first
-layer) and the register blocks of ``_micro.py`` (Og a multiple of the SIMD width, at
+layer) and the register blocks of ``_micro.py`` (Og a multiple of half the SIMD width, at
 least NR outputs per map: the CIFAR net's and LeNet's conv2, ...), which need no column
 matrix. Both serve the forward pass (and so dE/dx by the full convolution) and dE/dw.
 
@@ -491,7 +491,7 @@ def _direct_kernels(x: Any, geo: Geometry, cin: int, cout: int, limit: int) -> A
     return _load_direct() if fits and simple and compilable(x) else None
 
 
-#: Whether convolutions that fit its blocks (Og a multiple of the SIMD width, at least NR
+#: Whether convolutions that fit its blocks (Og a multiple of half the SIMD width, at least NR
 #: outputs per map) run on the register-blocked loops of ``_micro.py``, before the direct
 #: sums and im2col + GEMM (the tests and ``bench/bench_conv_ops.py --paths`` switch it).
 #: Measured with ``--paths`` (batch 128, two threads, xpnet ms, blocks / direct / GEMM,

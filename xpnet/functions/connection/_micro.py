@@ -68,11 +68,13 @@ def lanes(dtype: Any) -> int:
     return VECTOR_BYTES // numpy.dtype(dtype).itemsize
 
 
-def _make_block(nv: int) -> Any:
-    """The NR x (nv VL) register block as a numba intrinsic (see the module docstring).
+def _make_block(nv: int, split: int = 1) -> Any:
+    """The NR x (nv VL / split) register block as a numba intrinsic (module docstring):
+    nv vectors of VL / split lanes (split 2: half-width vectors, for a last VL / 2 output
+    channels).
 
     ``block(a, b, c, po, m, k, a_off, ams, aks, b_off, bms, bks, c_off, crs)`` adds, for
-    r < NR and lanes l < nv VL,
+    r < NR and lanes l < nv VL / split,
 
         c[c_off + r crs + l] += sum_{mi < m, ki < k} a[a_off + mi ams + ki aks + po[r]]
                                                     * b[b_off + mi bms + ki bks + l];
@@ -88,7 +90,7 @@ def _make_block(nv: int) -> Any:
 
         def codegen(context, builder, sig, args):
             dt = sig.args[0].dtype
-            vl = VECTOR_BYTES // (dt.bitwidth // 8)
+            vl = VECTOR_BYTES // (dt.bitwidth // 8) // split
             ft = context.get_value_type(dt)
             vty = ir.VectorType(ft, vl)
             i64, i32 = ir.IntType(64), ir.IntType(32)
@@ -144,17 +146,23 @@ def _make_block(nv: int) -> Any:
 
 
 _block2 = _make_block(2)  # NR x 2 VL: the main block
-_block1 = _make_block(1)  # NR x VL: the last VL channels when Og is an odd multiple of VL
+_block1 = _make_block(1)  # NR x VL: a last VL channels
+_block_half = _make_block(1, 2)  # NR x VL / 2: a last VL / 2 channels
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _block(wide: bool, a: Any, b: Any, c: Any, po: Any, m: int, k: int, a_off: int, ams: int,
-           aks: int, b_off: int, bms: int, bks: int, c_off: int, crs: int) -> None:
-    """The NR x 2 VL block if ``wide``, else the NR x VL one (arguments as the blocks')."""
-    if wide:
+def _block(left: int, vl: int, a: Any, b: Any, c: Any, po: Any, m: int, k: int, a_off: int,
+           ams: int, aks: int, b_off: int, bms: int, bks: int, c_off: int, crs: int) -> int:
+    """The widest block that fits ``left`` output channels (2 VL, VL or VL / 2 of them;
+    ``left`` a multiple of VL / 2), run with the blocks' arguments; returns its width."""
+    if left >= 2 * vl:
         _block2(a, b, c, po, m, k, a_off, ams, aks, b_off, bms, bks, c_off, crs)
-    else:
+        return 2 * vl
+    if left >= vl:
         _block1(a, b, c, po, m, k, a_off, ams, aks, b_off, bms, bks, c_off, crs)
+        return vl
+    _block_half(a, b, c, po, m, k, a_off, ams, aks, b_off, bms, bks, c_off, crs)
+    return vl // 2
 
 
 #: The least share of a map's block outputs that are not recomputed: the last block is
@@ -169,9 +177,9 @@ MIN_BLOCK_USE = 0.75
 
 def applies(cg: int, og: int, outputs: int, dtype: Any) -> bool:
     """Whether the blocks cover a convolution with Cg inputs and Og outputs per group and
-    oH oW ``outputs`` per map: Og a multiple of VL, at least NR outputs, of which the
-    blocks recompute few (``MIN_BLOCK_USE``)."""
-    if og % lanes(dtype) or outputs < NR or cg < 1:
+    oH oW ``outputs`` per map: Og a multiple of VL / 2, at least NR outputs, of which
+    the blocks recompute few (``MIN_BLOCK_USE``)."""
+    if og % (lanes(dtype) // 2) or outputs < NR or cg < 1:
         return False
     blocks = -(-outputs // NR)
     return outputs >= MIN_BLOCK_USE * blocks * NR
@@ -227,17 +235,18 @@ def forward(x: Any, w: Any, b: Any, has_b: bool, geo: Any, y: Any) -> None:
                 for o in range(co):
                     yf[yb + r * co + o] = b[o] if has_b else 0.0
             for k in range(g):
-                for cb in range(0, og, 2 * vl):
-                    wide = cb + 2 * vl <= og
+                cb = 0
+                while cb < og:  # blocks of 2 VL channels, then VL, then VL / 2
                     c_off = yb + k * og + cb
                     if merged:  # the window's kh runs of kw C taps
-                        _block(wide, buf, wf, yf, po, kh, kw * channels, 0, row_pitch, 1,
-                               cb, kw * channels * og, og, c_off, co)
-                        continue
-                    for i in range(kh):  # kw runs of Cg taps per window row
-                        _block(wide, buf, wf, yf, po, kw, cg, i * row_pitch + k * cg,
-                               dw * channels, 1, ((k * kh + i) * kw * cg) * og + cb,
-                               cg * og, og, c_off, co)
+                        width = _block(og - cb, vl, buf, wf, yf, po, kh, kw * channels, 0,
+                                       row_pitch, 1, cb, kw * channels * og, og, c_off, co)
+                    for i in range(0 if merged else kh):  # kw runs of Cg taps per row
+                        width = _block(og - cb, vl, buf, wf, yf, po, kw, cg,
+                                       i * row_pitch + k * cg, dw * channels, 1,
+                                       ((k * kh + i) * kw * cg) * og + cb, cg * og, og,
+                                       c_off, co)
+                    cb += width
 
 
 @numba.njit(cache=True, nogil=True)
@@ -278,7 +287,8 @@ def weight_grad(x: Any, gy: Any, geo: Any, kh: int, kw: int, g: int, gw: Any) ->
                     a_run = (i * dh * wp + j * dw) * channels + k * cg
                     for t in range(0, run, NR):
                         row0 = ((k * kh + i) * rows + j * per_run + t) * og
-                        for cb in range(0, og, 2 * vl):
-                            _block(cb + 2 * vl <= og, buf, gyf, gwf, po, oh, ow, a_run + t,
-                                   sh * wp * channels, sw * channels, gy0 + k * og + cb,
-                                   ow * co, co, row0 + cb, og)
+                        cb = 0
+                        while cb < og:  # blocks of 2 VL channels, then VL, then VL / 2
+                            cb += _block(og - cb, vl, buf, gyf, gwf, po, oh, ow, a_run + t,
+                                         sh * wp * channels, sw * channels,
+                                         gy0 + k * og + cb, ow * co, co, row0 + cb, og)
