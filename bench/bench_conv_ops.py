@@ -12,7 +12,7 @@ Run:
     python bench/bench_conv_ops.py [--threads 2] [--rounds 15] [--batch 128]
     python bench/bench_conv_ops.py --paths     # xpnet alone: its engines against each other
 
-``--paths`` races xpnet against itself instead: for each stride-1, one-group layer (and
+``--paths`` races xpnet against itself instead: for each layer (and
 two extra first-layer shapes), the forward pass and the weight gradient through each
 engine that takes it (the direct sums of ``_direct.py``, the register blocks of
 ``_micro.py``, im2col + GEMM), alternating call by call, so that the choice of
@@ -99,7 +99,7 @@ PATHS = ("direct", "blocks", "gemm")
 
 
 def _use_path(_im2col, path: str) -> None:
-    """Route stride-1 convolutions through one engine: the direct sums, the register
+    """Route convolutions through one engine: the direct sums (stride 1, one group), the register
     blocks (``_micro.py``, on any map of at least NR outputs) or im2col + GEMM."""
     limit = 10**9 if path == "direct" else -1
     _im2col.DIRECT_FWD_MAX = _im2col.DIRECT_WGRAD_MAX = limit
@@ -111,16 +111,16 @@ def race_paths(layer: tuple, batch: int, rounds: int, rng: numpy.random.Generato
     by call; None where the engine does not take the layer."""
     from xpnet.functions.connection import _im2col
 
-    _, _, C, H, co, k, s, p, _, first = layer
+    _, _, C, H, co, k, s, p, g, first = layer
     # in the layouts a network hands them over: the data NCHW, every map and gradient
     # after the first convolution channels-last (NCHW-shaped views of NHWC memory)
     x = rng.standard_normal((batch, H, H, C), dtype=numpy.float32).transpose(0, 3, 1, 2)
     if first:
         x = numpy.ascontiguousarray(x)
-    w = rng.standard_normal((co, C, k, k), dtype=numpy.float32) * 0.1
+    w = rng.standard_normal((co, C // g, k, k), dtype=numpy.float32) * 0.1
     b = rng.standard_normal(co, dtype=numpy.float32)
     oh = (H + 2 * p - k) // s + 1
-    geo = _im2col.Geometry(k, k, s, s, p, p, 1, 1, 1, H, H, oh, oh)
+    geo = _im2col.Geometry(k, k, s, s, p, p, 1, 1, g, H, H, oh, oh)
     gy = rng.standard_normal((batch, oh, oh, co), dtype=numpy.float32).transpose(0, 3, 1, 2)
     from xpnet.functions.connection import _micro
 
@@ -133,8 +133,9 @@ def race_paths(layer: tuple, batch: int, rounds: int, rng: numpy.random.Generato
     direct = _im2col._direct_kernels(x, geo, C, co, 10**9) is not None
     fits = {  # (op, engine): whether the engine takes this layer
         ("fwd", "direct"): direct, ("dE/dw", "direct"): direct,
-        ("fwd", "blocks"): _im2col._micro_kernels(x, geo, C, co) is not None,
-        ("dE/dw", "blocks"): _im2col._micro_kernels(x, geo, C, co, wgrad=True) is not None,
+        ("fwd", "blocks"): _im2col._micro_kernels(x, geo, C // g, co // g) is not None,
+        ("dE/dw", "blocks"): _im2col._micro_kernels(x, geo, C // g, co // g, wgrad=True)
+        is not None,
         ("fwd", "gemm"): True, ("dE/dw", "gemm"): True,
     }
     times = {(op, path): [] for op in calls for path in PATHS if fits[op, path]}
@@ -157,11 +158,11 @@ def main_paths(args: argparse.Namespace, rng: numpy.random.Generator) -> None:
           + "  (xpnet ms, median; - where the engine does not apply)")
     for layer in LAYERS + PATH_LAYERS:
         net, name, C, _, co, k, s, _, g, _ = layer
-        if (args.net and net != args.net) or s != 1 or g != 1:
+        if args.net and net != args.net:
             continue
         ms = race_paths(layer, args.batch, args.rounds, rng)
         cells = [ms.get((op, path)) for op in ("fwd", "dE/dw") for path in PATHS]
-        print(f"{net:10s} {name:6s} {C * co * k * k:7d} "
+        print(f"{net:10s} {name:6s} {C // g * co * k * k:7d} "
               + " ".join(f"{'-':>11s}" if c is None else f"{c:11.2f}" for c in cells))
 
 

@@ -446,6 +446,7 @@ def test_register_blocks_apply_only_where_they_fit():
     assert micro.applies(3, vl, 64, numpy.float32)
     assert micro.applies(3, vl // 2 * 3, 64, numpy.float32)  # 2 VL / 2 + VL / 2
     assert not micro.applies(3, vl // 2 + 1, 64, numpy.float32)
+    assert not micro.applies(3, vl // 2, 64, numpy.float32)  # a half-width block alone
     assert not micro.applies(3, 2 * vl, micro.NR - 1, numpy.float32)
     assert not micro.applies(3, 2 * vl, micro.NR + 1, numpy.float32)  # 2 blocks, half used
     assert micro.applies(3, 2 * vl, 4 * micro.NR, numpy.float32)

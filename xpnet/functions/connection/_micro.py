@@ -177,9 +177,12 @@ MIN_BLOCK_USE = 0.75
 
 def applies(cg: int, og: int, outputs: int, dtype: Any) -> bool:
     """Whether the blocks cover a convolution with Cg inputs and Og outputs per group and
-    oH oW ``outputs`` per map: Og a multiple of VL / 2, at least NR outputs, of which
-    the blocks recompute few (``MIN_BLOCK_USE``)."""
-    if og % (lanes(dtype) // 2) or outputs < NR or cg < 1:
+    oH oW ``outputs`` per map: Og a multiple of VL / 2 and at least VL (a half-width
+    block alone holds too few sums: 3 -> 8 channels 5x5, dE/dw 3.53 ms against the
+    direct sums' 2.70, ``bench/bench_conv_ops.py --paths``), at least NR outputs, of
+    which the blocks recompute few (``MIN_BLOCK_USE``)."""
+    vl = lanes(dtype)
+    if og % (vl // 2) or og < vl or outputs < NR or cg < 1:
         return False
     blocks = -(-outputs // NR)
     return outputs >= MIN_BLOCK_USE * blocks * NR
