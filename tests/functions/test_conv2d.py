@@ -480,3 +480,61 @@ def test_conv_transpose2d_by_register_blocks(stride, blocks_spy):
     check_op(lambda x, w, b: F.conv_transpose2d(x, w, b, **kw),
              lambda x, w, b: ref_conv_transpose2d(x, w, b, **kw), x, w, b)
     assert blocks_spy["forward"] > 0 and blocks_spy["weight_grad"] > 0
+
+
+_OTHER_HOST = """
+import sys
+import llvmlite.binding as llvm
+import numpy
+real, drop = llvm.get_host_cpu_features, set(sys.argv[1].split(","))
+def features():
+    f = real()
+    for k in list(f.keys()):
+        if k in drop or (k.startswith("avx512") and "avx512f" in drop):
+            f[k] = False
+    return f
+llvm.get_host_cpu_features = features
+from xpnet import Tensor
+from xpnet import functions as F
+from xpnet.functions.connection import _im2col, _micro
+print(_micro.VECTOR_BYTES, _micro.NR)
+calls = []
+for name in ("forward", "weight_grad"):
+    def spy(*a, _real=getattr(_micro, name), _name=name):
+        calls.append(_name)
+        return _real(*a)
+    setattr(_micro, name, spy)
+rng = numpy.random.default_rng(0)
+modes = [((2, 8, 9, 10), 12, 3, 1, 1, 1), ((2, 16, 7, 7), 32, 3, 2, 1, 2)]
+for (n, c, h, w), co, k, s, p, g in modes:
+    x, wt = rng.standard_normal((n, c, h, w)), rng.standard_normal((co, c // g, k, k))
+    outs = []
+    for on in (True, False):
+        _im2col.MICRO = on
+        xt, wtt = Tensor(x, requires_grad=True), Tensor(wt, requires_grad=True)
+        y = F.conv2d(xt, wtt, stride=s, padding=p, groups=g)
+        (y * y).sum().backward()
+        outs.append((y.data, xt.grad, wtt.grad))
+    for a, b in zip(*outs):
+        numpy.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
+print("ok" if {"forward", "weight_grad"} <= set(calls) else "blocks not used")
+"""
+
+
+@pytest.mark.parametrize("drop, shape", [("avx512f", "32 6"), ("avx512f,avx2", "16 6")],
+                         ids=["avx2", "sse"])
+def test_register_blocks_on_other_hosts_shapes(drop, shape, tmp_path):
+    """The blocks as numba compiles them for an AVX2 machine (VL 8 float32, NR 6) and an
+    SSE one (16-byte vectors), forced by hiding CPU features from llvmlite in a fresh
+    process with its own numba cache: y, dE/dx and dE/dw equal the GEMM path's
+    (float64), half-width last block and strided groups included."""
+    pytest.importorskip("numba")
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    done = subprocess.run([sys.executable, "-c", _OTHER_HOST, drop], capture_output=True,
+                          text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == [*shape.split(), "ok"]

@@ -18,8 +18,10 @@ them with the CB weights of tap k:
 for mi < m (window rows) and ki < k (taps of one row), where po[r] is where pixel r's
 window starts: the NR pixels are consecutive outputs of the flattened (oH, oW) plane, so
 a block may run on from the end of one output row to the next (LeNet's conv2, 10 x 10
-outputs: 13 blocks of 8, where blocks within rows would need 20). One tap costs NR broadcasts and
-NV vector loads for NR NV fused multiply-adds, so the loop runs at the FMA units' speed.
+outputs: 13 blocks of 8, where blocks within rows would need 20). One tap costs NR
+broadcasts and NV vector loads for NR NV fused multiply-adds, so the loop runs at the
+FMA units' speed. Og is covered by blocks of 2 VL channels, then one of VL and one of
+VL / 2 for what is left (Og = 24 float32: 16 + 8).
 The same block with other strides is the weight gradient: rows r are NR consecutive taps,
 the sum runs over the output positions, and the "weights" are dE/dy:
 
@@ -34,6 +36,7 @@ from the GEMM path's but is the same from run to run.
 
 from __future__ import annotations
 
+import platform
 from typing import Any
 
 import numba
@@ -50,14 +53,15 @@ def _host_shape() -> tuple[int, int]:
 
     AVX-512 has 32 vector registers of 64 bytes: 8 pixels x 2 vectors = 16 partial sums,
     plus the weights and the broadcast. AVX2 has 16 registers of 32 bytes: 6 x 2 = 12.
-    Elsewhere (SSE, NEON) 16-byte vectors, 8 x 2.
+    Elsewhere 16-byte vectors: 8 x 2 on 64-bit ARM (32 NEON registers), 6 x 2 on x86's
+    16 SSE registers.
     """
     feats = _llvm.get_host_cpu_features()
     if feats.get("avx512f", False):
         return 64, 8
     if feats.get("avx2", False) and feats.get("fma", False):
         return 32, 6
-    return 16, 8
+    return 16, 8 if platform.machine().lower() in ("aarch64", "arm64") else 6
 
 
 VECTOR_BYTES, NR = _host_shape()
