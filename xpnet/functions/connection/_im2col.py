@@ -209,7 +209,11 @@ def _offset_weights(w: Any, g: int, xp: Any) -> Any:
 
 
 def forward(x: Any, w: Any, b: Any, geo: Geometry, xp: Any) -> Any:
-    """y = im2col(x) @ W + b, NHWC; x (N, C, H, W) any strides -> y (N, oH, oW, O)."""
+    """y = conv(x, w) + b, NHWC; x (N, C, H, W) any strides -> y (N, oH, oW, O).
+
+    By the register blocks where they apply, else the direct sums (few weights), else
+    im2col(x) @ W + b, the column matrix built block by block.
+    """
     N, C = x.shape[:2]
     co = w.shape[0]
     g, og, L = geo.groups, co // geo.groups, geo.oh * geo.ow
