@@ -6,9 +6,8 @@ import math
 import numbers
 from typing import Any
 
-from xpnet import backend
 from xpnet.function import Function
-from xpnet.functions._utils import is_channels_last
+from xpnet.functions._utils import is_channels_last, to_nhwc
 
 
 class Reshape(Function):
@@ -34,11 +33,7 @@ class Reshape(Function):
         gx = gy.reshape(self.x_shape)
         if not self.channels_last:
             return gx
-        xp = backend.get_array_module(gy)
-        n, c, h, w = self.x_shape
-        out = xp.empty((n, h, w, c), dtype=gy.dtype)  # (N, H, W, C)
-        out[...] = gx.transpose(0, 2, 3, 1)
-        return out.transpose(0, 3, 1, 2)  # (N, C, H, W) view, channels-last memory
+        return to_nhwc(gx).transpose(0, 3, 1, 2)  # (N, C, H, W) view of NHWC memory
 
 
 def resolve_shape(op: str, x_shape: tuple[int, ...], shape: Any) -> tuple[int, ...]:

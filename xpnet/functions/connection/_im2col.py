@@ -428,10 +428,7 @@ def _param_grads_by_blocks(
     N, C, co = x.shape[0], x.shape[1], gy.shape[1]
     g, kh, kw = geo.groups, geo.kh, geo.kw
     cg, og = C // g, co // g
-    merged = geo.dw == 1 and g == 1  # a window row's taps: one (j, c) run, else kw runs
-    run = kw * C if merged else cg
-    per_run = -(-run // micro.NR) * micro.NR  # rows of one run, rounded up to the block
-    rows = per_run if merged else kw * per_run
+    merged, run, rows = micro.tap_runs(kw, cg, geo.dw, g)  # gw's rows per window row
     xh = x.transpose(0, 2, 3, 1)  # (N, H, W, C) view
     gyh = gy.transpose(0, 2, 3, 1)  # (N, oH, oW, O) view
 
@@ -447,7 +444,7 @@ def _param_grads_by_blocks(
     if merged:
         gw = gw[:, :, :run].reshape(g, kh, kw, cg, og)  # junk rows dropped
     else:
-        gw = gw.reshape(g, kh, kw, per_run, og)[:, :, :, :cg]
+        gw = gw.reshape(g, kh, kw, rows // kw, og)[:, :, :, :cg]
     gw = gw.transpose(0, 4, 3, 1, 2).reshape(co, cg, kh, kw)  # (O, Cg, kh, kw)
     gb = _ordered_sum([p[1] for p in parts]) if need_b else None
     return gw, gb
@@ -518,7 +515,7 @@ def _micro_kernels(x: Any, geo: Geometry, cg: int, og: int, wgrad: bool = False)
     micro = compiled_kernels("xpnet.functions.connection._micro")
     if micro is None or not micro.applies(cg, og, geo.oh * geo.ow, x.dtype):
         return None
-    run = geo.kw * cg if geo.dw == 1 and geo.groups == 1 else cg
+    run = micro.tap_runs(geo.kw, cg, geo.dw, geo.groups)[1]
     return None if wgrad and run < micro.NR else micro
 
 

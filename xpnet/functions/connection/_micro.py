@@ -192,6 +192,16 @@ def applies(cg: int, og: int, outputs: int, dtype: Any) -> bool:
     return outputs >= MIN_BLOCK_USE * blocks * NR
 
 
+def tap_runs(kw: int, cg: int, dw: int, g: int) -> tuple[bool, int, int]:
+    """(merged, run, rows) of the weight gradient's blocks: with dw = 1 and one group a
+    window row's taps are one run of kw Cg (merged), else kw runs of Cg; ``rows`` is the
+    rows of gw per window row, each run rounded up to NR (see :func:`weight_grad`)."""
+    merged = dw == 1 and g == 1
+    run = kw * cg if merged else cg
+    per_run = -(-run // NR) * NR
+    return merged, run, per_run if merged else kw * per_run
+
+
 @numba.njit(cache=True, nogil=True)
 def _fill(x: Any, n: int, ph: int, pw: int, buf: Any) -> None:
     """Copy image n of x (N, H, W, C), any strides, into the interior of buf (Hp Wp C +
@@ -248,11 +258,12 @@ def forward(x: Any, w: Any, b: Any, has_b: bool, geo: Any, y: Any) -> None:
                     if merged:  # the window's kh runs of kw C taps
                         width = _block(og - cb, vl, buf, wf, yf, po, kh, kw * channels, 0,
                                        row_pitch, 1, cb, kw * channels * og, og, c_off, co)
-                    for i in range(0 if merged else kh):  # kw runs of Cg taps per row
-                        width = _block(og - cb, vl, buf, wf, yf, po, kw, cg,
-                                       i * row_pitch + k * cg, dw * channels, 1,
-                                       ((k * kh + i) * kw * cg) * og + cb, cg * og, og,
-                                       c_off, co)
+                    else:  # kw runs of Cg taps per window row
+                        for i in range(kh):
+                            width = _block(og - cb, vl, buf, wf, yf, po, kw, cg,
+                                           i * row_pitch + k * cg, dw * channels, 1,
+                                           ((k * kh + i) * kw * cg) * og + cb, cg * og, og,
+                                           c_off, co)
                     cb += width
 
 
