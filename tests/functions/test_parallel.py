@@ -100,3 +100,45 @@ def test_thread_count_is_public_and_validated():
             xpnet.set_num_threads(True)
     finally:
         xpnet.set_num_threads(before)
+
+
+@pytest.mark.parametrize("threads", [2, 3, 4], indirect=True)
+def test_matmul_pair_equals_both_products(threads):
+    rng = numpy.random.default_rng(4)
+    gy, w, x = (rng.standard_normal(s) for s in ((6, 5), (5, 7), (6, 7)))
+    gx, gw = numpy.full((6, 7), numpy.nan), numpy.full((5, 7), numpy.nan)
+    assert _parallel.matmul_pair(gy, w, gx, gy.T, x, gw) == (gx, gw)
+    numpy.testing.assert_allclose(gx, gy @ w, rtol=1e-13, atol=1e-13)
+    numpy.testing.assert_allclose(gw, gy.T @ x, rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("threads", [2, 4], indirect=True)
+def test_matmul_pair_runs_one_split_of_whole_parts(threads, monkeypatch):
+    calls = []
+    real = _parallel.parallel_slices
+
+    def spy(n, fn, xp=numpy, work=None):
+        calls.append(n)
+        return real(n, fn, xp, work)
+
+    monkeypatch.setattr(_parallel, "parallel_slices", spy)
+    rng = numpy.random.default_rng(5)
+    a1, b1, a2, b2 = (rng.standard_normal(s) for s in ((8, 3), (3, 4), (4, 8), (8, 3)))
+    out1, out2 = numpy.empty((8, 4)), numpy.empty((4, 3))
+    _parallel.matmul_pair(a1, b1, out1, a2, b2, out2)
+    assert calls == [threads]  # one hand-off; k // 2 parts of each product
+    numpy.testing.assert_allclose(out1, a1 @ b1, rtol=1e-13)
+    numpy.testing.assert_allclose(out2, a2 @ b2, rtol=1e-13)
+
+
+def test_matmul_pair_with_one_thread_runs_both():
+    before = _parallel._settings.num_threads
+    _parallel.set_num_threads(1)
+    try:
+        a, b = numpy.arange(6.0).reshape(2, 3), numpy.arange(12.0).reshape(3, 4)
+        out1, out2 = numpy.empty((2, 4)), numpy.empty((4, 2))
+        _parallel.matmul_pair(a, b, out1, b.T, a.T, out2)
+        numpy.testing.assert_array_equal(out1, a @ b)
+        numpy.testing.assert_array_equal(out2, b.T @ a.T)
+    finally:
+        _parallel.set_num_threads(before)

@@ -43,8 +43,8 @@ import numpy
 from xpnet import backend
 
 __all__ = [
-    "get_num_threads", "matmul_split", "one_blas_thread", "parallel_slices", "set_num_threads",
-    "slices", "split_elementwise",
+    "get_num_threads", "matmul_pair", "matmul_split", "one_blas_thread", "parallel_slices",
+    "set_num_threads", "slices", "split_elementwise",
 ]
 
 #: Default number of threads: the usable CPUs, at most 4 (beyond that, BLAS's own
@@ -220,6 +220,56 @@ def matmul_split(a: Any, b: Any, out: Any, xp: Any = numpy) -> Any:
             P, lambda lo, hi: xp.matmul(a, b[:, lo:hi], out=out[:, lo:hi]), xp, work
         )
     return out
+
+
+def _matmul_slices(a: Any, b: Any, out: Any, k: int) -> list[Callable[[], Any]]:
+    """``out = a @ b`` as ``k`` independent products, cut like :func:`matmul_split`."""
+    M, K = a.shape
+    P = b.shape[1]
+    if M * K >= K * P:
+        return [functools.partial(numpy.matmul, a[lo:hi], b, out=out[lo:hi])
+                for lo, hi in slices(M, k)]
+    return [functools.partial(numpy.matmul, a, b[:, lo:hi], out=out[:, lo:hi])
+            for lo, hi in slices(P, k)]
+
+
+def matmul_pair(
+    a1: Any, b1: Any, out1: Any, a2: Any, b2: Any, out2: Any, xp: Any = numpy
+) -> tuple[Any, Any]:
+    """``out1 = a1 @ b1`` and ``out2 = a2 @ b2`` at once: the threads share out the pair.
+
+    For a dense layer's backward pass, whose two products dE/dx = dE/dy W (M, in) and
+    dE/dW = (dE/dy)^T x (out, in) cost the same M in out multiply-adds. With ``k``
+    threads the first product is cut over ``k // 2`` of them and the second over the
+    other ``k - k // 2`` (with two threads each runs one whole product): one hand-off
+    instead of two, and each BLAS call on whole operands, not on the halves of
+    :func:`matmul_split`. Measured inside the MLP 784-1024-1024-10's training step (batch
+    128, two threads, Zen 4; the two 128 x 1024 x 1024 products, alternating steps):
+    3.79 ms against 3.94 ms as two split products. Each part writes its own rows or
+    columns of one output and nothing is summed across parts, so the results do not
+    depend on the thread timing. With one thread, less than :data:`SPLIT_MIN_WORK` in
+    all, no threadpoolctl or CuPy arrays, the two run one after the other through
+    :func:`matmul_split`.
+
+    Args:
+        a1, b1, out1: the first product's (M1, K1) and (K1, P1) operands and its
+            (M1, P1) output, written in place (any strides BLAS takes).
+        a2, b2, out2: the second product's, likewise.
+        xp: the array module (``cupy`` runs each product whole).
+
+    Returns:
+        ``(out1, out2)``.
+
+    Example:
+        >>> matmul_pair(gy, w, gx, gy.T, x, gw)  # dE/dx and dE/dW of y = x w^T
+    """
+    k = get_num_threads() if xp is numpy else 1
+    work = a1.shape[0] * a1.shape[1] * b1.shape[1] + a2.shape[0] * a2.shape[1] * b2.shape[1]
+    if k < 2 or work < SPLIT_MIN_WORK or _blas_controller() is None:
+        return matmul_split(a1, b1, out1, xp), matmul_split(a2, b2, out2, xp)
+    tasks = _matmul_slices(a1, b1, out1, k // 2) + _matmul_slices(a2, b2, out2, k - k // 2)
+    parallel_slices(len(tasks), lambda lo, hi: [task() for task in tasks[lo:hi]], xp)
+    return out1, out2
 
 
 #: Element-wise work is split over the threads from this many values on (~0.3 ms).

@@ -6,7 +6,7 @@ from typing import Any
 
 from xpnet import backend
 from xpnet.function import Function
-from xpnet.functions._parallel import matmul_split
+from xpnet.functions._parallel import matmul_pair, matmul_split
 
 __all__ = ["linear"]
 
@@ -19,7 +19,9 @@ class LinearFunction(Function):
 
     On the CPU each product is cut over xpnet's threads along its larger operand, with
     one BLAS thread each, like the convolutions; no slice's result is summed with
-    another's: see :func:`xpnet.functions._parallel.matmul_split`.
+    another's: see :func:`xpnet.functions._parallel.matmul_split`. When both gradients
+    are needed the threads share out the pair instead (dE/dx on half of them, dE/dW on
+    the other half: :func:`xpnet.functions._parallel.matmul_pair`).
     """
 
     def forward(self, x: Any, weight: Any, bias: Any = None) -> Any:
@@ -47,10 +49,16 @@ class LinearFunction(Function):
         gx = gw = None
         if needs[0]:
             gx = xp.empty((M, self.weight.shape[1]), dtype=gy2.dtype)  # (M, in)
-            gx = matmul_split(gy2, self.weight, gx, xp).reshape(self.x_shape)  # (..., in)
         if needs[1]:
             gw = xp.empty((out_features, self.x2.shape[1]), dtype=gy2.dtype)  # (out, in)
+        if needs[0] and needs[1]:  # one hand-off: the threads share out the two products
+            matmul_pair(gy2, self.weight, gx, gy2.T, self.x2, gw, xp)
+        elif needs[0]:
+            matmul_split(gy2, self.weight, gx, xp)
+        elif needs[1]:
             matmul_split(gy2.T, self.x2, gw, xp)  # sliced, never summed over slices
+        if gx is not None:
+            gx = gx.reshape(self.x_shape)  # (..., in)
         if len(needs) == 2:
             return gx, gw
         gb = gy2.sum(axis=0) if needs[2] else None  # (out,)
