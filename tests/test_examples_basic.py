@@ -40,3 +40,13 @@ def test_mnist_mlp_example(cost):
     assert f"cost {cost}" in out
     accuracy = float(out.split("final test accuracy ")[1].split()[0])
     assert accuracy > 0.6  # one epoch already learns a lot (chance is 0.1; 0.86-0.88 here)
+
+
+def test_pretraining_example():
+    out = run_example("pretraining.py", "--layers", "2", "--hidden", "32",
+                      "--pretrain-epochs", "1", "--epochs", "1")
+    rows = {line.split()[0]: line.split() for line in out.splitlines()
+            if line.split()[:1] and line.split()[0] in ("none", "autoencoder", "rbm")}
+    assert set(rows) == {"none", "autoencoder", "rbm"}
+    assert "pre-train layer 3 epoch 1" in out  # both hidden layers, bottom up
+    assert all(0.0 <= float(r[1]) <= 1.0 for r in rows.values())

@@ -61,6 +61,7 @@ _OPTIMIZERS = ("sgd", "alexnet")
 _SCHEDULES = ("none", "step", "exp", "plateau")
 _AUGMENTS = ("none", "elastic", "crop", "flip", "crop-flip", "affine", "lighting")
 _PREPROCESSORS = ("none", "standardize", "mean_image", "gcn", "zca", "clip")
+_PRETRAIN = ("none", "autoencoder", "rbm")
 
 # The defaults train LeNet-5 on MNIST-5k to ~97.5% test accuracy in 15-90 s on 2 cores.
 SETTINGS: dict[str, Setting] = {
@@ -94,6 +95,17 @@ SETTINGS: dict[str, Setting] = {
     "preprocess": Setting("names", ["standardize"], "pre-processing fitted on the training "
                           "split, comma-separated: none, standardize, mean_image, gcn, zca, "
                           "clip", choices=_PREPROCESSORS),
+    "pretrain": Setting("str", "none", "greedy layer-wise pre-training of the hidden dense "
+                        "layers before training: none, autoencoder (denoising, tied "
+                        "weights), rbm (contrastive divergence; logistic units only, e.g. "
+                        "--model mlp --model-options '{\"activation\": \"sigmoid\"}')",
+                        choices=_PRETRAIN),
+    "pretrain_epochs": Setting("int", 5, "pre-training epochs per hidden layer",
+                               positive=True),
+    "pretrain_lr": Setting("float", 0.01, "pre-training learning rate (standardised inputs "
+                           "need about 0.01; 0.05 saturates the first layer)", positive=True),
+    "pretrain_corruption": Setting("float", 0.2, "the autoencoders' masking noise: share of "
+                                   "inputs set to 0", low=0.0, high=0.95),
     "seed": Setting("int", 0, "seed of the weights, the splits, the order and augmentation",
                     low=0),
     "device": Setting("str", "cpu", "cpu or cuda (cuda:N)"),
@@ -460,6 +472,9 @@ def _prepare(config: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     config["num_classes"] = int(train.num_classes)
     config["classes"] = [str(c) for c in train.classes]
     if config["model"] == "perceptron":
+        if config.get("pretrain", "none") != "none":
+            raise UsageError("--model perceptron has no hidden layer to pre-train: no "
+                             "--pretrain")
         if config["augment"] not in (None, ["none"]):
             raise UsageError("--model perceptron trains by Rosenblatt's rule on the "
                              "training set as it is: no --augment")
@@ -563,11 +578,28 @@ def cmd_train(args: argparse.Namespace) -> int:
             _train_perceptron(config, model, sets, run_dir, bool(args.resume))
         else:
             trainer = _make_trainer(config, model, sets, run_dir, args.pause_at_step)
+            if config.get("pretrain", "none") != "none" and not args.resume:
+                _pretrain(config, trainer, run_dir)
             trainer.fit(config["epochs"], resume=bool(args.resume))
     except KeyboardInterrupt:
         _interrupted(run_dir)
         return 130
     return _final_test(run_dir, config["device"])
+
+
+def _pretrain(config: dict[str, Any], trainer: Any, run_dir: Path) -> None:
+    """Layer-wise pre-training (``--pretrain``), one line per layer and epoch."""
+    from xpnet.train import runfolder  # noqa: PLC0415
+
+    what = "reconstruction error" if config["pretrain"] == "rbm" else "cost"
+
+    def show(r: dict[str, Any]) -> None:
+        _out(f"pre-training layer {r['layer']} ({r['method']}, {r['visible']} visible "
+             f"units) epoch {r['epoch']}/{config['pretrain_epochs']}: {what} "
+             f"{r['loss']:.4f}")
+
+    runfolder.pretrain_run(config, trainer, run_dir, log=show)
+    _out(f"pre-training done: {run_dir / 'pretrain.jsonl'}; fine-tuning the whole network")
 
 
 def _resume_config(args: argparse.Namespace) -> tuple[dict[str, Any], Path]:

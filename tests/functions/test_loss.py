@@ -187,3 +187,68 @@ def test_cross_entropy_errors(logits, targets, error, message):
 def test_cross_entropy_bad_reduction():
     with pytest.raises(ValueError, match="softmax_cross_entropy: reduction must be one of"):
         F.softmax_cross_entropy(Tensor(X), T_INDEX, reduction="avg")
+
+
+# ---------------------------------------------------------- sigmoid cross-entropy
+def ref_sigmoid_cross_entropy(z, t, reduction):
+    """-sum [t log s + (1 - t) log(1 - s)], s = 1 / (1 + exp(-z)), by a loop."""
+    e = 0.0
+    for a, b in zip(z.reshape(-1), t.reshape(-1), strict=True):
+        s = 1.0 / (1.0 + math.exp(-a))
+        e -= b * math.log(s) + (1.0 - b) * math.log(1.0 - s)
+    return numpy.asarray(e / z.shape[0] if reduction == "mean" else e)
+
+
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+@pytest.mark.parametrize("shape", [(4, 3), (3, 2, 2), (5,)])
+def test_sigmoid_cross_entropy(reduction, shape):
+    rng = numpy.random.default_rng(2)
+    z, t = rng.normal(0, 2, shape), rng.random(shape)
+    check_op(
+        lambda a, b: F.sigmoid_cross_entropy(a, b, reduction=reduction),
+        lambda a, b: ref_sigmoid_cross_entropy(a, b, reduction),
+        z,
+        t,
+    )
+
+
+def test_sigmoid_cross_entropy_gradient_is_the_output_error():
+    z, t = numpy.array([[0.5, -2.0], [3.0, 0.0]]), numpy.array([[1.0, 0.0], [0.25, 1.0]])
+    for reduction, scale in (("sum", 1.0), ("mean", 0.5)):
+        x = Tensor(z, requires_grad=True)
+        F.sigmoid_cross_entropy(x, Tensor(t), reduction=reduction).backward()
+        numpy.testing.assert_allclose(x.grad, scale * (1 / (1 + numpy.exp(-z)) - t),
+                                      rtol=1e-14)
+
+
+def test_sigmoid_cross_entropy_is_finite_for_huge_logits():
+    z = numpy.array([[1000.0, -1000.0, 40.0, -40.0]])
+    t = numpy.array([[1.0, 0.0, 0.0, 1.0]])
+    x = Tensor(z, requires_grad=True)
+    e = F.sigmoid_cross_entropy(x, Tensor(t))
+    # the two confident right answers cost ~0, the wrong ones |z| each
+    assert e.item() == pytest.approx(80.0, rel=1e-12)
+    e.backward()
+    numpy.testing.assert_allclose(x.grad, [[0.0, 0.0, 1.0, -1.0]], atol=1e-15)
+
+
+def test_sigmoid_cross_entropy_keeps_float32_and_takes_int_targets():
+    z = Tensor(numpy.zeros((2, 3), numpy.float32), requires_grad=True)
+    e = F.sigmoid_cross_entropy(z, numpy.array([[1, 0, 1], [0, 0, 1]]), reduction="mean")
+    assert e.dtype == numpy.float32
+    assert e.item() == pytest.approx(3 * math.log(2), rel=1e-6)
+    e.backward()
+    assert z.grad.dtype == numpy.float32
+
+
+def test_sigmoid_cross_entropy_errors():
+    z = Tensor(numpy.zeros((2, 3)))
+    with pytest.raises(ValueError, match=r"sigmoid_cross_entropy: z and t must have the same "
+                                         r"shape, got \(2, 3\) and \(3, 2\)"):
+        F.sigmoid_cross_entropy(z, numpy.zeros((3, 2)))
+    with pytest.raises(ValueError, match="reduction must be one of"):
+        F.sigmoid_cross_entropy(z, numpy.zeros((2, 3)), reduction="none")
+    with pytest.raises(TypeError, match=r"z \(logits\) must be floating, got dtype int64"):
+        F.sigmoid_cross_entropy(numpy.zeros((2, 3), numpy.int64), numpy.zeros((2, 3)))
+    with pytest.raises(TypeError, match="t must be a Tensor or an array, got list"):
+        F.sigmoid_cross_entropy(z, [[0.0] * 3] * 2)

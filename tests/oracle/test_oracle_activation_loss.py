@@ -104,3 +104,20 @@ def test_squared_error_relation_to_mse_loss(reduction):
     mse_mean = torch.nn.MSELoss()(torch.tensor(y), torch.tensor(d)).item()
     assert mse_sum == pytest.approx(2 * e_sum, rel=RTOL)
     assert mse_mean == pytest.approx(2 * e_sum / numel, rel=RTOL)
+
+
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+def test_sigmoid_cross_entropy_vs_bce_with_logits(reduction):
+    """E_sum = BCEWithLogits(sum); E_mean = E_sum / N, torch's mean divides by numel."""
+    rng = numpy.random.default_rng(5)
+    z, t = rng.normal(0, 4, (5, 3)), rng.random((5, 3))
+    z[0, :2] = [60.0, -60.0]  # saturated units, both ways
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    scale = 1.0 if reduction == "sum" else z.size / z.shape[0]
+    both(
+        lambda a, b: F.sigmoid_cross_entropy(a, b, reduction=reduction),
+        lambda a, b: scale * bce(a, b, reduction=reduction),
+        z,
+        t,
+        wrt=(0, 1),
+    )

@@ -20,6 +20,7 @@ from xpnet.train.checkpoint import (
 from xpnet.train.errors import CheckpointError, NonFiniteError
 from xpnet.train.evaluate import evaluate
 from xpnet.train.fit import Trainer, fit
+from xpnet.train.pretrain import pretrain_layers
 
 __all__ = [
     "CheckpointError",
@@ -33,6 +34,7 @@ __all__ = [
     "load_state",
     "load_weights",
     "metrics",
+    "pretrain_layers",
     "save_checkpoint",
     "save_state",
     "unflatten_state",

@@ -8,12 +8,15 @@ A run folder holds::
     best.safetensors + .json  the same, at the epoch with the best validation accuracy
     curves.png                cost, accuracy and learning rate (when matplotlib is there)
     tensorboard/              event files (when tensorboardX is there)
+    pretrain.jsonl            one record per layer and epoch of layer-wise pre-training
+                              (with ``pretrain`` set)
 
 ``config.json`` is a flat object: ``model``, ``model_options``, ``data``, ``input_shape``,
 ``num_classes``, ``classes``, ``epochs``, ``batch_size``, ``optimizer``, ``lr``,
 ``momentum``, ``weight_decay``, ``schedule`` (+ ``step_size``, ``gamma``, ``patience``,
 ``factor``), ``augment``, ``preprocess``, ``seed``, ``device``, ``val_fraction``,
-``limit_train``, ``limit_test``, ``xpnet_version``. It holds everything needed to
+``limit_train``, ``limit_test``, ``pretrain`` (+ ``pretrain_epochs``, ``pretrain_lr``,
+``pretrain_corruption``), ``xpnet_version``. It holds everything needed to
 rebuild the model and its data: :func:`load_run` reads it, rebuilds the network through
 :func:`xpnet.models.zoo.build_model` and loads a checkpoint's weights and fitted
 pre-processing into it.
@@ -49,6 +52,7 @@ __all__ = [
     "build_run_model",
     "build_schedule",
     "load_run",
+    "pretrain_run",
     "read_config",
     "split_datasets",
     "write_config",
@@ -321,6 +325,57 @@ class Run:
         if self._sets[split] is None:
             raise ValueError(f"{self.run_dir}: this run has no validation set (val_fraction 0)")
         return self._sets[split]
+
+
+class _Preprocessed:
+    """A loader's batches with ``preprocess`` applied to x (and its ``set_epoch``)."""
+
+    def __init__(self, loader: Any, preprocess: Any) -> None:
+        self.loader, self.preprocess = loader, preprocess
+
+    def set_epoch(self, epoch: int) -> None:
+        if hasattr(self.loader, "set_epoch"):
+            self.loader.set_epoch(epoch)
+
+    def __iter__(self) -> Any:
+        for x, y in self.loader:
+            yield (x if self.preprocess is None else self.preprocess(x)), y
+
+
+def pretrain_run(config: dict[str, Any], trainer: Any, run_dir: str | os.PathLike,
+                 log: Any = None) -> list[dict[str, Any]]:
+    """Layer-wise pre-training of a new run's model, before ``trainer.fit`` fine-tunes it.
+
+    Runs :func:`xpnet.train.pretrain_layers` with the config's ``pretrain`` method,
+    ``pretrain_epochs``, ``pretrain_lr``, ``pretrain_corruption`` (autoencoders),
+    ``momentum`` and ``weight_decay``, on the trainer's own training batches (augmented,
+    then pre-processed as training will see them), with ``default_rng([seed, 2])``.
+    Writes ``pretrain.jsonl`` and then ``last``, the trainer's state at step 0 with the
+    pre-trained weights (both atomically), so that ``--resume`` continues from them.
+
+    Args:
+        config: the run's settings; ``config["pretrain"]`` is not ``"none"``.
+        trainer: the run's :class:`xpnet.train.Trainer`, not yet fitted.
+        run_dir: the run folder.
+        log: called with each record as it comes (progress).
+
+    Returns:
+        The records (see :func:`xpnet.train.pretrain_layers`).
+    """
+    from xpnet.train.pretrain import pretrain_layers  # noqa: PLC0415 (a cycle)
+
+    run_dir = Path(run_dir)
+    trainer.model.to(trainer.device)  # where fit() will train it
+    records = pretrain_layers(
+        trainer.model, _Preprocessed(trainer.train_loader, trainer.preprocess),
+        config["pretrain"], epochs=config["pretrain_epochs"], lr=config["pretrain_lr"],
+        momentum=config["momentum"], weight_decay=config["weight_decay"],
+        corruption=config["pretrain_corruption"] if config["pretrain"] == "autoencoder"
+        else 0.0, rng=numpy.random.default_rng([config["seed"], 2]), log=log)
+    text = "".join(json.dumps(r) + "\n" for r in records)
+    ckpt.atomic_write(run_dir / "pretrain.jsonl", lambda f: f.write(text.encode("utf-8")))
+    trainer.save_checkpoint(run_dir / "last")
+    return records
 
 
 def load_run(run_dir: str | os.PathLike, checkpoint: str = "best",
