@@ -117,3 +117,21 @@ def test_report_without_history(run_dir, tmp_path):
     page = write_report(copy, limit=20).read_text(encoding="utf-8")
     assert "has no history.jsonl" in page
     assert numpy.char.count(page, "<img") > 0
+
+
+def test_an_mlp_runs_filters_are_its_first_layer_as_images(tmp_path):
+    """Pre-trained through the CLI, then its hidden units' weights as 28x28 pictures, in
+    the command and in the report."""
+    from xpnet.cli import main
+
+    path = tmp_path / "mlp"
+    status = main(["train", "--model", "mlp", "--model-options",
+                   '{"activation": "sigmoid", "hidden": [20]}', "--pretrain", "rbm",
+                   "--pretrain-epochs", "1", "--epochs", "1", "--limit-train", "200",
+                   "--limit-test", "40", "--no-tensorboard", "--no-curves",
+                   "--run-dir", str(path)])
+    assert status == 0
+    (png,) = visualize("filters", path)
+    assert png.name == "filters_1.png" and _is_png(png)
+    page = write_report(path, limit=40).read_text(encoding="utf-8")
+    assert "The weights of the first 20 of the 20 units of the first dense layer" in page

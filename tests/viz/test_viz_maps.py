@@ -96,6 +96,28 @@ def test_filters_deeper_layer_per_input_channel(rng):
         filters_image(nn.Sequential(nn.Flatten(), nn.Linear(4, 2, rng=rng)))
 
 
+def test_filters_of_a_dense_first_layer_are_its_rows_as_images(rng):
+    from xpnet.viz.filters import dense_image_layer
+
+    net = nn.Sequential(nn.Flatten(), nn.Linear(12, 4, rng=rng), nn.Sigmoid(),
+                        nn.Linear(4, 3, rng=rng))
+    assert dense_image_layer(net, (1, 3, 4)) == 1
+    assert dense_image_layer(net, (1, 4, 4)) is None  # 16 pixels: not this layer's input
+    assert dense_image_layer(_net(rng), (1, 8, 8)) is None  # a convolution comes first
+    img = filters_image(net, scale=1, input_shape=(1, 3, 4))
+    assert img.shape == (2 * 4 + 1, 2 * 5 + 1, 3)  # 4 tiles of 3x4 in a 2x2 grid
+    w = net[1].weight.data[1].reshape(3, 4)  # unit 1's weights as the image
+    numpy.testing.assert_allclose(img[1:4, 6:10, 0], (w - w.min()) / (w.max() - w.min()),
+                                  rtol=1e-6)
+    assert filters_image(net, "1", scale=1, input_shape=(1, 3, 4)).shape == img.shape
+    with pytest.raises(ValueError, match="no Conv2d layer .for an MLP's first dense layer, "
+                                         "give input_shape"):
+        filters_image(net)
+    with pytest.raises(ValueError, match="layer '3' is a Linear, not a Conv2d; the model "
+                                         "has no Conv2d; the dense first layer is 1"):
+        filters_image(net, 3, input_shape=(1, 3, 4))
+
+
 def test_block_outputs_end_each_convolution_stage(rng):
     from xpnet.viz.filters import block_outputs
 

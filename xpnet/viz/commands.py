@@ -21,7 +21,7 @@ import numpy
 from xpnet.viz.confusion import confusion_figure, model_confusion
 from xpnet.viz.deconvnet import deconv_top_image
 from xpnet.viz.feature_maps import feature_maps, feature_maps_image, layer_list, resolve_layer
-from xpnet.viz.filters import block_outputs, conv_layers, filters_image
+from xpnet.viz.filters import block_outputs, conv_layers, dense_image_layer, filters_image
 from xpnet.viz.grid import make_grid, normalize, side_by_side, to_hwc, upscale, write_png
 from xpnet.viz.maximize import maximize
 from xpnet.viz.occlusion import occlusion, occlusion_image
@@ -78,12 +78,16 @@ def _image_indices(image: int | None, count: int, n: int) -> list[int]:
 
 # ----------------------------------------------------------------------------- kinds
 def _filters(run: Any, out: Path, layer: Any = None, scale: int | None = None) -> list[Path]:
-    layers = [resolve_layer(run.model, layer)[0]] if layer is not None else conv_layers(run.model)
+    shape = tuple(run.input_shape)
+    dense = dense_image_layer(run.model, shape)
+    layers = [resolve_layer(run.model, layer)[0]] if layer is not None else (
+        conv_layers(run.model) or ([] if dense is None else [dense]))
     if not layers:
-        raise ValueError("filters: the model has no Conv2d layer")
+        raise ValueError("filters: the model has no Conv2d layer and no dense first layer "
+                         "on the images")
     names = layer_list(run.model)
-    return [write_png(filters_image(run.model, i, scale), out / f"filters_{_file(names[i][0])}.png")
-            for i in layers]
+    return [write_png(filters_image(run.model, i, scale, input_shape=shape),
+                      out / f"filters_{_file(names[i][0])}.png") for i in layers]
 
 
 def _maps(run: Any, out: Path, layer: Any = None, image: int | None = None,

@@ -22,7 +22,7 @@ import numpy
 from xpnet.viz.confusion import confusion_figure, model_confusion
 from xpnet.viz.deconvnet import deconv_top_image
 from xpnet.viz.feature_maps import layer_list
-from xpnet.viz.filters import block_outputs, conv_layers, filters_image
+from xpnet.viz.filters import block_outputs, conv_layers, dense_image_layer, filters_image
 from xpnet.viz.grid import make_grid, normalize, png_bytes, side_by_side, to_hwc
 from xpnet.viz.occlusion import occlusion, occlusion_image
 from xpnet.viz.saliency import guided_backprop, saliency, saliency_image
@@ -109,10 +109,27 @@ def _curves_section(run: Any) -> str:
     return out[0] + _figure(png, cap, "training curves")
 
 
+def _dense_filters_section(run: Any) -> str:
+    """An MLP's first dense layer as images (or a note that there is nothing to show)."""
+    shape = tuple(run.input_shape)
+    dense = dense_image_layer(run.model, shape)
+    if dense is None:
+        return "<h2>2. Filters</h2><p>The model has no convolution layer.</p>"
+    name, module = layer_list(run.model)[dense]
+    shown = min(64, module.weight.shape[0])
+    png = filters_image(run.model, dense, scale=max(2, 64 // max(shape[1:])),
+                        max_filters=shown, input_shape=shape)
+    return "<h2>2. Filters</h2>" + _figure(png, (
+        f"The weights of the first {shown} of the {module.weight.shape[0]} units of the "
+        f"first dense layer (layer {name}), each reshaped to the image and scaled to its "
+        "own range (black = most negative, white = most positive): the input each unit "
+        "answers most (per unit of weight norm)."), "first-layer weights")
+
+
 def _filters_section(run: Any) -> str:
     convs = conv_layers(run.model)
     if not convs:
-        return "<h2>2. Filters</h2><p>The model has no convolution layer.</p>"
+        return _dense_filters_section(run)
     names = layer_list(run.model)
     parts = ["<h2>2. Filters</h2>"]
     kernel = max(names[convs[0]][1].weight.shape[2:])
