@@ -14,6 +14,8 @@ Run:
     python bench/bench_mlp.py --profile             # also: where xpnet's time goes
     python bench/bench_mlp.py --phases              # also: ms per phase, both libraries
     python bench/bench_mlp.py --glibc-thresholds    # without xpnet's allocator tuning
+    python bench/bench_mlp.py --sizes 16,8,8,10 --batch-size 4 --steps 500
+                                                    # a tiny net: the per-step overhead
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=20, help="training steps per round")
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps before")
     parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--sizes", type=_sizes, default=SIZES,
+                        help="units per layer, comma-separated (default 784,1024,1024,10)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--lr", type=float, default=0.01)
     parser.add_argument("--seed", type=int, default=0)
@@ -54,6 +58,16 @@ def parse_args() -> argparse.Namespace:
                         help="also: ms per step in forward / backward / optimiser for both, "
                              "and in xpnet's matrix products")
     return parser.parse_args()
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        sizes = ()
+    if len(sizes) < 2 or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"expected at least two positive ints, got {text!r}")
+    return sizes
 
 
 def limit_threads(n: int) -> str:
@@ -71,8 +85,8 @@ def limit_threads(n: int) -> str:
 def make_data(args: argparse.Namespace) -> list[tuple[numpy.ndarray, numpy.ndarray]]:
     rng = numpy.random.default_rng(args.seed)
     return [
-        (rng.random((args.batch_size, SIZES[0]), dtype=numpy.float32),
-         rng.integers(0, SIZES[-1], args.batch_size))
+        (rng.random((args.batch_size, args.sizes[0]), dtype=numpy.float32),
+         rng.integers(0, args.sizes[-1], args.batch_size))
         for _ in range(8)
     ]
 
@@ -81,7 +95,7 @@ class XpnetRun:
     """xpnet's training step on the shared data."""
 
     def __init__(self, args: argparse.Namespace, data: list) -> None:
-        self.net = mlp(SIZES, activation="relu", rng=numpy.random.default_rng(args.seed))
+        self.net = mlp(args.sizes, activation="relu", rng=numpy.random.default_rng(args.seed))
         self.opt = optim.SGD(self.net.parameters(), lr=args.lr, momentum=0.9)
         self.data, self.i = data, 0
 
@@ -116,9 +130,10 @@ class TorchRun:
 
         self.torch = torch
         layers: list = [torch.nn.Flatten()]
-        for i, (n_in, n_out) in enumerate(zip(SIZES[:-1], SIZES[1:], strict=True)):
+        sizes = args.sizes
+        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
             layers.append(torch.nn.Linear(n_in, n_out))
-            if i < len(SIZES) - 2:
+            if i < len(sizes) - 2:
                 layers.append(torch.nn.ReLU())
         self.net = torch.nn.Sequential(*layers)
         self.net.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in init_state.items()})
@@ -212,7 +227,7 @@ def main() -> None:
     ours = XpnetRun(args, data)
     theirs = TorchRun(args, data, ours.net.state_dict())
     ours.check_float32()
-    print(f"MLP {'-'.join(map(str, SIZES))}, ReLU, softmax CE, SGD momentum 0.9, "
+    print(f"MLP {'-'.join(map(str, args.sizes))}, ReLU, softmax CE, SGD momentum 0.9, "
           f"batch {args.batch_size}, float32")
     print(f"numpy {numpy.__version__}, torch {torch.__version__} "
           f"({torch.get_num_threads()} threads); xpnet {xpnet.get_num_threads()} threads; "

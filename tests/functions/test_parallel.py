@@ -142,3 +142,31 @@ def test_matmul_pair_with_one_thread_runs_both():
         numpy.testing.assert_array_equal(out2, b.T @ a.T)
     finally:
         _parallel.set_num_threads(before)
+
+
+def test_one_blas_thread_holds_blas_at_one_and_restores_it():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    controller = _parallel._blas_controller()
+    if controller is None:
+        pytest.skip("no BLAS library that threadpoolctl can control")
+
+    def counts():  # of the libraries the controller found (loaded before its first use)
+        return [lib.get_num_threads() for lib in controller.lib_controllers]
+
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        before = counts()
+        with _parallel._OneBlasThread(controller):
+            assert counts() == [1] * len(before)
+        assert counts() == before
+        with threadpoolctl.threadpool_limits(1, user_api="blas"):
+            calls = []
+            for lib in controller.lib_controllers:
+                real = lib.set_num_threads
+                lib.set_num_threads = lambda n, _real=real: (calls.append(n), _real(n))
+            try:
+                with _parallel._OneBlasThread(controller):
+                    pass
+            finally:
+                for lib in controller.lib_controllers:
+                    del lib.set_num_threads
+            assert calls == []  # already at one thread: nothing set, nothing restored

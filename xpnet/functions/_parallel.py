@@ -108,6 +108,34 @@ def _blas_controller() -> Any:
     return controller if controller.lib_controllers else None
 
 
+class _OneBlasThread:
+    """A context that holds every BLAS library of ``controller`` at one thread.
+
+    What ``controller.limit(limits=1)`` does, for less (threadpoolctl builds a limiter
+    and re-reads every library's state on each call; a training step enters this context
+    once per product): it asks each library for its count, sets those not at 1 already,
+    and restores them on exit. An empty ``with`` costs 5.4 us against threadpoolctl's
+    13.5; the step of the MLP 16-8-8-10 at batch 4, where such overheads are all there
+    is, went from 0.430 to 0.344 ms (two threads, alternating rounds in one process).
+    """
+
+    __slots__ = ("libs", "saved")
+
+    def __init__(self, controller: Any) -> None:
+        self.libs = controller.lib_controllers
+
+    def __enter__(self) -> None:
+        self.saved = [(lib, lib.get_num_threads()) for lib in self.libs]
+        for lib, n in self.saved:
+            if n != 1:
+                lib.set_num_threads(1)
+
+    def __exit__(self, *exc: object) -> None:
+        for lib, n in self.saved:
+            if n != 1:
+                lib.set_num_threads(n)
+
+
 def _executor(workers: int) -> ThreadPoolExecutor:
     global _pool
     with _pool_lock:
@@ -139,7 +167,7 @@ def one_blas_thread() -> Any:
     not split (one thread, or threadpoolctl missing).
     """
     controller = _blas_controller() if get_num_threads() > 1 else None
-    return contextlib.nullcontext() if controller is None else controller.limit(limits=1)
+    return contextlib.nullcontext() if controller is None else _OneBlasThread(controller)
 
 
 #: Work (multiply-adds) below which a split does not pay: handing a slice to another
@@ -176,11 +204,11 @@ def parallel_slices(
     if workers <= 1 or n <= 1 or controller is None or getattr(_local, "inside", False):
         return [fn(0, n)]
     if work is not None and work < SPLIT_MIN_WORK:
-        with controller.limit(limits=1):
+        with _OneBlasThread(controller):
             return [fn(0, n)]
     parts = slices(n, workers)
     pool = _executor(len(parts) - 1)
-    with controller.limit(limits=1):
+    with _OneBlasThread(controller):
         futures = [pool.submit(_run_inside, fn, lo, hi) for lo, hi in parts[1:]]
         try:
             first = _run_inside(fn, *parts[0])  # the calling thread takes the first slice
