@@ -135,3 +135,5 @@ def test_an_mlp_runs_filters_are_its_first_layer_as_images(tmp_path):
     assert png.name == "filters_1.png" and _is_png(png)
     page = write_report(path, limit=40).read_text(encoding="utf-8")
     assert "The weights of the first 20 of the 20 units of the first dense layer" in page
+    assert re.search(r"rbm, 1 epoch per layer, lr 0.01; layer 1 \(linear visible units\) "
+                     r"reconstruction error [0-9.]+ -&gt; [0-9.]+", page)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -66,6 +67,28 @@ def _matplotlib_png(draw: Callable[[Path], Path]) -> bytes | None:
         return None
 
 
+def _pretrain_summary(run: Any) -> str | None:
+    """"rbm, 5 epochs per layer, lr 0.01; layer 1 (linear visible units) cost 168 -> 83.6,
+    ..." from the run's pretrain.jsonl; None for a run that was not pre-trained."""
+    c = run.config
+    path = run.run_dir / "pretrain.jsonl"
+    if c.get("pretrain", "none") == "none" or not path.exists():
+        return None
+    try:
+        records = [json.loads(line) for line in path.read_text("utf-8").splitlines() if line]
+    except (OSError, ValueError):
+        return f"{c['pretrain']} (pretrain.jsonl unreadable)"
+    layers: dict[Any, list[dict[str, Any]]] = {}
+    for r in records:
+        layers.setdefault(r.get("layer"), []).append(r)
+    what = "reconstruction error" if c["pretrain"] == "rbm" else "cost"
+    parts = [f"layer {k} ({v[0].get('visible')} visible units) {what} "
+             f"{v[0]['loss']:.4g} -> {v[-1]['loss']:.4g}" for k, v in layers.items()]
+    n = c.get("pretrain_epochs")
+    return (f"{c['pretrain']}, {n} epoch{'' if n == 1 else 's'} per layer, lr "
+            f"{c.get('pretrain_lr')}; " + "; ".join(parts))
+
+
 def _settings(run: Any) -> str:
     c, meta = run.config, run.meta or {}
     rows = [
@@ -81,6 +104,9 @@ def _settings(run: Any) -> str:
                 "schedule", "augment", "preprocess", "seed"):
         if c.get(key) is not None:
             rows.append((key.replace("_", " "), c[key]))
+    pretrain = _pretrain_summary(run)
+    if pretrain:
+        rows.append(("layer-wise pre-training", pretrain))
     metrics = meta.get("metrics") or {}
     scores = [f"{k.replace('_', ' ')} {v:.4g}" for k, v in metrics.items()
               if isinstance(v, (int, float)) and ("loss" in k or "acc" in k or "top" in k)]
