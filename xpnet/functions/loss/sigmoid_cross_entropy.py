@@ -6,8 +6,7 @@ from typing import Any
 
 from xpnet import backend
 from xpnet.function import Function
-
-_REDUCTIONS = ("sum", "mean")
+from xpnet.functions.loss._checks import batch_scale
 
 
 class SigmoidCrossEntropy(Function):
@@ -72,24 +71,7 @@ def sigmoid_cross_entropy(z: Any, t: Any, reduction: str = "sum") -> Any:
         1.3863
     """
     op = "sigmoid_cross_entropy"
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"{op}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-    for name, v in (("z", z), ("t", t)):
-        if getattr(v, "dtype", None) is None:
-            raise TypeError(f"{op}: {name} must be a Tensor or an array, got {type(v).__name__}")
-    if z.dtype.kind != "f":
-        raise TypeError(f"{op}: z (logits) must be floating, got dtype {z.dtype}")
+    scale = batch_scale(op, ("z", "t"), z, t, reduction, floating="z (logits)")
     if t.dtype.kind not in "fiub":
         raise TypeError(f"{op}: t (targets) must be numeric, got dtype {t.dtype}")
-    if tuple(z.shape) != tuple(t.shape):
-        raise ValueError(
-            f"{op}: z and t must have the same shape, got {tuple(z.shape)} and {tuple(t.shape)}"
-        )
-    scale = 1.0
-    if reduction == "mean":
-        if len(z.shape) == 0 or z.shape[0] == 0:
-            raise ValueError(
-                f"{op}: reduction='mean' needs a batch axis of size >= 1, got {tuple(z.shape)}"
-            )
-        scale = 1.0 / z.shape[0]
     return SigmoidCrossEntropy(scale)(z, t)

@@ -6,8 +6,7 @@ from typing import Any
 
 from xpnet import backend
 from xpnet.function import Function
-
-_REDUCTIONS = ("sum", "mean")
+from xpnet.functions.loss._checks import batch_scale
 
 
 class SquaredError(Function):
@@ -67,23 +66,4 @@ def squared_error(y: Any, d: Any, reduction: str = "sum") -> Any:
         >>> squared_error(Tensor([[1.0, 2.0]]), Tensor([[0.0, 4.0]])).item()
         2.5
     """
-    op = "squared_error"
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"{op}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-    for name, v in (("y", y), ("d", d)):
-        if getattr(v, "dtype", None) is None:
-            raise TypeError(f"{op}: {name} must be a Tensor or an array, got {type(v).__name__}")
-    if y.dtype.kind != "f":
-        raise TypeError(f"{op}: y must be floating, got dtype {y.dtype}")
-    if tuple(y.shape) != tuple(d.shape):
-        raise ValueError(
-            f"{op}: y and d must have the same shape, got {tuple(y.shape)} and {tuple(d.shape)}"
-        )
-    scale = 1.0
-    if reduction == "mean":
-        if len(y.shape) == 0 or y.shape[0] == 0:
-            raise ValueError(
-                f"{op}: reduction='mean' needs a batch axis of size >= 1, got {tuple(y.shape)}"
-            )
-        scale = 1.0 / y.shape[0]
-    return SquaredError(scale)(y, d)
+    return SquaredError(batch_scale("squared_error", ("y", "d"), y, d, reduction))(y, d)
