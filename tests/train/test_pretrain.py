@@ -207,3 +207,17 @@ def test_cross_entropy_cost_is_the_library_op():
     z = numpy.random.default_rng(10).standard_normal(v.shape)
     e = F.sigmoid_cross_entropy(z, v, reduction="mean").item()
     assert e == pytest.approx(numpy.mean(numpy.sum(numpy.logaddexp(0, z) - v * z, axis=1)))
+
+
+@pytest.mark.parametrize("method", ["autoencoder", "rbm"])
+def test_a_diverging_layer_stops_with_a_clear_error(method):
+    from xpnet.train import NonFiniteError
+
+    rng = numpy.random.default_rng(11)
+    x = (data() - 0.5) * 50  # large linear inputs, a huge rate: the weights blow up
+    net = mlp((16, 8, 3), activation="sigmoid", rng=rng)
+    with numpy.errstate(all="ignore"), pytest.raises(
+            NonFiniteError, match=r"the cost of layer 1 became (nan|inf) at epoch \d+, batch "
+                                  r"\d+: the weights diverged \(lr 1000.0 is too large"):
+        pretrain_layers(net, batches(x), method=method, epochs=50, lr=1e3, momentum=0.9,
+                        reconstruction="linear", rng=rng)

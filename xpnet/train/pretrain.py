@@ -32,6 +32,7 @@ Only the network's encoder weights W, b are kept; c and a separate decoder are d
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,7 @@ from xpnet import functions as F
 from xpnet.functions.noise._random import generator_on
 from xpnet.optim import SGD
 from xpnet.tensor import Tensor
+from xpnet.train.errors import NonFiniteError
 
 __all__ = ["METHODS", "pretrain_layers"]
 
@@ -142,7 +144,7 @@ def _autoencoder_layer(unit: _Unit, loader: Iterable, args: dict, log: Callable)
     rng, p, logistic = args["rng"], args["corruption"], None
     for epoch in range(args["epochs"]):
         total, count = 0.0, 0
-        for x in _batches(loader, epoch):
+        for batch, x in enumerate(_batches(loader, epoch)):
             v = _inputs(unit, x, device, dtype)  # (N, in)
             if logistic is None:  # decided once, on the layer's first batch
                 logistic = _logistic_visible(args["reconstruction"], v)
@@ -151,10 +153,11 @@ def _autoencoder_layer(unit: _Unit, loader: Iterable, args: dict, log: Callable)
             z = (F.matmul(h, W) if Wd is None else F.matmul(h, F.transpose(Wd))) + c
             cost = (F.sigmoid_cross_entropy(z, v, reduction="mean") if logistic
                     else F.squared_error(z, v, reduction="mean"))  # (N, in) vs (N, in)
+            value = _finite(float(cost.item()), unit, epoch, batch, args["lr"])
             opt.zero_grad()
             cost.backward()
             opt.step()
-            total, count = total + float(cost.item()) * v.shape[0], count + v.shape[0]
+            total, count = total + value * v.shape[0], count + v.shape[0]
         log(_record(unit, "autoencoder", epoch, total, count, logistic))
     for t in params:
         t.grad = None  # the model's weights leave with no stale gradient
@@ -189,7 +192,7 @@ def _rbm_layer(unit: _Unit, loader: Iterable, args: dict, log: Callable) -> None
     lr, mom, wd, logistic = args["lr"], args["momentum"], args["weight_decay"], None
     for epoch in range(args["epochs"]):
         total, count = 0.0, 0
-        for x in _batches(loader, epoch):
+        for batch, x in enumerate(_batches(loader, epoch)):
             v0 = _inputs(unit, x, device, W.dtype)  # (N, in) the data
             if logistic is None:
                 logistic = _logistic_visible(args["reconstruction"], v0)
@@ -212,7 +215,8 @@ def _rbm_layer(unit: _Unit, loader: Iterable, args: dict, log: Callable) -> None
             uc += (lr / n) * (v0 - vk).sum(axis=0)
             c += uc
             err = vk - v0
-            total, count = total + 0.5 * float((err * err).sum()), count + n
+            value = _finite(0.5 * float((err * err).sum()), unit, epoch, batch, lr)
+            total, count = total + value, count + n
         log(_record(unit, "rbm", epoch, total, count, logistic))
 
 
@@ -222,6 +226,17 @@ def _hidden(v: Any, W: Any, b: Any) -> Any:
     if b is not None:
         u += b
     return _sigmoid(u)
+
+
+def _finite(value: float, unit: _Unit, epoch: int, batch: int, lr: float) -> float:
+    """``value`` (a batch's cost), or NonFiniteError naming the layer and where."""
+    if not math.isfinite(value):
+        raise NonFiniteError(
+            f"pretrain_layers: the cost of layer {unit.index} became {value} at epoch "
+            f"{epoch + 1}, batch {batch + 1}: the weights diverged (lr {lr} is too large "
+            "for these inputs; linear visible units need a smaller one)",
+            step=batch + 1, epoch=epoch)
+    return value
 
 
 def _record(unit: _Unit, method: str, epoch: int, total: float, count: int,
@@ -295,6 +310,8 @@ def pretrain_layers(
     Raises:
         TypeError, ValueError: a model without hidden dense layers, a bad setting, an
             RBM over non-logistic units, an empty loader; each names what was wrong.
+        NonFiniteError: a layer's cost became NaN or inf (the rate is too large); the
+            layers below keep their pre-trained weights.
 
     Example:
         >>> net = models.mlp((784, 500, 500, 10), activation="sigmoid", rng=rng)
