@@ -106,3 +106,51 @@ def test_linear_dtype_errors():
         F.linear(Tensor(numpy.zeros((1, 2))), w)
     with pytest.raises(TypeError, match="linear: input must be floating, got dtype int64"):
         F.linear(Tensor(numpy.zeros((1, 2), dtype=numpy.int64)), w)
+
+
+@pytest.fixture(params=["x_wt", "w_xt"])
+def orientation(request, monkeypatch):
+    """Run the forward product as x W^T or as (W x^T)^T, whatever the shapes."""
+    import sys
+
+    module = sys.modules["xpnet.functions.connection.linear"]
+    taken = []
+    real = module._forward_as_w_xt
+
+    def spy(*args):
+        taken.append(True)
+        return real(*args)
+
+    monkeypatch.setattr(module, "_forward_as_w_xt", spy)
+    monkeypatch.setattr(module, "W_XT_MAX_ROWS", 10**9 if request.param == "w_xt" else 0)
+    monkeypatch.setattr(module, "W_XT_MIN_OUT", 1)
+    yield request.param, taken
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("shape_x", [(4, 5), (2, 3, 5)])
+def test_linear_in_both_orientations(orientation, bias, shape_x):
+    name, taken = orientation
+    x, w, b = make(shape_x, out_features=6)
+    check_op(F.linear, ref_linear, x, w, *([b] if bias else []))
+    assert bool(taken) == (name == "w_xt")
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_w_xt_split_over_threads_equals_the_product(threads, monkeypatch):
+    from xpnet.functions import _parallel
+
+    pytest.importorskip("threadpoolctl")
+    before = _parallel._settings.num_threads
+    _parallel.set_num_threads(threads)
+    monkeypatch.setattr(_parallel, "SPLIT_MIN_WORK", 0)
+    try:
+        rng = numpy.random.default_rng(7)
+        x = rng.standard_normal((64, 40)).astype(numpy.float32)
+        w = rng.standard_normal((300, 40)).astype(numpy.float32)  # 300 >= 256 outputs
+        b = rng.standard_normal(300).astype(numpy.float32)
+        y = F.linear(Tensor(x), Tensor(w), Tensor(b)).data
+        assert y.dtype == numpy.float32 and y.flags.c_contiguous
+        numpy.testing.assert_allclose(y, x @ w.T + b, rtol=1e-5, atol=1e-5)
+    finally:
+        _parallel.set_num_threads(before)
