@@ -170,14 +170,28 @@ def phases(runs: dict, steps: int) -> None:
     linear = sys.modules["xpnet.functions.connection.linear"]
     products: dict[str, float] = {}
 
-    def timed_matmul(a, b, out, xp=numpy):
+    def shape(a, b) -> str:
+        return f"{a.shape[0]}x{a.shape[1]}x{b.shape[1]}"
+
+    def timed(key: str, fn, *args):
         start = time.perf_counter()
-        result = _parallel.matmul_split(a, b, out, xp)
-        key = f"{a.shape[0]}x{a.shape[1]}x{b.shape[1]}"
+        result = fn(*args)
         products[key] = products.get(key, 0.0) + time.perf_counter() - start
         return result
 
-    linear.matmul_split = timed_matmul
+    def timed_matmul(a, b, out, xp=numpy):
+        return timed(shape(a, b), _parallel.matmul_split, a, b, out, xp)
+
+    def timed_pair(a1, b1, out1, a2, b2, out2, xp=numpy):  # dE/dx and dE/dW at once
+        return timed(f"{shape(a1, b1)} & {shape(a2, b2)}", _parallel.matmul_pair,
+                     a1, b1, out1, a2, b2, out2, xp)
+
+    def timed_w_xt(x2, weight, bias, y):  # y = x W^T computed as (W x^T)^T
+        return timed(shape(x2, weight.T), forward_w_xt, x2, weight, bias, y)
+
+    forward_w_xt = linear._forward_as_w_xt
+    linear.matmul_split, linear.matmul_pair = timed_matmul, timed_pair
+    linear._forward_as_w_xt = timed_w_xt
     try:
         for name, run in runs.items():
             clock: dict[str, float] = {}
@@ -188,11 +202,13 @@ def phases(runs: dict, steps: int) -> None:
             print(f"{name} ms per step: " + ", ".join(
                 f"{k} {v / steps * 1e3:.2f}" for k, v in clock.items())
                 + f", total {total / steps * 1e3:.2f}")
-        print("xpnet's products (M x K x P), ms per step: " + ", ".join(
+        print("xpnet's products (M x K x P; A & B: a layer's dE/dx and dE/dW as one pair), "
+              "ms per step: " + ", ".join(
             f"{k} {v / steps * 1e3:.2f}" for k, v in products.items())
             + f"; all {sum(products.values()) / steps * 1e3:.2f}")
     finally:
-        linear.matmul_split = _parallel.matmul_split
+        linear.matmul_split, linear.matmul_pair = _parallel.matmul_split, _parallel.matmul_pair
+        linear._forward_as_w_xt = forward_w_xt
 
 
 def timed(run, steps: int, batch: int, cooldown: float) -> float:

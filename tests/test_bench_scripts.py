@@ -22,7 +22,8 @@ def test_bench_mlp_prints_both_rates_the_ratio_and_the_phases():
                "--cooldown", "0", "--batch-size", "16", "--phases")
     assert "ratio xpnet/torch" in out
     assert "xpnet ms per step: forward" in out and "torch ms per step: forward" in out
-    assert "xpnet's products (M x K x P)" in out and "16x784x1024" in out
+    assert "xpnet's products (M x K x P" in out and "16x784x1024" in out
+    assert "16x1024x1024 & 1024x16x1024" in out  # a hidden layer's backward pair
 
 
 def test_bench_cnn_races_lenet():
