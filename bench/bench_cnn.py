@@ -32,8 +32,13 @@ for xpnet the NumPy allocations traced by ``tracemalloc`` over one step are show
 input from the real forward, a random output gradient) for xpnet and PyTorch NCHW, to
 show which op at which shape takes the time.
 
+``--device cuda`` races both libraries on the GPU (xpnet on CuPy, PyTorch on CUDA), each
+call ending with a device synchronisation so that the clock sees the work; the memory
+and profile modes are CPU-only.
+
 Run:
     python bench/bench_cnn.py                       # throughput, 7 rounds
+    python bench/bench_cnn.py --device cuda         # the same race on the GPU
     python bench/bench_cnn.py --memory              # + peak memory of a training step
     python bench/bench_cnn.py --profile --models lenet5
 """
@@ -123,16 +128,27 @@ def data(shape: tuple[int, ...], batch: int, seed: int) -> tuple[numpy.ndarray, 
 
 
 # ------------------------------------------------------------------ contestants
-def xpnet_steps(name: str, train_batch: int, infer_batch: int) -> dict[str, Callable]:
+def _xpnet_sync(device: str) -> Callable[[], None]:
+    """Waits for the GPU's queued work (a no-op on the CPU)."""
+    if device == "cpu":
+        return lambda: None
+    import cupy  # noqa: PLC0415  (only with --device cuda)
+
+    return cupy.cuda.runtime.deviceSynchronize
+
+
+def xpnet_steps(name: str, train_batch: int, infer_batch: int,
+                device: str = "cpu") -> dict[str, Callable]:
     """Closures running one training step and one inference batch of xpnet."""
     import xpnet
+    from xpnet import backend, optim
     from xpnet import functions as F
-    from xpnet import optim
 
-    net = build_xpnet(name)
+    net = build_xpnet(name).to(device)
     opt = optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
-    x, y = data(MODELS[name], train_batch, 1)
-    xi, _ = data(MODELS[name], infer_batch, 2)
+    x, y = (backend.to_device(a, device) for a in data(MODELS[name], train_batch, 1))
+    xi = backend.to_device(data(MODELS[name], infer_batch, 2)[0], device)
+    sync = _xpnet_sync(device)
 
     def train() -> None:
         net.train()
@@ -140,29 +156,32 @@ def xpnet_steps(name: str, train_batch: int, infer_batch: int) -> dict[str, Call
         loss = F.softmax_cross_entropy(net(xpnet.Tensor(x)), y)
         loss.backward()
         opt.step()
+        sync()
 
     def infer() -> None:
         net.eval()
         with xpnet.no_grad():
             net(xpnet.Tensor(xi))
+        sync()
 
     return {"train": train, "infer": infer}
 
 
 def torch_steps(name: str, train_batch: int, infer_batch: int,
-                channels_last: bool) -> dict[str, Callable]:
+                channels_last: bool, device: str = "cpu") -> dict[str, Callable]:
     """Closures running one training step and one inference batch of PyTorch."""
     import torch
 
     net = to_torch(build_xpnet(name))
     fmt = torch.channels_last if channels_last else torch.contiguous_format
-    net = net.to(memory_format=fmt)
+    net = net.to(device=device, memory_format=fmt)
     opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
     x, y = data(MODELS[name], train_batch, 1)
     xi, _ = data(MODELS[name], infer_batch, 2)
-    x = torch.from_numpy(x).contiguous(memory_format=fmt)
-    xi = torch.from_numpy(xi).contiguous(memory_format=fmt)
-    y = torch.from_numpy(y)
+    x = torch.from_numpy(x).to(device).contiguous(memory_format=fmt)
+    xi = torch.from_numpy(xi).to(device).contiguous(memory_format=fmt)
+    y = torch.from_numpy(y).to(device)
+    sync = torch.cuda.synchronize if device != "cpu" else (lambda: None)
 
     def train() -> None:
         net.train()
@@ -170,11 +189,13 @@ def torch_steps(name: str, train_batch: int, infer_batch: int,
         loss = torch.nn.functional.cross_entropy(net(x), y)
         loss.backward()
         opt.step()
+        sync()
 
     def infer() -> None:
         net.eval()
         with torch.inference_mode():
             net(xi)
+        sync()
 
     return {"train": train, "infer": infer}
 
@@ -220,12 +241,13 @@ def race(contestants: dict[str, Callable], rounds: int, warmup: int = 2, inner: 
 
 
 def throughput(models: list[str], rounds: int, inner: int, cooldown: float,
-               train_batch: int, infer_batch: int, warm: float = 0.1) -> list:
+               train_batch: int, infer_batch: int, warm: float = 0.1,
+               device: str = "cpu") -> list:
     rows = []
     for name in models:
-        players = {"xpnet": xpnet_steps(name, train_batch, infer_batch),
-                   "torch": torch_steps(name, train_batch, infer_batch, False),
-                   "torch_cl": torch_steps(name, train_batch, infer_batch, True)}
+        players = {"xpnet": xpnet_steps(name, train_batch, infer_batch, device),
+                   "torch": torch_steps(name, train_batch, infer_batch, False, device),
+                   "torch_cl": torch_steps(name, train_batch, infer_batch, True, device)}
         for mode, batch in (("train", train_batch), ("infer", infer_batch)):
             med = race({p: steps[mode] for p, steps in players.items()}, rounds, inner=inner,
                        cooldown=cooldown, warm=warm)
@@ -395,6 +417,8 @@ def main() -> None:
     parser.add_argument("--memory", action="store_true", help="also peak memory of a step")
     parser.add_argument("--memory-only", action="store_true", help="only peak memory")
     parser.add_argument("--profile", action="store_true", help="per-layer timings instead")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                        help="where both libraries run (throughput only)")
     parser.add_argument("--memory-child", choices=["xpnet", "torch", "torch_cl"],
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -408,15 +432,23 @@ def main() -> None:
     set_threads(args.threads)
     import torch
 
-    print(f"xpnet vs torch {torch.__version__}, numpy {numpy.__version__}, {args.threads} "
-          f"threads, float32; median over {args.rounds} alternating rounds of {args.inner} "
-          f"calls")
+    if args.device == "cuda":
+        from xpnet import backend  # noqa: PLC0415
+
+        if not (backend.cuda_available() and torch.cuda.is_available()):
+            parser.error("--device cuda needs a GPU that both CuPy and PyTorch can use")
+        if args.memory or args.memory_only or args.profile:
+            parser.error("--memory and --profile measure the CPU; leave out --device cuda")
+    where = (f"{args.threads} threads" if args.device == "cpu"
+             else f"GPU {torch.cuda.get_device_name()}")
+    print(f"xpnet vs torch {torch.__version__}, numpy {numpy.__version__}, {where}, "
+          f"float32; median over {args.rounds} alternating rounds of {args.inner} calls")
     if args.profile:
         profile(models, args.rounds, args.inner, args.train_batch)
         return
     if not args.memory_only:
         throughput(models, args.rounds, args.inner, args.cooldown, args.train_batch,
-                   args.infer_batch, args.warm)
+                   args.infer_batch, args.warm, args.device)
     if args.memory or args.memory_only:
         memory(models, args.train_batch, args.threads)
 
