@@ -203,6 +203,8 @@ def _rbm_layer(unit: _Unit, loader: Iterable, args: dict, log: Callable) -> None
                 mean = h @ W + c  # (N, in) W^T h + c, one row per example
                 vk = _sigmoid(mean) if logistic else mean  # visible means
                 pk = _hidden(vk, W, b)  # (N, out) p(h = 1 | vk)
+            err = vk - v0  # checked before the update: a NaN never reaches W
+            value = _finite(0.5 * float((err * err).sum()), unit, epoch, batch, lr)
             n = v0.shape[0]
             uW *= mom
             uW += (lr / n) * (p0.T @ v0 - pk.T @ vk) - (lr * wd) * W  # (out, in)
@@ -214,8 +216,6 @@ def _rbm_layer(unit: _Unit, loader: Iterable, args: dict, log: Callable) -> None
             uc *= mom
             uc += (lr / n) * (v0 - vk).sum(axis=0)
             c += uc
-            err = vk - v0
-            value = _finite(0.5 * float((err * err).sum()), unit, epoch, batch, lr)
             total, count = total + value, count + n
         log(_record(unit, "rbm", epoch, total, count, logistic))
 
@@ -310,8 +310,9 @@ def pretrain_layers(
     Raises:
         TypeError, ValueError: a model without hidden dense layers, a bad setting, an
             RBM over non-logistic units, an empty loader; each names what was wrong.
-        NonFiniteError: a layer's cost became NaN or inf (the rate is too large); the
-            layers below keep their pre-trained weights.
+        NonFiniteError: a layer's cost became NaN or inf (the rate is too large); that
+            layer keeps its weights from before the failing batch's update, the layers
+            below their pre-trained ones.
 
     Example:
         >>> net = models.mlp((784, 500, 500, 10), activation="sigmoid", rng=rng)
