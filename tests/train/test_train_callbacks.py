@@ -162,8 +162,62 @@ def test_tensorboard_missing_says_how_to_install(monkeypatch):
         TensorBoard("unused")
 
 
-def test_curves_plot_writes_a_png_each_epoch(tmp_path):
+def test_curves_plot_writes_a_png(tmp_path):
     pytest.importorskip("matplotlib")
     _train([CurvesPlot(tmp_path)], epochs=2, run_dir=tmp_path, log_every_steps=3)
     png = (tmp_path / "curves.png").read_bytes()
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5000
+
+
+@pytest.mark.parametrize(("min_seconds", "tick", "draws"), [
+    (0.0, 1.0, 3),     # after every epoch; nothing left for the end
+    (30.0, 1.0, 1),    # a short run: once, when training ends
+    (30.0, 20.0, 2),   # long epochs: when 30 s have passed, then the rest at the end
+])
+def test_curves_are_redrawn_at_most_every_min_seconds(tmp_path, monkeypatch, min_seconds,
+                                                      tick, draws):
+    import xpnet.viz.curves
+
+    calls = []
+    monkeypatch.setattr(xpnet.viz.curves, "plot_training_curves",
+                        lambda history, out: calls.append(out) or out)
+    now = [0.0]
+
+    def clock():  # every reading is ``tick`` seconds later (a few readings per epoch)
+        now[0] += tick
+        return now[0]
+
+    _train([CurvesPlot(tmp_path, min_seconds=min_seconds, clock=clock)], epochs=3,
+           run_dir=tmp_path)
+    assert len(calls) == draws
+
+
+def test_tensorboard_does_not_import_torch(tmp_path):
+    """tensorboardX would import PyTorch (3.3 s) to accept torch tensors; xpnet's
+    callback loads it without, and torch stays importable afterwards."""
+    pytest.importorskip("tensorboardX")
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from xpnet.train.callbacks import TensorBoard\n"
+        f"cb = TensorBoard({str(tmp_path)!r})\n"
+        "print('torch' in sys.modules)\n"
+        "w = cb._writer_class(logdir=cb.log_dir.as_posix()); w.add_scalar('x', 1.0, 1)\n"
+        "w.close()\n"
+        "import importlib.util; print(importlib.util.find_spec('torch') is not None)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    imported, findable = done.stdout.split()
+    assert imported == "False"
+    assert findable == str(importlib_find("torch"))
+    assert list(tmp_path.glob("events.out.tfevents.*"))
+
+
+def importlib_find(name):
+    import importlib.util
+
+    return importlib.util.find_spec(name) is not None
