@@ -120,10 +120,9 @@ SETTINGS: dict[str, Setting] = {
                                 "epoch)", positive=True, optional=True),
     "log_every": Setting("int", 20, "a step record in history.jsonl every N steps",
                          positive=True),
-    "tensorboard": Setting("bool", True, "write TensorBoard event files (when tensorboardX "
-                           "is installed)"),
-    "curves": Setting("bool", True, "draw curves.png after each epoch (when matplotlib is "
-                      "installed)"),
+    "tensorboard": Setting("bool", True, "write TensorBoard event files (run_dir/tensorboard)"),
+    "curves": Setting("bool", True, "draw curves.png during the run, at most every 30 s, and "
+                      "at its end (when matplotlib is installed)"),
     "run_dir": Setting("str", None, "the run folder (default runs/MODEL-DATA-TIMESTAMP)",
                        optional=True),
 }
@@ -512,7 +511,7 @@ def _callbacks(config: dict[str, Any], run_dir: Path, pause_at: int | None) -> l
 
     # History first: the curves are drawn from the file it has just written
     found = [C.History(run_dir / "history.jsonl", every_steps=config["log_every"])]
-    if config["tensorboard"] and importlib.util.find_spec("tensorboardX") is not None:
+    if config["tensorboard"]:
         found.append(C.TensorBoard(run_dir / "tensorboard", every_steps=config["log_every"]))
     if config["curves"] and importlib.util.find_spec("matplotlib") is not None:
         found.append(C.CurvesPlot(run_dir))

@@ -58,9 +58,7 @@ def test_train_writes_the_run_folder_and_ends_with_accuracy_and_folder(tmp_path)
     for name in ("last", "best"):
         assert (run / f"{name}.safetensors").is_file() and (run / f"{name}.json").is_file()
     assert (run / "curves.png").is_file()  # matplotlib is a test dependency
-    if any((run / "tensorboard").glob("events.*")) is False:
-        pytest.importorskip("tensorboardX")
-        raise AssertionError("tensorboardX is installed but no event file was written")
+    assert any((run / "tensorboard").glob("events.out.tfevents.*"))  # written by xpnet
 
     loaded = runfolder.load_run(run)
     assert loaded.model.training is False and loaded.preprocess is not None

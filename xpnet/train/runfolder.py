@@ -7,7 +7,7 @@ A run folder holds::
     last.safetensors + .json  the whole training state after the latest save
     best.safetensors + .json  the same, at the epoch with the best validation accuracy
     curves.png                cost, accuracy and learning rate (when matplotlib is there)
-    tensorboard/              event files (when tensorboardX is there)
+    tensorboard/              TensorBoard event files (xpnet.train.events)
     pretrain.jsonl            one record per layer and epoch of layer-wise pre-training
                               (with ``pretrain`` set)
 
