@@ -448,8 +448,12 @@ def test_register_blocks_apply_only_where_they_fit():
     assert not micro.applies(3, vl // 2 + 1, 64, numpy.float32)
     assert not micro.applies(3, vl // 2, 64, numpy.float32)  # a half-width block alone
     assert not micro.applies(3, 2 * vl, micro.NR - 1, numpy.float32)
-    assert not micro.applies(3, 2 * vl, micro.NR + 1, numpy.float32)  # 2 blocks, half used
-    assert micro.applies(3, 2 * vl, 4 * micro.NR, numpy.float32)
+    assert not micro.applies(3, 4 * vl, micro.NR + 1, numpy.float32)  # 2 blocks, half used
+    assert micro.applies(3, 4 * vl, 4 * micro.NR, numpy.float32)
+    # a narrow GEMM (at most NARROW_GEMM_VL vectors of outputs) loses even to half-used
+    # blocks: AlexNet-64's grouped 3 x 3 maps
+    assert micro.applies(3, micro.NARROW_GEMM_VL * vl, micro.NR + 1, numpy.float32)
+    assert not micro.applies(3, (micro.NARROW_GEMM_VL + 1) * vl, micro.NR + 1, numpy.float32)
     assert micro.lanes(numpy.float64) * 2 == vl
 
 

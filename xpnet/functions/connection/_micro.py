@@ -178,16 +178,26 @@ def _block(left: int, vl: int, a: Any, b: Any, c: Any, po: Any, m: int, k: int, 
 #: (``32on5``) forward 0.67 / 0.88, dE/dw 0.72 / 1.06; on 4 x 4 0.43 / 0.65, 0.55 / 0.83.
 MIN_BLOCK_USE = 0.75
 
+#: ... but only where the GEMM is wide: with at most this many VL of outputs per group
+#: the GEMM's columns are few and it loses even to half-used blocks. AlexNet-64's grouped
+#: 3 x 3 maps (same command, a later and slower hour, ms blocks / GEMM): conv4 (Og 48 =
+#: 3 VL) forward 2.20 / 2.59, dE/dw 3.02 / 3.57; conv5 (Og 32) 1.37 / 1.61, 1.55 / 2.04;
+#: while conv3 (Og 96) stays on the GEMM: 2.99 / 2.65, 3.36 / 2.68.
+NARROW_GEMM_VL = 3
+
 
 def applies(cg: int, og: int, outputs: int, dtype: Any) -> bool:
     """Whether the blocks cover a convolution with Cg inputs and Og outputs per group and
     oH oW ``outputs`` per map: Og a multiple of VL / 2 and at least VL (a half-width
     block alone holds too few sums: 3 -> 8 channels 5x5, dE/dw 3.53 ms against the
     direct sums' 2.70, ``bench/bench_conv_ops.py --paths``), at least NR outputs, of
-    which the blocks recompute few (``MIN_BLOCK_USE``)."""
+    which the blocks recompute few (``MIN_BLOCK_USE``) unless Og is at most
+    ``NARROW_GEMM_VL`` VL."""
     vl = lanes(dtype)
     if og % (vl // 2) or og < vl or outputs < NR or cg < 1:
         return False
+    if og <= NARROW_GEMM_VL * vl:
+        return True
     blocks = -(-outputs // NR)
     return outputs >= MIN_BLOCK_USE * blocks * NR
 
