@@ -61,7 +61,7 @@ def run_arm(arm: str, args: argparse.Namespace) -> dict[str, Any]:
             net, loader, arm, epochs=args.pretrain_epochs, lr=lr, momentum=momentum,
             corruption=noise, rng=rng,
             log=lambda r: print(f"  pre-train layer {r['layer']} epoch {r['epoch']}  "
-                                f"{'reconstruction' if arm == 'rbm' else 'cost'} "
+                                f"{train.pretrain.LOSS_NAMES[arm]} "
                                 f"{r['loss']:.2f}", flush=True))
     pre_seconds = time.perf_counter() - start
     opt = optim.SGD(net.parameters(), lr=args.lr, momentum=args.momentum)

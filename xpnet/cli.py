@@ -589,8 +589,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _pretrain(config: dict[str, Any], trainer: Any, run_dir: Path) -> None:
     """Layer-wise pre-training (``--pretrain``), one line per layer and epoch."""
     from xpnet.train import runfolder  # noqa: PLC0415
+    from xpnet.train.pretrain import LOSS_NAMES  # noqa: PLC0415
 
-    what = "reconstruction error" if config["pretrain"] == "rbm" else "cost"
+    what = LOSS_NAMES[config["pretrain"]]
 
     def show(r: dict[str, Any]) -> None:
         _out(f"pre-training layer {r['layer']} ({r['method']}, {r['visible']} visible "

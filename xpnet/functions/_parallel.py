@@ -241,7 +241,7 @@ def matmul_split(a: Any, b: Any, out: Any, xp: Any = numpy) -> Any:
     work = M * K * P
     if xp is not numpy:
         return xp.matmul(a, b, out=out)
-    if M * K >= K * P:
+    if _cut_rows(a, b):
         parallel_slices(M, lambda lo, hi: xp.matmul(a[lo:hi], b, out=out[lo:hi]), xp, work)
     else:
         parallel_slices(
@@ -250,15 +250,18 @@ def matmul_split(a: Any, b: Any, out: Any, xp: Any = numpy) -> Any:
     return out
 
 
+def _cut_rows(a: Any, b: Any) -> bool:
+    """Whether ``a @ b`` is cut by rows of ``a`` (the larger operand) or columns of ``b``."""
+    return a.shape[0] * a.shape[1] >= a.shape[1] * b.shape[1]
+
+
 def _matmul_slices(a: Any, b: Any, out: Any, k: int) -> list[Callable[[], Any]]:
     """``out = a @ b`` as ``k`` independent products, cut like :func:`matmul_split`."""
-    M, K = a.shape
-    P = b.shape[1]
-    if M * K >= K * P:
+    if _cut_rows(a, b):
         return [functools.partial(numpy.matmul, a[lo:hi], b, out=out[lo:hi])
-                for lo, hi in slices(M, k)]
+                for lo, hi in slices(a.shape[0], k)]
     return [functools.partial(numpy.matmul, a, b[:, lo:hi], out=out[:, lo:hi])
-            for lo, hi in slices(P, k)]
+            for lo, hi in slices(b.shape[1], k)]
 
 
 def matmul_pair(
@@ -276,8 +279,8 @@ def matmul_pair(
     3.79 ms against 3.94 ms as two split products. Each part writes its own rows or
     columns of one output and nothing is summed across parts, so the results do not
     depend on the thread timing. With one thread, less than :data:`SPLIT_MIN_WORK` in
-    all, no threadpoolctl or CuPy arrays, the two run one after the other through
-    :func:`matmul_split`.
+    all or CuPy arrays, the two run one after the other through :func:`matmul_split`
+    (and without threadpoolctl :func:`parallel_slices` runs the parts in turn).
 
     Args:
         a1, b1, out1: the first product's (M1, K1) and (K1, P1) operands and its
@@ -293,7 +296,7 @@ def matmul_pair(
     """
     k = get_num_threads() if xp is numpy else 1
     work = a1.shape[0] * a1.shape[1] * b1.shape[1] + a2.shape[0] * a2.shape[1] * b2.shape[1]
-    if k < 2 or work < SPLIT_MIN_WORK or _blas_controller() is None:
+    if k < 2 or work < SPLIT_MIN_WORK:
         return matmul_split(a1, b1, out1, xp), matmul_split(a2, b2, out2, xp)
     tasks = _matmul_slices(a1, b1, out1, k // 2) + _matmul_slices(a2, b2, out2, k - k // 2)
     parallel_slices(len(tasks), lambda lo, hi: [task() for task in tasks[lo:hi]], xp)

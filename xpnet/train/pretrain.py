@@ -41,15 +41,17 @@ import numpy
 
 from xpnet import backend, nn, no_grad
 from xpnet import functions as F
-from xpnet.functions.noise._random import generator_on
+from xpnet.functions.noise._random import generator_on, keep_mask
 from xpnet.optim import SGD
 from xpnet.tensor import Tensor
 from xpnet.train.errors import NonFiniteError
 
-__all__ = ["METHODS", "pretrain_layers"]
+__all__ = ["LOSS_NAMES", "METHODS", "pretrain_layers"]
 
 #: The ways to pre-train one layer.
 METHODS = ("autoencoder", "rbm")
+#: What each method's records call their "loss" (for progress lines and reports).
+LOSS_NAMES = {"autoencoder": "cost", "rbm": "reconstruction error"}
 _ACTIVATIONS = (nn.Sigmoid, nn.Tanh, nn.ReLU)
 _RECONSTRUCTIONS = ("auto", "sigmoid", "linear")
 
@@ -148,7 +150,7 @@ def _autoencoder_layer(unit: _Unit, loader: Iterable, args: dict, log: Callable)
             v = _inputs(unit, x, device, dtype)  # (N, in)
             if logistic is None:  # decided once, on the layer's first batch
                 logistic = _logistic_visible(args["reconstruction"], v)
-            v_in = v if p == 0 else v * _keep(xp, rng, v.shape, p, dtype)  # masking noise
+            v_in = v if p == 0 else v * keep_mask(xp, rng, v.shape, p)  # masking noise
             h = act(F.linear(Tensor(v_in), W, b))  # (N, out) the code
             z = (F.matmul(h, W) if Wd is None else F.matmul(h, F.transpose(Wd))) + c
             cost = (F.sigmoid_cross_entropy(z, v, reduction="mean") if logistic
@@ -161,12 +163,6 @@ def _autoencoder_layer(unit: _Unit, loader: Iterable, args: dict, log: Callable)
         log(_record(unit, "autoencoder", epoch, total, count, logistic))
     for t in params:
         t.grad = None  # the model's weights leave with no stale gradient
-
-
-def _keep(xp: Any, rng: numpy.random.Generator, shape: tuple, p: float, dtype: Any) -> Any:
-    """A 0/1 array of ``shape``: each input kept with probability 1 - p (masking noise)."""
-    u = generator_on(xp, rng).random(shape, dtype=numpy.float32)  # (shape) U[0, 1)
-    return (u >= numpy.float32(p)).astype(dtype)
 
 
 def _sigmoid(u: Any) -> Any:

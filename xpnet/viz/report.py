@@ -81,7 +81,9 @@ def _pretrain_summary(run: Any) -> str | None:
     layers: dict[Any, list[dict[str, Any]]] = {}
     for r in records:
         layers.setdefault(r.get("layer"), []).append(r)
-    what = "reconstruction error" if c["pretrain"] == "rbm" else "cost"
+    from xpnet.train.pretrain import LOSS_NAMES  # noqa: PLC0415  (as commands.py: lazily)
+
+    what = LOSS_NAMES.get(c["pretrain"], "cost")
     parts = [f"layer {k} ({v[0].get('visible')} visible units) {what} "
              f"{v[0]['loss']:.4g} -> {v[-1]['loss']:.4g}" for k, v in layers.items()]
     n = c.get("pretrain_epochs")
