@@ -115,7 +115,7 @@ def set_threads(n: int) -> None:
     import torch
     from threadpoolctl import threadpool_limits
 
-    from xpnet.functions._parallel import set_num_threads
+    from xpnet.cpu import set_num_threads
 
     torch.set_num_threads(n)
     set_num_threads(n)
@@ -278,12 +278,12 @@ def memory_child(framework: str, name: str, batch: int, threads: int) -> None:
     import tracemalloc
 
     set_threads(threads)
-    # Undo xpnet's allocator tuning for both frameworks: with freed blocks kept in the
-    # heap the resident size would not fall back after a step, and VmHWM would not show
-    # the step's own peak.
-    from xpnet import backend
+    # glibc's thresholds held at 128 KiB for both frameworks (not xpnet's training
+    # setting): with freed blocks kept in the heap the resident size would not fall back
+    # after a step, and VmHWM would not show the step's own peak.
+    import xpnet
 
-    backend.tune_host_allocator(keep_freed=False)
+    xpnet.cpu.tune_allocator(keep_freed=False)
     if framework == "xpnet":
         step = xpnet_steps(name, batch, 1)["train"]
     else:
@@ -429,6 +429,9 @@ def main() -> None:
     if args.memory_child:
         memory_child(args.memory_child, models[0], args.train_batch, args.threads)
         return
+    import xpnet
+
+    xpnet.cpu.tune_allocator()  # as a training process runs (the CLI and Trainer call it)
     set_threads(args.threads)
     import torch
 

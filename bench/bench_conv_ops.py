@@ -12,12 +12,13 @@ Run:
     python bench/bench_conv_ops.py [--threads 2] [--rounds 15] [--batch 128]
     python bench/bench_conv_ops.py --paths     # xpnet alone: its engines against each other
 
-``--paths`` races xpnet against itself instead: for each layer (and
-two extra first-layer shapes), the forward pass and the weight gradient through each
-engine that takes it (the direct sums of ``_direct.py``, the register blocks of
-``_micro.py``, im2col + GEMM), alternating call by call, so that the choice of
-``DIRECT_FWD_MAX`` / ``DIRECT_WGRAD_MAX`` / ``MICRO`` in ``_im2col.py`` can be checked on
-the machine at hand.
+``--paths`` races xpnet against itself instead: for each layer (and a few extra
+shapes), the forward pass and the weight gradient through each engine that can compute
+it (the direct sums of ``xpnet/cpu/conv/direct.py``, the register blocks of
+``xpnet/cpu/conv/blocks.py``, im2col + GEMM), each forced by ``xpnet.cpu.engines(conv=...)``,
+alternating call by call, so that the thresholds of ``xpnet/cpu/conv/select.py``
+(``DIRECT_FWD_MAX``, ``DIRECT_WGRAD_MAX``, ``DIRECT_MAX_TAPS``, ``MIN_BLOCK_USE``, ...)
+can be checked on the machine at hand; ``*`` marks the engine xpnet picks by itself.
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ def race(layer: tuple, batch: int, rounds: int, rng: numpy.random.Generator) -> 
 PATH_LAYERS = [
     ("extra", "1to16", 1, 28, 16, 5, 1, 2, 1, True),
     ("extra", "3to8", 3, 32, 8, 5, 1, 2, 1, True),
-    ("extra", "32on4", 32, 4, 32, 3, 1, 1, 1, False),  # small maps: the blocks' MIN_BLOCK_USE
+    ("extra", "32on4", 32, 4, 32, 3, 1, 1, 1, False),  # small maps: MIN_BLOCK_USE
     ("extra", "32on5", 32, 5, 32, 3, 1, 1, 1, False),
 ]
 
@@ -98,18 +99,12 @@ PATH_LAYERS = [
 PATHS = ("direct", "blocks", "gemm")
 
 
-def _use_path(_im2col, path: str) -> None:
-    """Route convolutions through one engine: the direct sums (stride 1, one group), the register
-    blocks (``_micro.py``, on any map of at least NR outputs) or im2col + GEMM."""
-    limit = 10**9 if path == "direct" else -1
-    _im2col.DIRECT_FWD_MAX = _im2col.DIRECT_WGRAD_MAX = limit
-    _im2col.MICRO = path == "blocks"
-
-
 def race_paths(layer: tuple, batch: int, rounds: int, rng: numpy.random.Generator) -> dict:
     """Median ms of xpnet's forward and weight gradient on each engine, alternating call
-    by call; None where the engine does not take the layer."""
-    from xpnet.functions.connection import _im2col
+    by call; an engine that cannot compute the layer has no entry. Also the engine each
+    step takes by itself, as ``(op, "auto")``."""
+    import xpnet
+    from xpnet.cpu import conv
 
     _, _, C, H, co, k, s, p, g, first = layer
     # in the layouts a network hands them over: the data NCHW, every map and gradient
@@ -120,56 +115,56 @@ def race_paths(layer: tuple, batch: int, rounds: int, rng: numpy.random.Generato
     w = rng.standard_normal((co, C // g, k, k), dtype=numpy.float32) * 0.1
     b = rng.standard_normal(co, dtype=numpy.float32)
     oh = (H + 2 * p - k) // s + 1
-    geo = _im2col.Geometry(k, k, s, s, p, p, 1, 1, g, H, H, oh, oh)
+    geo = conv.Geometry(k, k, s, s, p, p, 1, 1, g, H, H, oh, oh)
     gy = rng.standard_normal((batch, oh, oh, co), dtype=numpy.float32).transpose(0, 3, 1, 2)
-    from xpnet.functions.connection import _micro
-
-    before = _im2col.DIRECT_FWD_MAX, _im2col.DIRECT_WGRAD_MAX, _im2col.MICRO
-    use_before, _micro.MIN_BLOCK_USE = _micro.MIN_BLOCK_USE, 0.0
     calls = {
-        "fwd": lambda: _im2col.forward(x, w, b, geo, numpy),
-        "dE/dw": lambda: _im2col.backward(x, None, gy, geo, (False, True, True), numpy),
+        "fwd": lambda: conv.forward(x, w, b, geo, numpy),
+        "dE/dw": lambda: conv.backward(x, None, gy, geo, (False, True, True), numpy),
     }
-    direct = _im2col._direct_kernels(x, geo, C, co, 10**9) is not None
-    fits = {  # (op, engine): whether the engine takes this layer
-        ("fwd", "direct"): direct, ("dE/dw", "direct"): direct,
-        ("fwd", "blocks"): _im2col._micro_kernels(x, geo, C // g, co // g) is not None,
-        ("dE/dw", "blocks"): _im2col._micro_kernels(x, geo, C // g, co // g, wgrad=True)
-        is not None,
-        ("fwd", "gemm"): True, ("dE/dw", "gemm"): True,
-    }
-    times = {(op, path): [] for op in calls for path in PATHS if fits[op, path]}
-    try:
-        for _ in range(rounds + 1):  # the first round warms up (and compiles)
-            for op, path in times:
-                _use_path(_im2col, path)
+    step = {"fwd": "forward", "dE/dw": "weight_grad"}
+
+    def engine(op: str) -> str:
+        return xpnet.cpu.conv_engine(x.shape, w.shape, stride=s, padding=p, groups=g,
+                                     step=step[op])
+
+    times = {}
+    for op in calls:
+        for path in PATHS:
+            with xpnet.cpu.engines(conv=path):
+                if engine(op) == path:  # the engine can compute this layer
+                    times[op, path] = []
+    for _ in range(rounds + 1):  # the first round warms up (and compiles)
+        for op, path in times:
+            with xpnet.cpu.engines(conv=path):
                 t = CLOCK()
                 calls[op]()
                 times[op, path].append(CLOCK() - t)
-    finally:
-        _im2col.DIRECT_FWD_MAX, _im2col.DIRECT_WGRAD_MAX, _im2col.MICRO = before
-        _micro.MIN_BLOCK_USE = use_before
-    return {key: statistics.median(v[1:]) * 1e3 for key, v in times.items()}
+    out = {key: statistics.median(v[1:]) * 1e3 for key, v in times.items()}
+    return {**out, **{(op, "auto"): engine(op) for op in calls}}
 
 
 def main_paths(args: argparse.Namespace, rng: numpy.random.Generator) -> None:
     heads = [f"{op} {path}" for op in ("fwd", "dw") for path in PATHS]
     print(f"{'net':10s} {'layer':6s} {'weights':>7s} " + " ".join(f"{h:>11s}" for h in heads)
-          + "  (xpnet ms, median; - where the engine does not apply)")
+          + "  (xpnet ms, median; - where the engine cannot run; * xpnet's own choice)")
     for layer in LAYERS + PATH_LAYERS:
         net, name, C, _, co, k, s, _, g, _ = layer
         if args.net and net != args.net:
             continue
         ms = race_paths(layer, args.batch, args.rounds, rng)
-        cells = [ms.get((op, path)) for op in ("fwd", "dE/dw") for path in PATHS]
-        print(f"{net:10s} {name:6s} {C // g * co * k * k:7d} "
-              + " ".join(f"{'-':>11s}" if c is None else f"{c:11.2f}" for c in cells))
+        cells = []
+        for op in ("fwd", "dE/dw"):
+            for path in PATHS:
+                c = ms.get((op, path))
+                mark = "*" if ms[op, "auto"] == path else " "
+                cells.append(f"{'-':>10s} " if c is None else f"{c:10.2f}{mark}")
+        print(f"{net:10s} {name:6s} {C // g * co * k * k:7d} " + " ".join(cells))
 
 
 def main() -> None:
     import torch
 
-    from xpnet.functions import _parallel
+    import xpnet
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=2)
@@ -184,7 +179,7 @@ def main() -> None:
     global CLOCK
     CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
     torch.set_num_threads(args.threads)
-    _parallel.set_num_threads(args.threads)
+    xpnet.cpu.set_num_threads(args.threads)
     if args.threads == 1:
         from threadpoolctl import threadpool_limits
 

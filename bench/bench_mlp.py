@@ -165,7 +165,7 @@ def _tick(clock: dict | None, t0: float, t1: float, t2: float) -> None:
 
 def phases(runs: dict, steps: int) -> None:
     """Print ms per step of each phase, and of xpnet's products by shape (M x K x P)."""
-    from xpnet.functions import _parallel  # noqa: PLC0415
+    from xpnet.cpu import dense  # noqa: PLC0415
 
     linear = sys.modules["xpnet.functions.connection.linear"]
     products: dict[str, float] = {}
@@ -180,18 +180,24 @@ def phases(runs: dict, steps: int) -> None:
         return result
 
     def timed_matmul(a, b, out, xp=numpy):
-        return timed(shape(a, b), _parallel.matmul_split, a, b, out, xp)
+        return timed(shape(a, b), matmul_split, a, b, out, xp)
 
     def timed_pair(a1, b1, out1, a2, b2, out2, xp=numpy):  # dE/dx and dE/dW at once
-        return timed(f"{shape(a1, b1)} & {shape(a2, b2)}", _parallel.matmul_pair,
+        return timed(f"{shape(a1, b1)} & {shape(a2, b2)}", matmul_pair,
                      a1, b1, out1, a2, b2, out2, xp)
 
-    def timed_w_xt(x2, weight, bias, y):  # y = x W^T computed as (W x^T)^T
-        return timed(shape(x2, weight.T), forward_w_xt, x2, weight, bias, y)
+    def timed_w_xt(x2, weight, bias, y):  # y = x W^T computed as (W x^T)^T, where it is
+        start = time.perf_counter()
+        ran = forward_w_xt(x2, weight, bias, y)
+        if ran:
+            key = shape(x2, weight.T)
+            products[key] = products.get(key, 0.0) + time.perf_counter() - start
+        return ran
 
-    forward_w_xt = linear._forward_as_w_xt
+    matmul_split, matmul_pair = linear.matmul_split, linear.matmul_pair
+    forward_w_xt = dense.forward_as_w_xt
     linear.matmul_split, linear.matmul_pair = timed_matmul, timed_pair
-    linear._forward_as_w_xt = timed_w_xt
+    dense.forward_as_w_xt = timed_w_xt
     try:
         for name, run in runs.items():
             clock: dict[str, float] = {}
@@ -207,8 +213,8 @@ def phases(runs: dict, steps: int) -> None:
             f"{k} {v / steps * 1e3:.2f}" for k, v in products.items())
             + f"; all {sum(products.values()) / steps * 1e3:.2f}")
     finally:
-        linear.matmul_split, linear.matmul_pair = _parallel.matmul_split, _parallel.matmul_pair
-        linear._forward_as_w_xt = forward_w_xt
+        linear.matmul_split, linear.matmul_pair = matmul_split, matmul_pair
+        dense.forward_as_w_xt = forward_w_xt
 
 
 def timed(run, steps: int, batch: int, cooldown: float) -> float:
@@ -232,12 +238,13 @@ def timed(run, steps: int, batch: int, cooldown: float) -> float:
 
 def main() -> None:
     args = parse_args()
+    # xpnet's allocator setting for a training process (the CLI and Trainer make it), or
+    # glibc's 128 KiB thresholds held fixed for both libraries
+    xpnet.cpu.tune_allocator(keep_freed=not args.glibc_thresholds)
     import torch  # noqa: PLC0415
 
     torch.set_num_threads(args.threads)
     xpnet.set_num_threads(args.threads)  # xpnet's own split over the cores
-    if args.glibc_thresholds:
-        xpnet.backend.tune_host_allocator(keep_freed=False)
     blas = limit_threads(args.threads)
     data = make_data(args)
     ours = XpnetRun(args, data)

@@ -6,8 +6,10 @@ NCHW): LeNet-5 on 28x28x1, cuda-convnet's CIFAR net on 32x32x3 (max then two ave
 pools). Both libraries run in this one process on the same thread count, in alternating
 rounds; the median (and best) of each is reported with ratio = torch time / xpnet time
 (>= 1: xpnet is as fast or faster). ``--impl xp`` races the NumPy views path (the
-reference, used where numba is missing) instead of the compiled kernels; ``--infer``
-times the forward alone under no_grad (batch 256 as the inference benchmarks use).
+reference, used where numba is missing: ``xpnet.cpu.engines(compiled=False)``) instead of
+the compiled kernels, ``--impl numba`` the kernels on NCHW planes (``layout="nchw"``);
+``--infer`` times the forward alone under no_grad (batch 256 as the inference benchmarks
+use).
 
 Run:
     python bench/bench_pool_ops.py [--threads 2] [--rounds 15] [--batch 128]
@@ -42,20 +44,23 @@ def _ops(op: str, impl: str, k: int, s: int, p: int, ceil: bool) -> tuple:
     """(xpnet function of a Tensor, torch function of a tensor) for one layer."""
     import torch
 
+    import xpnet
     from xpnet.functions.pooling._window import geometry
     from xpnet.functions.pooling.avg_pool2d import AvgPool2dFunction
     from xpnet.functions.pooling.l2_pool2d import L2Pool2dFunction
     from xpnet.functions.pooling.max_pool2d import MaxPool2dFunction
 
     tf = torch.nn.functional
+    engines = {"auto": {}, "xp": {"compiled": False}, "numba": {"layout": "nchw"}}[impl]
 
     def ours(x):
         g = geometry(op, x.shape, k, s, p, ceil)
-        if op == "max":
-            return MaxPool2dFunction(g, False, impl)(x)
-        if op == "avg":
-            return AvgPool2dFunction(g, True, impl)(x)
-        return L2Pool2dFunction(g, impl)(x)
+        with xpnet.cpu.engines(**engines):  # the backward pass runs on the same kernels
+            if op == "max":
+                return MaxPool2dFunction(g, False)(x)
+            if op == "avg":
+                return AvgPool2dFunction(g, True)(x)
+            return L2Pool2dFunction(g)(x)
 
     theirs = {
         "max": lambda t: tf.max_pool2d(t, k, s, p, ceil_mode=ceil),
@@ -109,7 +114,7 @@ def race(layer: tuple, batch: int, rounds: int, impl: str, infer: bool, rng) -> 
 def main() -> None:
     import torch
 
-    from xpnet.functions import _parallel
+    import xpnet
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=2)
@@ -124,7 +129,7 @@ def main() -> None:
     CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
     batch = args.batch or (256 if args.infer else 128)
     torch.set_num_threads(args.threads)
-    _parallel.set_num_threads(args.threads)
+    xpnet.cpu.set_num_threads(args.threads)
     rng = numpy.random.default_rng(0)
     what = "forward (no_grad)" if args.infer else "forward + backward"
     print(f"{what}, batch {batch}, {args.threads} threads, float32, impl {args.impl}, "

@@ -66,11 +66,12 @@ def main() -> None:
 
     from threadpoolctl import threadpool_limits
 
+    import xpnet
     from xpnet.data import load_mnist5k
     from xpnet.data.transforms import ElasticDistortion
-    from xpnet.functions._parallel import set_num_threads
 
-    set_num_threads(args.threads)
+    xpnet.cpu.tune_allocator()  # as a training process runs (the CLI and Trainer call it)
+    xpnet.cpu.set_num_threads(args.threads)
     threadpool_limits(args.threads, user_api="blas")
     x, y, _, _ = load_mnist5k(seed=0)
     elastic = ElasticDistortion(args.alpha, args.sigma)

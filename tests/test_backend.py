@@ -32,13 +32,3 @@ def test_float_dtype_refuses_integers():
     assert backend.float_dtype(None) == numpy.float32
     with pytest.raises(TypeError, match="floating"):
         backend.float_dtype(numpy.int32)
-
-
-def test_host_allocator_tuning_applies_on_glibc_and_can_be_undone():
-    import platform
-
-    on_glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
-    try:
-        assert backend.tune_host_allocator(keep_freed=False) is on_glibc
-    finally:
-        assert backend.tune_host_allocator() is on_glibc  # as importing xpnet left it

@@ -46,10 +46,10 @@ def test_bench_cnn_memory_sees_the_step_peak():
 
 
 def test_bench_conv_ops_paths_times_every_engine_that_takes_a_layer():
-    """--paths needs numba only (xpnet against itself); strided or grouped layers are left
-    out because they never take the direct path. LeNet's conv1 (6 outputs) does not fit
-    the register blocks, its conv2 (16) does on any SIMD width up to 16 float32 lanes; the
-    direct sums take conv1 only (conv2 reads 150 > DIRECT_MAX_TAPS inputs per output)."""
+    """--paths needs numba only (xpnet against itself). LeNet's conv1 (6 outputs) does
+    not fit the register blocks, its conv2 (16) does on any SIMD width up to 16 float32
+    lanes; the direct sums compute both (stride 1, one group) but are chosen for conv1
+    only (conv2 reads 150 > DIRECT_MAX_TAPS inputs per output): ``*`` marks the choice."""
     pytest.importorskip("numba")
     pytest.importorskip("torch")  # the script sets PyTorch's threads first
     out = _run("bench_conv_ops.py", "--paths", "--net", "lenet5", "--rounds", "1",
@@ -59,15 +59,19 @@ def test_bench_conv_ops_paths_times_every_engine_that_takes_a_layer():
     assert [r[2] for r in rows] == ["150", "2400"]
     cells = [r[3:9] for r in rows]  # fwd direct, blocks, gemm; dw direct, blocks, gemm
     taken = [[v != "-" for v in c] for c in cells]
-    assert taken == [[True, False, True] * 2, [False, True, True] * 2]
-    assert all(float(v) > 0 for c in cells for v in c if v != "-")
+    assert taken == [[True, False, True] * 2, [True, True, True] * 2]
+    chosen = [[v.endswith("*") for v in c] for c in cells]
+    assert chosen == [[True, False, False] * 2, [False, True, False] * 2]
+    assert all(float(v.rstrip("*")) > 0 for c in cells for v in c if v != "-")
 
 
 def test_ab_settings_times_each_variant_and_rejects_unknown_settings():
     out = _run("ab_settings.py", "--model", "lenet5", "--rounds", "1", "--batch", "4",
-               "--variant", "{}", "--variant", '{"DIRECT_FWD_MAX": -1}')
+               "--variant", "{}", "--variant", '{"conv": "gemm"}')
     rows = [line for line in out.splitlines() if "median" in line]
-    assert len(rows) == 2 and rows[1].startswith('{"DIRECT_FWD_MAX": -1}')
-    done = subprocess.run([sys.executable, str(BENCH / "ab_settings.py"), "--variant",
-                           '{"NO_SUCH": 1}'], capture_output=True, text=True, timeout=300)
-    assert done.returncode != 0 and "no setting 'NO_SUCH'" in done.stderr
+    assert len(rows) == 2 and rows[1].startswith('{"conv": "gemm"}')
+    for variant, message in (('{"NO_SUCH": 1}', "unexpected keyword argument 'NO_SUCH'"),
+                             ('{"conv": "fast"}', "conv must be one of")):
+        done = subprocess.run([sys.executable, str(BENCH / "ab_settings.py"), "--variant",
+                               variant], capture_output=True, text=True, timeout=300)
+        assert done.returncode != 0 and message in done.stderr

@@ -10,9 +10,7 @@ Devices are named by strings: ``"cpu"`` and ``"cuda"`` (or ``"cuda:N"``).
 
 from __future__ import annotations
 
-import ctypes
 import functools
-import platform
 from typing import Any
 
 import numpy
@@ -145,48 +143,3 @@ def float_dtype(dtype: Any = None) -> numpy.dtype:
     if dt.kind != "f":
         raise TypeError(f"expected a floating dtype (float32 or float64), got {dt}")
     return dt
-
-
-#: glibc's ``mallopt`` parameters (malloc.h), the values xpnet sets, and glibc's defaults.
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-HOST_MMAP_THRESHOLD = 32 << 20  # glibc's largest allowed value on 64-bit machines
-HOST_TRIM_THRESHOLD = 1 << 30
-GLIBC_DEFAULT_THRESHOLD = 128 << 10
-
-
-def tune_host_allocator(keep_freed: bool = True) -> bool:
-    """Keep freed host arrays in the process for reuse (glibc), instead of unmapping them.
-
-    Why: glibc serves every allocation above its mmap threshold (128 KiB at first,
-    adapting upwards only as such blocks are freed) with fresh pages from the kernel,
-    and the first write to each 4 KiB page faults. A training step allocates many
-    activation and gradient arrays of 0.5-8 MiB: the MLP 784-1024-1024-10's step (batch
-    128) took 10.3 ms with both thresholds held at 128 KiB and 7.4 ms with these settings
-    (``python bench/bench_mlp.py --phases``, with and without ``--glibc-thresholds``;
-    PyTorch's step in the same race went 9.0 -> 5.4 ms).
-
-    Sets ``M_MMAP_THRESHOLD`` to :data:`HOST_MMAP_THRESHOLD` (blocks up to 32 MiB come
-    from the heap) and ``M_TRIM_THRESHOLD`` to :data:`HOST_TRIM_THRESHOLD` (up to 1 GiB of
-    free heap is kept rather than returned to the kernel), as PyTorch's caching
-    allocators keep their blocks. The price: the process's resident memory stays near its
-    peak. Called when xpnet is imported; a no-op where the C library is not glibc.
-
-    Args:
-        keep_freed: False sets both thresholds to glibc's initial 128 KiB instead (fixed,
-            no longer adaptive), so that freed blocks go back to the kernel and the
-            resident size follows the memory in use (for measuring peak memory).
-
-    Returns:
-        True when both settings were applied.
-    """
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
-        return False
-    try:
-        mallopt = ctypes.CDLL("libc.so.6").mallopt
-    except (OSError, AttributeError):
-        return False
-    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    mmap, trim = ((HOST_MMAP_THRESHOLD, HOST_TRIM_THRESHOLD) if keep_freed
-                  else (GLIBC_DEFAULT_THRESHOLD, GLIBC_DEFAULT_THRESHOLD))
-    ok = mallopt(_M_MMAP_THRESHOLD, mmap) == 1
-    return mallopt(_M_TRIM_THRESHOLD, trim) == 1 and ok

@@ -1,13 +1,12 @@
 """Activations: forward against NumPy references, backward against central differences."""
 
-import importlib
 import math
 import warnings
 
 import numpy
 import pytest
 
-from xpnet import Tensor
+from xpnet import Tensor, cpu
 from xpnet import functions as F
 from xpnet.testing import away_from, check_op, gradcheck
 
@@ -177,17 +176,13 @@ def test_integer_input_refused(fn):
 def test_relu_compiled_loops_match_numpy_bit_for_bit(layout, dtype, threads, monkeypatch):
     """The compiled loops (one block of memory, NCHW or NHWC) give NumPy's values, NaN
     and the sign of zero included, forward and backward; other layouts take NumPy's path."""
-    kernels = pytest.importorskip("xpnet.functions.activation._relu_kernels")
-    from xpnet.functions import _parallel
-    relu_module = importlib.import_module("xpnet.functions.activation.relu")
+    kernels = pytest.importorskip("xpnet.cpu.relu_kernels")
+    from xpnet.cpu import relu as cpu_relu
 
     calls = []
     real_fwd, real_bwd = kernels.forward, kernels.backward
     monkeypatch.setattr(kernels, "forward", lambda *a: calls.append("f") or real_fwd(*a))
     monkeypatch.setattr(kernels, "backward", lambda *a: calls.append("b") or real_bwd(*a))
-    monkeypatch.setattr(_parallel, "ELEMENTWISE_MIN_SIZE", 0 if threads == 2 else 10**12)
-    before = _parallel._settings.num_threads
-    _parallel.set_num_threads(threads)
     rng = numpy.random.default_rng(4)
     base = rng.standard_normal((3, 8, 9, 10)).astype(dtype)
     base.flat[:6] = [numpy.nan, -0.0, 0.0, numpy.inf, -numpy.inf, 1.0]
@@ -201,12 +196,10 @@ def test_relu_compiled_loops_match_numpy_bit_for_bit(layout, dtype, threads, mon
     gy = numpy.ascontiguousarray(gy) if layout != "nhwc" else numpy.ascontiguousarray(
         gy.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
     gy.flat[6:8] = [numpy.inf, numpy.nan]
-    try:
+    with cpu.engines(threads=threads, split="always" if threads == 2 else "auto"):
         t = Tensor(x, requires_grad=True)
         y = F.relu(t)
         y.backward(gy)
-    finally:
-        _parallel.set_num_threads(before)
     want = numpy.maximum(x, 0)
     with numpy.errstate(invalid="ignore"):  # inf * 0 where the unit is off: NaN
         want_gx = gy * (want > 0)
@@ -217,12 +210,12 @@ def test_relu_compiled_loops_match_numpy_bit_for_bit(layout, dtype, threads, mon
     # forward: compiled unless x's memory is not one block; backward: y (fresh) and gy
     # share a layout in every case here, so always compiled
     assert ("f" in calls) == (layout != "strided") and "b" in calls
-    assert (relu_module._flat(x) is None) == (layout == "strided")
+    assert (cpu_relu._flat(x) is None) == (layout == "strided")
 
 
 def test_relu_backward_with_mismatched_layouts_uses_numpy():
     """dE/dy in another memory order than y: NumPy's path, same values."""
-    pytest.importorskip("xpnet.functions.activation._relu_kernels")
+    pytest.importorskip("xpnet.cpu.relu_kernels")
     rng = numpy.random.default_rng(5)
     x = rng.standard_normal((2, 4, 5, 6)).astype(numpy.float32)
     gy = numpy.ascontiguousarray(
@@ -232,19 +225,18 @@ def test_relu_backward_with_mismatched_layouts_uses_numpy():
     numpy.testing.assert_array_equal(t.grad, gy * (x > 0))
 
 
-def test_relu_without_numba_takes_numpy_path(monkeypatch):
-    """Without the compiled loops (numba missing) ReLU still works, with the same values."""
-    relu_module = importlib.import_module("xpnet.functions.activation.relu")
+def test_relu_without_compiled_loops_takes_numpy_path():
+    """Without the compiled loops (numba missing, or ``engines(compiled=False)``) ReLU
+    still works, with the same values."""
     rng = numpy.random.default_rng(8)
     x = rng.standard_normal((4, 3, 5, 5))
     gy = rng.standard_normal(x.shape)
     results = []
     for compiled in (True, False):
-        if not compiled:
-            monkeypatch.setattr(relu_module, "_kernels", lambda a: None)
-        t = Tensor(x, requires_grad=True)
-        y = F.relu(t)
-        y.backward(gy)
+        with cpu.engines(compiled=compiled):
+            t = Tensor(x, requires_grad=True)
+            y = F.relu(t)
+            y.backward(gy)
         results.append((y.data, t.grad))
     for a, b in zip(*results):
         numpy.testing.assert_array_equal(a, b)

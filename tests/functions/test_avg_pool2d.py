@@ -8,13 +8,11 @@ import math
 import numpy
 import pytest
 
-from xpnet import Tensor
+from xpnet import Tensor, cpu
 from xpnet import functions as F
 from xpnet.functions.pooling._window import geometry
 from xpnet.functions.pooling.avg_pool2d import AvgPool2dFunction
 from xpnet.testing import check_op
-
-IMPLS = ["xp", "numba", "numba_cl"]  # numba_cl: the channels-last (NHWC) kernels
 
 # (shape, kernel, stride, padding, ceil_mode)
 MODES = {
@@ -27,11 +25,6 @@ MODES = {
     "kernel_equals_input": ((2, 3, 4, 4), 4, None, 0, False),
     "batch1_nonsquare": ((1, 2, 5, 7), (2, 3), (1, 2), (1, 1), False),
 }
-
-
-def _numba_or_skip(impl):
-    if impl.startswith("numba"):
-        pytest.importorskip("numba")
 
 
 def _size(n, k, s, p, ceil):
@@ -62,16 +55,14 @@ def reference(x, kernel, stride, padding, ceil, count_include_pad):
     return y
 
 
-@pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize("count_include_pad", [True, False])
 @pytest.mark.parametrize("mode", list(MODES))
 def test_forward_and_gradient(mode, count_include_pad, impl):
-    _numba_or_skip(impl)
     shape, kernel, stride, padding, ceil = MODES[mode]
     g = geometry("avg_pool2d", shape, kernel, stride, padding, ceil)
     x = numpy.random.default_rng(1).standard_normal(shape)
     check_op(
-        lambda t: AvgPool2dFunction(g, count_include_pad, impl)(t),
+        lambda t: AvgPool2dFunction(g, count_include_pad)(t),
         lambda a: reference(a, kernel, stride, padding, ceil, count_include_pad),
         x,
     )
@@ -91,29 +82,28 @@ def test_padding_counts_as_zero_by_default():
     numpy.testing.assert_array_equal(y, numpy.ones((3, 3)))
 
 
-@pytest.mark.parametrize("impl", IMPLS)
 def test_float32_stays_float32(impl):
-    _numba_or_skip(impl)
     x = Tensor(numpy.ones((2, 3, 7, 7), numpy.float32), requires_grad=True)
     g = geometry("avg_pool2d", x.shape, 3, 2, 1, True)
-    y = AvgPool2dFunction(g, True, impl)(x)
+    y = AvgPool2dFunction(g, True)(x)
     y.backward(numpy.ones(y.shape, numpy.float32))
     assert y.dtype == numpy.float32 and x.grad.dtype == numpy.float32
 
 
-@pytest.mark.parametrize("threads", [False, True])
-def test_numba_matches_views_on_a_batch(threads, monkeypatch):
-    kernels = pytest.importorskip("xpnet.functions.pooling._kernels")
-    monkeypatch.setattr(kernels, "PARALLEL_WORK", 0 if threads else 10**12)
+@pytest.mark.parametrize("split", [False, True])
+def test_numba_matches_views_on_a_batch(split):
+    pytest.importorskip("xpnet.cpu.pooling.kernels")
     rng = numpy.random.default_rng(3)
     x = rng.standard_normal((4, 5, 13, 11)).astype(numpy.float32)
     gy = rng.standard_normal((4, 5, 7, 6)).astype(numpy.float32)
     g = geometry("avg_pool2d", x.shape, 3, 2, 1, True)
     out = []
-    for impl in ("xp", "numba", "numba_cl"):
+    for engines in ({"compiled": False}, {"layout": "nchw"}, {"layout": "nhwc"}):
         t = Tensor(x, requires_grad=True)
-        y = AvgPool2dFunction(g, False, impl)(t)
-        y.backward(gy)
+        with cpu.engines(**engines, threads=2 if split else 1,
+                         split="always" if split else "auto"):
+            y = AvgPool2dFunction(g, False)(t)
+            y.backward(gy)
         out.append((y.data, t.grad))
     for compiled in out[1:]:
         for a, b in zip(out[0], compiled):

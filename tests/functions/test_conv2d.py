@@ -3,10 +3,8 @@
 import numpy
 import pytest
 
-from xpnet import Tensor
+from xpnet import Tensor, cpu
 from xpnet import functions as F
-from xpnet.functions import _parallel
-from xpnet.functions.connection import _im2col
 from xpnet.testing import check_op, gradcheck
 
 
@@ -90,48 +88,36 @@ def _make(mode, transpose=False, seed=0):
     return x, w, b, dict(stride=s, padding=p, dilation=d, groups=g)
 
 
-@pytest.fixture(params=[1, 2], ids=["1thread", "2threads"])
-def threads(request):
-    """Run a test with the batch unsplit and split over two threads."""
-    before = _parallel._settings.num_threads
-    _parallel.set_num_threads(request.param)
-    yield request.param
-    _parallel.set_num_threads(before)
-
-
-@pytest.fixture(params=["col2im", "col2im_numpy", "full_conv"])
-def dx_path(request, monkeypatch):
-    """dE/dx by col2im (one GEMM and the compiled fold where numba is installed, else
-    kh kw NumPy products: ``col2im_numpy`` forces those), or (stride 1) by the full
-    convolution with flipped kernels."""
-    full = request.param == "full_conv"
-    monkeypatch.setattr(_im2col, "DX_BY_CONV_MIN_CG", 1 if full else 10**9)
-    if request.param == "col2im_numpy":
-        monkeypatch.setattr(_im2col, "_load_direct", lambda: None)
-    return request.param
+@pytest.fixture(params=["fold", "col2im", "conv"])
+def dx_path(request):
+    """dE/dx by one GEMM and the compiled fold (one group, numba; else as ``col2im``), by
+    kh kw NumPy products (``col2im``), or (stride 1) by the full convolution with flipped
+    kernels (``conv``): ``xpnet.cpu.engines(conv_dx=...)``."""
+    with cpu.engines(conv_dx=request.param):
+        yield request.param
 
 
 @pytest.fixture(params=["im2col", "im2row", "direct"])
-def layout(request, monkeypatch):
-    """Forward by GEMM with columns as im2col's (taps as columns) or im2row's (taps as
-    rows, bias in the GEMM), or summed directly from the flat image (numba; stride 1 and
-    one group: other modes take the GEMM path whatever the setting)."""
+def layout(request):
+    """Forward and dE/dw by GEMM with columns as im2col's (taps as columns) or im2row's
+    (taps as rows, bias in the GEMM), or summed directly from the flat image (numba;
+    stride 1 and one group: other modes take the GEMM path whatever the setting)."""
     if request.param == "direct":
         pytest.importorskip("numba")
-    monkeypatch.setattr(_im2col, "ROWS_MAX_CG", 10**9 if request.param == "im2row" else -1)
-    monkeypatch.setattr(_im2col, "DIRECT_FWD_MAX", 10**9 if request.param == "direct" else -1)
-    monkeypatch.setattr(_im2col, "DIRECT_MAX_TAPS", 10**9)
-    return request.param
+        scope = cpu.engines(conv="direct")
+    else:
+        scope = cpu.engines(conv="gemm", conv_columns=request.param)
+    with scope:
+        yield request.param
 
 
 @pytest.fixture(params=["gemm", "direct"])
-def wgrad(request, monkeypatch):
-    """dE/dw through the column matrix, or summed directly (numba; few channels only)."""
+def wgrad(request):
+    """dE/dw through the column matrix, or summed directly (numba; stride 1, one group)."""
     if request.param == "direct":
         pytest.importorskip("numba")
-    monkeypatch.setattr(_im2col, "DIRECT_WGRAD_MAX", 10**9 if request.param == "direct" else -1)
-    monkeypatch.setattr(_im2col, "DIRECT_MAX_TAPS", 10**9)
-    return request.param
+    with cpu.engines(conv=request.param):
+        yield request.param
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -145,50 +131,6 @@ def test_conv2d_weight_gradient_paths(mode, threads, wgrad):
     else:
         check_op(lambda x, w, b: F.conv2d(x, w, b, **kw),
                  lambda x, w, b: ref_conv2d(x, w, b, **kw), x, w, b, wrt=[1, 2])
-
-
-def _lenet_conv1_with_spy(monkeypatch, name, seed):
-    """LeNet's first layer in float32 (x, w, b), and the calls of ``_direct.<name>``."""
-    direct = pytest.importorskip("xpnet.functions.connection._direct")
-    calls = []
-    real = getattr(direct, name)
-    monkeypatch.setattr(direct, name, lambda *a: calls.append(1) or real(*a))
-    rng = numpy.random.default_rng(seed)
-    x = rng.standard_normal((8, 1, 28, 28)).astype(numpy.float32)
-    w = rng.standard_normal((6, 1, 5, 5)).astype(numpy.float32)
-    b = rng.standard_normal(6).astype(numpy.float32)
-    return calls, x, w, b
-
-
-def test_direct_weight_gradient_is_used_for_lenet_conv1(monkeypatch):
-    """The direct sum runs on LeNet's first layer and equals the GEMM path in float32."""
-    calls, x, w, b = _lenet_conv1_with_spy(monkeypatch, "weight_grad", seed=5)
-    grads = []
-    for limit in (10**9, -1):
-        monkeypatch.setattr(_im2col, "DIRECT_WGRAD_MAX", limit)
-        tw, tb = Tensor(w, requires_grad=True), Tensor(b, requires_grad=True)
-        F.conv2d(Tensor(x), tw, tb, padding=2).sum().backward()
-        grads.append((tw.grad, tb.grad))
-    assert calls == [1]
-    for direct_grad, gemm_grad in zip(*grads):
-        numpy.testing.assert_allclose(direct_grad, gemm_grad, rtol=1e-4, atol=1e-3)
-
-
-def test_direct_forward_is_used_for_lenet_conv1(monkeypatch):
-    """The direct forward runs on LeNet's first layer (float32, padding 2, bias) and
-    equals the GEMM path; a strided or grouped convolution never takes it."""
-    calls, x, w, b = _lenet_conv1_with_spy(monkeypatch, "forward", seed=6)
-    outs = []
-    for limit in (10**9, -1):
-        monkeypatch.setattr(_im2col, "DIRECT_FWD_MAX", limit)
-        outs.append(F.conv2d(Tensor(x), Tensor(w), Tensor(b), padding=2).data)
-    assert calls == [1]
-    assert outs[0].dtype == numpy.float32
-    numpy.testing.assert_allclose(outs[0], outs[1], rtol=1e-5, atol=1e-5)
-    monkeypatch.setattr(_im2col, "DIRECT_FWD_MAX", 10**9)
-    F.conv2d(Tensor(x), Tensor(w), stride=2)
-    F.conv2d(Tensor(x[:, [0, 0]]), Tensor(w), groups=2)
-    assert calls == [1]
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -252,7 +194,6 @@ def test_threads_are_deterministic_and_agree():
     x = rng.standard_normal((7, 4, 9, 9), dtype=numpy.float32)
     w = rng.standard_normal((6, 2, 3, 3), dtype=numpy.float32)
     gy = rng.standard_normal((7, 6, 5, 5), dtype=numpy.float32)
-    before = _parallel._settings.num_threads
 
     def run():
         X, W = Tensor(x, requires_grad=True), Tensor(w, requires_grad=True)
@@ -260,23 +201,13 @@ def test_threads_are_deterministic_and_agree():
         y.backward(gy)
         return y.data.copy(), X.grad.copy(), W.grad.copy()
 
-    try:
-        _parallel.set_num_threads(3)
+    with cpu.engines(threads=3):
         first, second = run(), run()
-        _parallel.set_num_threads(1)
+    with cpu.engines(threads=1):
         single = run()
-    finally:
-        _parallel.set_num_threads(before)
     for a, b, c in zip(first, second, single):
         assert numpy.array_equal(a, b)
         numpy.testing.assert_allclose(a, c, rtol=1e-5, atol=1e-5)
-
-
-def test_slices_cover_the_batch():
-    assert _parallel.slices(7, 3) == [(0, 2), (2, 4), (4, 7)]
-    assert _parallel.slices(2, 4) == [(0, 1), (1, 2)]
-    with pytest.raises(ValueError, match="set_num_threads"):
-        _parallel.set_num_threads(0)
 
 
 def test_output_size_matches_formula():
@@ -330,26 +261,26 @@ def test_conv_transpose2d_errors():
     ((5, 3, 13, 13), 8, 5, 2, 2, 1),  # the CIFAR net's conv1, strided
     ((4, 4, 9, 9), 6, 3, 1, 1, 2),  # groups
 ])
-def test_im2row_matches_im2col(monkeypatch, dtype, tol, shape, co, k, s, p, g):
+def test_im2row_matches_im2col(dtype, tol, shape, co, k, s, p, g):
     """The two column layouts give the same y, dE/dx, dE/dw, dE/db in float32 and float64."""
     rng = numpy.random.default_rng(3)
     x = rng.standard_normal(shape).astype(dtype)
     w = rng.standard_normal((co, shape[1] // g, k, k)).astype(dtype)
     b = rng.standard_normal(co).astype(dtype)
 
-    def run(rows_max_cg):
-        monkeypatch.setattr(_im2col, "ROWS_MAX_CG", rows_max_cg)
-        X, W, B = (Tensor(a, requires_grad=True) for a in (x, w, b))
-        y = F.conv2d(X, W, B, stride=s, padding=p, groups=g)
-        y.backward(numpy.cos(numpy.arange(y.data.size)).reshape(y.shape).astype(dtype))
+    def run(columns):
+        with cpu.engines(conv="gemm", conv_columns=columns):
+            X, W, B = (Tensor(a, requires_grad=True) for a in (x, w, b))
+            y = F.conv2d(X, W, B, stride=s, padding=p, groups=g)
+            y.backward(numpy.cos(numpy.arange(y.data.size)).reshape(y.shape).astype(dtype))
         assert y.dtype == X.grad.dtype == W.grad.dtype == B.grad.dtype == dtype
         return y.data, X.grad, W.grad, B.grad
 
-    for a, ref in zip(run(10**9), run(-1)):
+    for a, ref in zip(run("im2row"), run("im2col")):
         numpy.testing.assert_allclose(a, ref, rtol=tol, atol=tol * numpy.abs(ref).max())
 
 
-# Shapes the register-blocked loops (``_micro.py``) take: Og a multiple of 4 (half the
+# Shapes the register blocks (``xpnet/cpu/conv/blocks.py``) take: Og a multiple of 4 (half the
 # float64 SIMD width with AVX-512, 8 lanes), at least 8 outputs per map (a block's NR
 # consecutive outputs of the flattened plane, running on across output rows), and C >= 8
 # so that dE/dx, a full convolution back to C channels, takes them too (stride 1).
@@ -384,18 +315,18 @@ def _make_blocks(mode, seed=0):
 
 @pytest.fixture
 def blocks_spy(monkeypatch):
-    """Count the calls of the register-blocked forward and weight-gradient loops."""
-    micro = pytest.importorskip("xpnet.functions.connection._micro")
+    """Count the calls of the register-blocked forward and weight-gradient loops (the
+    engines chosen by shape, as in a network)."""
+    blocks = pytest.importorskip("xpnet.cpu.conv.blocks")
     calls = {"forward": 0, "weight_grad": 0}
     for name in calls:
-        real = getattr(micro, name)
+        real = getattr(blocks, name)
 
         def spy(*a, _name=name, _real=real):
             calls[_name] += 1
             return _real(*a)
 
-        monkeypatch.setattr(micro, name, spy)
-    monkeypatch.setattr(_im2col, "MICRO", True)
+        monkeypatch.setattr(blocks, name, spy)
     return calls
 
 
@@ -413,59 +344,15 @@ def test_conv2d_by_register_blocks(mode, threads, blocks_spy):
     assert blocks_spy["forward"] > 0 and blocks_spy["weight_grad"] > 0
 
 
-def test_register_blocks_match_gemm_on_the_cifar_conv2(blocks_spy, monkeypatch):
-    """float32, the CIFAR net's conv2 (32 -> 32 channels, 5x5, padding 2) on 16x16: the
-    blocks' y, dE/dx, dE/dw and dE/db equal the im2col + GEMM path's to float32 rounding."""
-    rng = numpy.random.default_rng(7)
-    x = rng.standard_normal((4, 32, 16, 16), dtype=numpy.float32)
-    w = rng.standard_normal((32, 32, 5, 5), dtype=numpy.float32) * 0.05
-    b = rng.standard_normal(32, dtype=numpy.float32)
-    gy = rng.standard_normal((4, 32, 16, 16), dtype=numpy.float32)
-    results = []
-    for on in (True, False):
-        monkeypatch.setattr(_im2col, "MICRO", on)
-        xt, wt, bt = (Tensor(a, requires_grad=True) for a in (x, w, b))
-        y = F.conv2d(xt, wt, bt, padding=2)
-        (y * Tensor(gy)).sum().backward()
-        results.append((y.data, xt.grad, wt.grad, bt.grad))
-        if on:  # all three products ran on the blocks (per batch slice), then none did
-            seen = dict(blocks_spy)
-            assert seen["forward"] >= 2 and seen["weight_grad"] >= 1
-    assert blocks_spy == seen
-    for got, want in zip(*results):
-        assert got.dtype == numpy.float32
-        numpy.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-4 * numpy.abs(want).max())
-
-
-def test_register_blocks_apply_only_where_they_fit():
-    """Og not a multiple of half the SIMD width, or fewer outputs per map than a block's
-    NR, leave the convolution to the other paths."""
-    micro = pytest.importorskip("xpnet.functions.connection._micro")
-    vl = micro.lanes(numpy.float32)
-    assert micro.applies(3, 2 * vl, micro.NR, numpy.float32)
-    assert micro.applies(3, vl, 64, numpy.float32)
-    assert micro.applies(3, vl // 2 * 3, 64, numpy.float32)  # 2 VL / 2 + VL / 2
-    assert not micro.applies(3, vl // 2 + 1, 64, numpy.float32)
-    assert not micro.applies(3, vl // 2, 64, numpy.float32)  # a half-width block alone
-    assert not micro.applies(3, 2 * vl, micro.NR - 1, numpy.float32)
-    assert not micro.applies(3, 4 * vl, micro.NR + 1, numpy.float32)  # 2 blocks, half used
-    assert micro.applies(3, 4 * vl, 4 * micro.NR, numpy.float32)
-    # a narrow GEMM (at most NARROW_GEMM_VL vectors of outputs) loses even to half-used
-    # blocks: AlexNet-64's grouped 3 x 3 maps
-    assert micro.applies(3, micro.NARROW_GEMM_VL * vl, micro.NR + 1, numpy.float32)
-    assert not micro.applies(3, (micro.NARROW_GEMM_VL + 1) * vl, micro.NR + 1, numpy.float32)
-    assert micro.lanes(numpy.float64) * 2 == vl
-
-
 def test_short_tap_runs_leave_the_weight_gradient_to_the_direct_sums(blocks_spy):
     """A grey 5x5 layer to 16 channels: the blocks take its forward pass, but its weight
     gradient (5 taps per window row, fewer than a block's rows) goes to the direct sums;
     the gradient is still right (float64, against central differences)."""
-    micro = pytest.importorskip("xpnet.functions.connection._micro")
+    blocks = pytest.importorskip("xpnet.cpu.conv.blocks")
     rng = numpy.random.default_rng(11)
     x = rng.standard_normal((2, 1, 10, 10))
     w = rng.standard_normal((16, 1, 5, 5))
-    assert 5 < micro.NR
+    assert 5 < blocks.NR
     check_op(lambda x, w: F.conv2d(x, w, padding=2), lambda x, w: ref_conv2d(x, w, padding=2),
              x, w, wrt=[1])
     assert blocks_spy["forward"] > 0 and blocks_spy["weight_grad"] == 0
@@ -484,61 +371,3 @@ def test_conv_transpose2d_by_register_blocks(stride, blocks_spy):
     check_op(lambda x, w, b: F.conv_transpose2d(x, w, b, **kw),
              lambda x, w, b: ref_conv_transpose2d(x, w, b, **kw), x, w, b)
     assert blocks_spy["forward"] > 0 and blocks_spy["weight_grad"] > 0
-
-
-_OTHER_HOST = """
-import sys
-import llvmlite.binding as llvm
-import numpy
-real, drop = llvm.get_host_cpu_features, set(sys.argv[1].split(","))
-def features():
-    f = real()
-    for k in list(f.keys()):
-        if k in drop or (k.startswith("avx512") and "avx512f" in drop):
-            f[k] = False
-    return f
-llvm.get_host_cpu_features = features
-from xpnet import Tensor
-from xpnet import functions as F
-from xpnet.functions.connection import _im2col, _micro
-print(_micro.VECTOR_BYTES, _micro.NR)
-calls = []
-for name in ("forward", "weight_grad"):
-    def spy(*a, _real=getattr(_micro, name), _name=name):
-        calls.append(_name)
-        return _real(*a)
-    setattr(_micro, name, spy)
-rng = numpy.random.default_rng(0)
-modes = [((2, 8, 9, 10), 12, 3, 1, 1, 1), ((2, 16, 7, 7), 32, 3, 2, 1, 2)]
-for (n, c, h, w), co, k, s, p, g in modes:
-    x, wt = rng.standard_normal((n, c, h, w)), rng.standard_normal((co, c // g, k, k))
-    outs = []
-    for on in (True, False):
-        _im2col.MICRO = on
-        xt, wtt = Tensor(x, requires_grad=True), Tensor(wt, requires_grad=True)
-        y = F.conv2d(xt, wtt, stride=s, padding=p, groups=g)
-        (y * y).sum().backward()
-        outs.append((y.data, xt.grad, wtt.grad))
-    for a, b in zip(*outs):
-        numpy.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
-print("ok" if {"forward", "weight_grad"} <= set(calls) else "blocks not used")
-"""
-
-
-@pytest.mark.parametrize("drop, shape", [("avx512f", "32 6"), ("avx512f,avx2", "16 6")],
-                         ids=["avx2", "sse"])
-def test_register_blocks_on_other_hosts_shapes(drop, shape, tmp_path):
-    """The blocks as numba compiles them for an AVX2 machine (VL 8 float32, NR 6) and an
-    SSE one (16-byte vectors), forced by hiding CPU features from llvmlite in a fresh
-    process with its own numba cache: y, dE/dx and dE/dw equal the GEMM path's
-    (float64), half-width last block and strided groups included."""
-    pytest.importorskip("numba")
-    import os
-    import subprocess
-    import sys
-
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
-    done = subprocess.run([sys.executable, "-c", _OTHER_HOST, drop], capture_output=True,
-                          text=True, timeout=600, env=env)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.split() == [*shape.split(), "ok"]

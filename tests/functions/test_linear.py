@@ -3,7 +3,7 @@
 import numpy
 import pytest
 
-from xpnet import Tensor
+from xpnet import Tensor, cpu
 from xpnet import functions as F
 from xpnet.testing import check_op
 
@@ -110,21 +110,21 @@ def test_linear_dtype_errors():
 
 @pytest.fixture(params=["x_wt", "w_xt"])
 def orientation(request, monkeypatch):
-    """Run the forward product as x W^T or as (W x^T)^T, whatever the shapes."""
-    import sys
+    """Run the forward product as x W^T or as (W x^T)^T, whatever the shapes; the list
+    gets True whenever the product ran as (W x^T)^T."""
+    from xpnet.cpu import dense
 
-    module = sys.modules["xpnet.functions.connection.linear"]
     taken = []
-    real = module._forward_as_w_xt
+    real = dense.forward_as_w_xt
 
     def spy(*args):
-        taken.append(True)
-        return real(*args)
+        ran = real(*args)
+        taken.extend([True] if ran else [])
+        return ran
 
-    monkeypatch.setattr(module, "_forward_as_w_xt", spy)
-    monkeypatch.setattr(module, "W_XT_MAX_ROWS", 10**9 if request.param == "w_xt" else 0)
-    monkeypatch.setattr(module, "W_XT_MIN_OUT", 1)
-    yield request.param, taken
+    monkeypatch.setattr(dense, "forward_as_w_xt", spy)
+    with cpu.engines(dense=request.param):
+        yield request.param, taken
 
 
 @pytest.mark.parametrize("bias", [True, False])
@@ -137,14 +137,9 @@ def test_linear_in_both_orientations(orientation, bias, shape_x):
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
-def test_w_xt_split_over_threads_equals_the_product(threads, monkeypatch):
-    from xpnet.functions import _parallel
-
+def test_w_xt_split_over_threads_equals_the_product(threads):
     pytest.importorskip("threadpoolctl")
-    before = _parallel._settings.num_threads
-    _parallel.set_num_threads(threads)
-    monkeypatch.setattr(_parallel, "SPLIT_MIN_WORK", 0)
-    try:
+    with cpu.engines(threads=threads, split="always"):
         rng = numpy.random.default_rng(7)
         x = rng.standard_normal((64, 40)).astype(numpy.float32)
         w = rng.standard_normal((300, 40)).astype(numpy.float32)  # 300 >= 256 outputs
@@ -152,5 +147,3 @@ def test_w_xt_split_over_threads_equals_the_product(threads, monkeypatch):
         y = F.linear(Tensor(x), Tensor(w), Tensor(b)).data
         assert y.dtype == numpy.float32 and y.flags.c_contiguous
         numpy.testing.assert_allclose(y, x @ w.T + b, rtol=1e-5, atol=1e-5)
-    finally:
-        _parallel.set_num_threads(before)

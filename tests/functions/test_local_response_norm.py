@@ -3,12 +3,12 @@
 import numpy
 import pytest
 
-from xpnet import Tensor
+from xpnet import Tensor, cpu
 from xpnet.functions import local_response_norm
 from xpnet.functions.normalization.local_response_norm import LocalResponseNorm
 from xpnet.testing import check_op
 
-IMPLS = ["xp", "numba_cl"]  # numba_cl: the compiled channels-last kernels
+IMPLS = ["xp", "numba_cl"]  # the reference and the compiled channels-last kernels
 
 
 def reference(x, size, alpha, beta, k):
@@ -23,23 +23,20 @@ def reference(x, size, alpha, beta, k):
 
 
 # alpha large enough that the cross-channel term of the gradient is not negligible
-@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("impl", IMPLS, indirect=True)
 @pytest.mark.parametrize("size", [1, 2, 3, 4, 5])
 @pytest.mark.parametrize("beta", [0.75, 0.6])
 def test_lrn_4d(size, beta, impl):
-    if impl == "numba_cl":
-        pytest.importorskip("numba")
     x = numpy.random.default_rng(size).standard_normal((2, 6, 2, 3))
     args = (size, 0.8, beta, 1.5)
-    check_op(lambda t: LocalResponseNorm(*args, impl=impl)(t), lambda a: reference(a, *args), x)
+    check_op(lambda t: LocalResponseNorm(*args)(t), lambda a: reference(a, *args), x)
 
 
-@pytest.mark.parametrize("threads", [False, True])
+@pytest.mark.parametrize("split", [False, True])
 @pytest.mark.parametrize("size", [3, 4, 5])
-def test_lrn_channels_last_kernel_gives_the_same_bits(size, threads, monkeypatch):
+def test_lrn_channels_last_kernel_gives_the_same_bits(size, split):
     """conv2d's NHWC output takes the compiled kernel: same float32 bits, layout kept."""
-    kernels = pytest.importorskip("xpnet.functions.normalization._lrn_kernels")
-    monkeypatch.setattr(kernels, "PARALLEL_WORK", 0 if threads else 10**12)
+    pytest.importorskip("xpnet.cpu.lrn_kernels")
     rng = numpy.random.default_rng(size)
     x = (rng.standard_normal((3, 9, 5, 4)) * 4).astype(numpy.float32)
     x_cl = numpy.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
@@ -48,8 +45,9 @@ def test_lrn_channels_last_kernel_gives_the_same_bits(size, threads, monkeypatch
     results = []
     for data, grad in ((x, gy), (x_cl, gy_cl)):
         t = Tensor(data, requires_grad=True)
-        y = local_response_norm(t, size, alpha=0.01, beta=0.75, k=2.0)
-        y.backward(grad)
+        with cpu.engines(threads=2 if split else 1, split="always" if split else "auto"):
+            y = local_response_norm(t, size, alpha=0.01, beta=0.75, k=2.0)
+            y.backward(grad)
         results.append((y.data, t.grad))
     (y0, g0), (y1, g1) = results
     assert y1.transpose(0, 2, 3, 1).flags.c_contiguous  # still channels-last

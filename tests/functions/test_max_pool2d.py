@@ -9,13 +9,17 @@ import math
 import numpy
 import pytest
 
-from xpnet import Tensor, no_grad
+from xpnet import Tensor, cpu, no_grad
 from xpnet import functions as F
 from xpnet.functions.pooling._window import geometry
 from xpnet.functions.pooling.max_pool2d import MaxPool2dFunction
 from xpnet.testing import check_op, distinct
 
-IMPLS = ["xp", "numba", "numba_cl"]  # numba_cl: the channels-last (NHWC) kernels
+#: As the ``impl`` fixture (conftest.py): the reference, then the compiled kernels on NCHW
+#: planes and on channels-last memory.
+IMPL_ENGINES = {"xp": {"compiled": False}, "numba": {"layout": "nchw"},
+                "numba_cl": {"layout": "nhwc"}}
+
 
 # (shape, kernel, stride, padding, ceil_mode)
 MODES = {
@@ -29,11 +33,6 @@ MODES = {
     "batch1_nonsquare": ((1, 2, 5, 7), (2, 3), (1, 2), (1, 1), False),
     "nonsquare_ceil": ((2, 1, 6, 5), (3, 2), (2, 3), (1, 0), True),
 }
-
-
-def _numba_or_skip(impl):
-    if impl.startswith("numba"):
-        pytest.importorskip("numba")
 
 
 def _size(n, k, s, p, ceil):
@@ -72,32 +71,28 @@ def reference(x, kernel, stride, padding, ceil):
     return y, idx
 
 
-def _op(impl, shape, kernel, stride, padding, ceil, want_indices=False):
+def _op(shape, kernel, stride, padding, ceil, want_indices=False):
     g = geometry("max_pool2d", shape, kernel, stride, padding, ceil)
-    return lambda t: MaxPool2dFunction(g, want_indices, impl)(t)
+    return lambda t: MaxPool2dFunction(g, want_indices)(t)
 
 
-@pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize("mode", list(MODES))
 def test_forward_and_gradient(mode, impl):
-    _numba_or_skip(impl)
     shape, kernel, stride, padding, ceil = MODES[mode]
     x = distinct(shape, seed=1)
     check_op(
-        _op(impl, shape, kernel, stride, padding, ceil),
+        _op(shape, kernel, stride, padding, ceil),
         lambda a: reference(a, kernel, stride, padding, ceil)[0],
         x,
     )
 
 
-@pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize("mode", list(MODES))
 def test_indices_match_reference(mode, impl):
-    _numba_or_skip(impl)
     shape, kernel, stride, padding, ceil = MODES[mode]
     x = distinct(shape, seed=2)
     g = geometry("max_pool2d", shape, kernel, stride, padding, ceil)
-    fn = MaxPool2dFunction(g, True, impl)
+    fn = MaxPool2dFunction(g, True)
     y = fn(Tensor(x))
     ref_y, ref_idx = reference(x, kernel, stride, padding, ceil)
     numpy.testing.assert_array_equal(y.data, ref_y)
@@ -113,13 +108,11 @@ def test_public_function_returns_indices_tensor():
     assert y.requires_grad
 
 
-@pytest.mark.parametrize("impl", IMPLS)
 def test_error_flows_only_to_the_selected_neuron(impl):
-    _numba_or_skip(impl)
     x = numpy.zeros((1, 1, 4, 4))
     x[0, 0, 1, 2] = 5.0  # the max of the top-right 2x2 window
     t = Tensor(x, requires_grad=True)
-    y = _op(impl, x.shape, 2, 2, 0, False)(t)
+    y = _op(x.shape, 2, 2, 0, False)(t)
     y.backward(numpy.full((1, 1, 2, 2), 3.0))
     expected = numpy.zeros_like(x)
     expected[0, 0, 1, 2] = 3.0  # top-right window: only its max
@@ -127,23 +120,19 @@ def test_error_flows_only_to_the_selected_neuron(impl):
     numpy.testing.assert_array_equal(t.grad, expected)
 
 
-@pytest.mark.parametrize("impl", IMPLS)
 def test_overlapping_windows_sum_their_errors(impl):
-    _numba_or_skip(impl)
     x = distinct((1, 1, 5, 5), seed=4)
     x[0, 0, 2, 2] = 100.0  # the max of all four overlapping 3x3/2 windows
     t = Tensor(x, requires_grad=True)
-    _op(impl, x.shape, 3, 2, 0, False)(t).backward(numpy.array([[[[1.0, 2.0], [3.0, 4.0]]]]))
+    _op(x.shape, 3, 2, 0, False)(t).backward(numpy.array([[[[1.0, 2.0], [3.0, 4.0]]]]))
     assert t.grad[0, 0, 2, 2] == 10.0
     assert numpy.count_nonzero(t.grad) == 1
 
 
-@pytest.mark.parametrize("impl", IMPLS)
 def test_ties_go_to_first_in_row_major_order(impl):
-    _numba_or_skip(impl)
     x = numpy.ones((1, 1, 3, 3))
     t = Tensor(x, requires_grad=True)
-    fn = MaxPool2dFunction(geometry("max_pool2d", x.shape, 3, 1, 1, False), True, impl)
+    fn = MaxPool2dFunction(geometry("max_pool2d", x.shape, 3, 1, 1, False), True)
     y = fn(t)
     idx = fn.indices
     y.backward(numpy.ones(y.shape))
@@ -152,22 +141,18 @@ def test_ties_go_to_first_in_row_major_order(impl):
     assert t.grad.sum() == 9.0
 
 
-@pytest.mark.parametrize("impl", IMPLS)
 def test_nan_is_selected_and_propagates(impl):
-    _numba_or_skip(impl)
     x = distinct((1, 1, 4, 4), seed=5)
     x[0, 0, 0, 1] = numpy.nan
-    fn = MaxPool2dFunction(geometry("max_pool2d", x.shape, 2, 2, 0, False), True, impl)
+    fn = MaxPool2dFunction(geometry("max_pool2d", x.shape, 2, 2, 0, False), True)
     y = fn(Tensor(x)).data
     assert numpy.isnan(y[0, 0, 0, 0]) and fn.indices[0, 0, 0, 0] == 1
     assert not numpy.isnan(y[0, 0, 1, 1])
 
 
-@pytest.mark.parametrize("impl", IMPLS)
 def test_float32_stays_float32(impl):
-    _numba_or_skip(impl)
     x = Tensor(distinct((2, 3, 7, 7)).astype(numpy.float32), requires_grad=True)
-    y = _op(impl, x.shape, 3, 2, 1, True)(x)
+    y = _op(x.shape, 3, 2, 1, True)(x)
     y.backward(numpy.ones(y.shape, numpy.float32))
     assert y.dtype == numpy.float32 and x.grad.dtype == numpy.float32
 
@@ -180,10 +165,9 @@ WINDOWS = [(3, 2, 1, True), (2, 2, 0, False), (2, 2, 0, True)]
 @pytest.mark.parametrize("window", WINDOWS, ids=["3x3s2p1_ceil", "2x2s2", "2x2s2_ceil"])
 @pytest.mark.parametrize("data", ["normal", "ties_and_infinities"])
 @pytest.mark.parametrize("channels", [5, 12])  # the channels-last kernel for few / many
-@pytest.mark.parametrize("threads", [False, True])
-def test_numba_matches_views_on_a_batch(threads, channels, data, window, monkeypatch):
-    kernels = pytest.importorskip("xpnet.functions.pooling._kernels")
-    monkeypatch.setattr(kernels, "PARALLEL_WORK", 0 if threads else 10**12)
+@pytest.mark.parametrize("split", [False, True])
+def test_numba_matches_views_on_a_batch(split, channels, data, window):
+    kernels = pytest.importorskip("xpnet.cpu.pooling.kernels")
     assert (channels < kernels.FEW_CHANNELS) == (channels == 5)
     rng = numpy.random.default_rng(6)
     if data == "normal":
@@ -196,9 +180,11 @@ def test_numba_matches_views_on_a_batch(threads, channels, data, window, monkeyp
     results = []
     for impl in ("xp", "numba", "numba_cl"):
         t = Tensor(x, requires_grad=True)
-        fn = MaxPool2dFunction(geometry("max_pool2d", x.shape, *window), True, impl)
-        y = fn(t)
-        assert (fn.kernel is None) == (impl == "xp")  # infinities are not sent to the views
+        fn = MaxPool2dFunction(geometry("max_pool2d", x.shape, *window), True)
+        with cpu.engines(**IMPL_ENGINES[impl], threads=2 if split else 1,
+                         split="always" if split else "auto"):
+            y = fn(t)
+        assert (fn.plan is None) == (impl == "xp")  # infinities are not sent to the views
         gy = rng.standard_normal(y.shape).astype(numpy.float32) if gy is None else gy
         indices = fn.indices
         y.backward(gy)
@@ -215,7 +201,7 @@ def test_numba_matches_views_on_a_batch(threads, channels, data, window, monkeyp
 
 def test_has_nan_fast_test_and_exact_answer():
     """The fast test doubts infinities; the answer is exact all the same."""
-    kernels = pytest.importorskip("xpnet.functions.pooling._kernels")
+    kernels = pytest.importorskip("xpnet.cpu.pooling.kernels")
     for dtype in (numpy.float32, numpy.float64):
         x = numpy.arange(10_000, dtype=dtype).reshape(100, 100)
         assert not kernels.has_nan(x)
@@ -236,7 +222,7 @@ def test_channels_last_input_stays_channels_last():
     t, t_cl = Tensor(x, requires_grad=True), Tensor(x_cl, requires_grad=True)
     fn, fn_cl = MaxPool2dFunction(g, True), MaxPool2dFunction(g, True)
     y, y_cl = fn(t), fn_cl(t_cl)
-    assert fn_cl.cl and not fn.cl
+    assert fn_cl.plan.nhwc and not fn.plan.nhwc
     assert y_cl.data.transpose(0, 2, 3, 1).flags.c_contiguous
     numpy.testing.assert_array_equal(y.data, y_cl.data)
     numpy.testing.assert_array_equal(fn.indices, fn_cl.indices)
@@ -248,24 +234,21 @@ def test_channels_last_input_stays_channels_last():
     numpy.testing.assert_array_equal(t.grad, t_cl.grad)
 
 
-@pytest.mark.parametrize("threads", [False, True])
-def test_channels_last_inference_on_many_channels(threads, monkeypatch):
+@pytest.mark.parametrize("split", [False, True])
+def test_channels_last_inference_on_many_channels(split):
     """No switches kept: each thread's positions go to its own scratch, results unchanged."""
-    kernels = pytest.importorskip("xpnet.functions.pooling._kernels")
-    monkeypatch.setattr(kernels, "PARALLEL_WORK", 0 if threads else 10**12)
+    pytest.importorskip("xpnet.cpu.pooling.kernels")
     x = distinct((4, 12, 9, 9), seed=8).astype(numpy.float32)
     x_cl = numpy.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
-    with no_grad():
+    with no_grad(), cpu.engines(threads=2 if split else 1, split="always" if split else "auto"):
         y = F.max_pool2d(Tensor(x_cl), 3, 2, 1)
     numpy.testing.assert_array_equal(y.data, reference(x, 3, 2, 1, False)[0])
 
 
-@pytest.mark.parametrize("impl", IMPLS)
 def test_inference_without_graph(impl):
-    _numba_or_skip(impl)
     x = distinct((2, 2, 6, 6))
     with no_grad():
-        y = _op(impl, x.shape, 2, 2, 0, False)(Tensor(x))
+        y = _op(x.shape, 2, 2, 0, False)(Tensor(x))
     numpy.testing.assert_array_equal(y.data, reference(x, 2, 2, 0, False)[0])
 
 

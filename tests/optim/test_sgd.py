@@ -4,7 +4,7 @@ import numpy
 import pytest
 
 import xpnet
-from xpnet import optim
+from xpnet import cpu, optim
 
 
 def _param(values):
@@ -79,14 +79,15 @@ def test_compiled_update_is_bit_identical_to_the_numpy_path(kw, dtype, monkeypat
         opt = optim.SGD([p], lr=0.05, **kw)
         taken = []  # what _update_compiled answered: True when the kernel ran
 
-        def spy(i, w, g, real=opt._update_compiled, compiled=compiled, taken=taken):
-            taken.append(bool(compiled and real(i, w, g)))
+        def spy(i, w, g, real=opt._update_compiled, taken=taken):
+            taken.append(real(i, w, g))
             return taken[-1]
 
         monkeypatch.setattr(opt, "_update_compiled", spy)
-        for g in grads:
-            p.grad = g
-            opt.step()
+        with cpu.engines(compiled=compiled):
+            for g in grads:
+                p.grad = g
+                opt.step()
         assert p.data.dtype == dtype
         assert taken == [compiled] * len(grads)
         buf = opt.state.get(0, {}).get("momentum_buffer")
@@ -256,24 +257,25 @@ def test_alexnet_sgd_compiled_update_is_bit_identical(dtype, weight_decay, monke
     rng = numpy.random.default_rng(5)
     w0 = rng.standard_normal((5, 17)).astype(dtype)
     grads = [rng.standard_normal((5, 17)).astype(dtype) for _ in range(4)]
-    real = alexnet_sgd.compiled_update
+    real = alexnet_sgd.update_kernels
     results = []
     for compiled in (True, False):
         calls = []
 
-        def pick(w, g, *buffers, compiled=compiled, calls=calls):
-            kernels = real(w, g, *buffers) if compiled else None
+        def spy(w, g, *buffers, calls=calls):
+            kernels = real(w, g, *buffers)
             calls.append(kernels is not None)
             return kernels
 
-        monkeypatch.setattr(alexnet_sgd, "compiled_update", pick)
+        monkeypatch.setattr(alexnet_sgd, "update_kernels", spy)
         p = xpnet.Tensor(w0.copy(), requires_grad=True)
         opt = optim.AlexNetSGD([p], lr=0.01, weight_decay=weight_decay)
-        for step, g in enumerate(grads):
-            if step == 2:
-                opt.lr = 0.001  # the velocity keeps its size across a decay
-            p.grad = g
-            opt.step()
+        with cpu.engines(compiled=compiled):
+            for step, g in enumerate(grads):
+                if step == 2:
+                    opt.lr = 0.001  # the velocity keeps its size across a decay
+                p.grad = g
+                opt.step()
         assert calls == [compiled] * len(grads)
         results.append((p.data.copy(), opt.state[0]["velocity"].copy()))
     numpy.testing.assert_array_equal(results[0][0], results[1][0])
@@ -283,7 +285,7 @@ def test_alexnet_sgd_compiled_update_is_bit_identical(dtype, weight_decay, monke
 
 def test_compiled_update_refuses_arrays_it_would_index_out_of_bounds():
     pytest.importorskip("numba")
-    from xpnet.optim.optimizer import compiled_update
+    from xpnet.cpu.optim import update_kernels as compiled_update
 
     w = numpy.zeros((4, 3), numpy.float32)
     g = numpy.ones((4, 3), numpy.float32)

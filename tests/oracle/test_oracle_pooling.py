@@ -8,7 +8,7 @@ kernel equal to the input, batch 1, non-square.
 import numpy
 import pytest
 
-from xpnet import Tensor, nn
+from xpnet import Tensor, cpu, nn
 from xpnet import functions as F
 from xpnet.functions.pooling._window import geometry
 from xpnet.functions.pooling.avg_pool2d import AvgPool2dFunction
@@ -19,7 +19,10 @@ from xpnet.testing import distinct
 torch = pytest.importorskip("torch")
 
 RTOL = 1e-10
-IMPLS = ["xp", "numba", "numba_cl"]  # numba_cl: the channels-last (NHWC) kernels
+#: The paths: the NumPy views ("xp") and the compiled kernels on NCHW planes ("numba")
+#: or channels-last memory ("numba_cl"), whatever the input's layout.
+IMPL_ENGINES = {"xp": {"compiled": False}, "numba": {"layout": "nchw"},
+                "numba_cl": {"layout": "nhwc"}}
 
 # (shape, kernel, stride, padding, ceil_mode)
 MODES = {
@@ -35,9 +38,13 @@ MODES = {
 }
 
 
-def _skip_without_numba(impl):
-    if impl.startswith("numba"):
+@pytest.fixture(params=list(IMPL_ENGINES))
+def impl(request):
+    """Run the test on one path (``xpnet.cpu.engines``); the compiled ones need numba."""
+    if request.param != "xp":
         pytest.importorskip("numba")
+    with cpu.engines(**IMPL_ENGINES[request.param]):
+        yield request.param
 
 
 def _run(fn, x, gy):
@@ -59,17 +66,15 @@ def _gy(shape, seed=9):
     return numpy.random.default_rng(seed).standard_normal(shape)
 
 
-@pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize("mode", list(MODES))
 def test_max_pool2d_with_indices(mode, impl):
-    _skip_without_numba(impl)
     shape, k, s, p, ceil = MODES[mode]
     x = distinct(shape, seed=1)
     ty, ti = torch.nn.functional.max_pool2d(
         torch.tensor(x), k, s, p, ceil_mode=ceil, return_indices=True
     )
     gy = _gy(ty.shape)
-    fn = MaxPool2dFunction(geometry("max_pool2d", shape, k, s, p, ceil), True, impl)
+    fn = MaxPool2dFunction(geometry("max_pool2d", shape, k, s, p, ceil), True)
     t = Tensor(x, requires_grad=True)
     y = fn(t)
     numpy.testing.assert_array_equal(fn.indices, ti.numpy())
@@ -81,13 +86,11 @@ def test_max_pool2d_with_indices(mode, impl):
     numpy.testing.assert_allclose(t.grad, ref_g, rtol=RTOL, atol=0)
 
 
-@pytest.mark.parametrize("impl", IMPLS)
 def test_max_pool2d_ties_and_nan_like_pytorch(impl):
-    _skip_without_numba(impl)
     x = numpy.round(numpy.random.default_rng(2).standard_normal((2, 2, 7, 7)))  # many ties
     x[0, 0, 3, 3] = numpy.nan
     g = geometry("max_pool2d", x.shape, 3, 2, 1, True)
-    fn = MaxPool2dFunction(g, True, impl)
+    fn = MaxPool2dFunction(g, True)
     y = fn(Tensor(x)).data
     ty, ti = torch.nn.functional.max_pool2d(torch.tensor(x), 3, 2, 1, ceil_mode=True,
                                             return_indices=True)  # fmt: skip
@@ -95,11 +98,9 @@ def test_max_pool2d_ties_and_nan_like_pytorch(impl):
     numpy.testing.assert_array_equal(fn.indices, ti.numpy())
 
 
-@pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize("count_include_pad", [True, False])
 @pytest.mark.parametrize("mode", list(MODES))
 def test_avg_pool2d(mode, count_include_pad, impl):
-    _skip_without_numba(impl)
     shape, k, s, p, ceil = MODES[mode]
     x = numpy.random.default_rng(3).standard_normal(shape)
     g = geometry("avg_pool2d", shape, k, s, p, ceil)
@@ -107,15 +108,13 @@ def test_avg_pool2d(mode, count_include_pad, impl):
     ref_y, ref_g = _torch_run(
         lambda a: torch.nn.functional.avg_pool2d(a, k, s, p, ceil, count_include_pad), x, gy
     )
-    y, gx = _run(lambda t: AvgPool2dFunction(g, count_include_pad, impl)(t), x, gy)
+    y, gx = _run(lambda t: AvgPool2dFunction(g, count_include_pad)(t), x, gy)
     numpy.testing.assert_allclose(y, ref_y, rtol=RTOL, atol=1e-14)
     numpy.testing.assert_allclose(gx, ref_g, rtol=RTOL, atol=1e-14)
 
 
-@pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize("mode", [m for m in MODES if not MODES[m][3]])  # LPPool2d: no padding
 def test_l2_pool2d_is_lppool2d_over_sqrt_window(mode, impl):
-    _skip_without_numba(impl)
     shape, k, s, p, ceil = MODES[mode]
     kh, kw = k if isinstance(k, tuple) else (k, k)
     x = numpy.random.default_rng(4).standard_normal(shape)
@@ -125,7 +124,7 @@ def test_l2_pool2d_is_lppool2d_over_sqrt_window(mode, impl):
     ref_y, ref_g = _torch_run(
         lambda a: torch.nn.functional.lp_pool2d(a, 2, k, s, ceil) / scale, x, gy
     )
-    y, gx = _run(lambda t: L2Pool2dFunction(g, impl)(t), x, gy)
+    y, gx = _run(lambda t: L2Pool2dFunction(g)(t), x, gy)
     numpy.testing.assert_allclose(y, ref_y, rtol=RTOL, atol=1e-14)
     numpy.testing.assert_allclose(gx, ref_g, rtol=1e-9, atol=1e-14)  # sqrt of x^2 sums
 

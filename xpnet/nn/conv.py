@@ -11,7 +11,7 @@ import numpy
 from xpnet import backend
 from xpnet import functions as F
 from xpnet import init as xinit
-from xpnet.functions._utils import pair
+from xpnet.functions.utils import pair
 from xpnet.nn.module import Module, Parameter
 
 __all__ = ["Conv2d", "ConvTranspose2d"]

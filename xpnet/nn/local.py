@@ -8,8 +8,7 @@ from typing import Any
 import numpy
 
 from xpnet import functions as F
-from xpnet.functions._utils import pair
-from xpnet.functions.connection._im2col import out_size
+from xpnet.functions.utils import out_size, pair
 from xpnet.nn.conv import Initializer, _rng, _size, make_parameters
 from xpnet.nn.module import Module
 

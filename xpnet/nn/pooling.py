@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from xpnet import functions as F
-from xpnet.functions._utils import pair
+from xpnet.functions.utils import pair
 from xpnet.nn.module import Module
 
 __all__ = ["AvgPool2d", "L2Pool2d", "MaxPool2d", "MaxUnpool2d"]

@@ -8,7 +8,8 @@ from typing import Any
 import numpy
 
 from xpnet import backend
-from xpnet.optim.optimizer import Optimizer, _check_number, compiled_update
+from xpnet.cpu.optim import update_kernels
+from xpnet.optim.optimizer import Optimizer, _check_number
 from xpnet.tensor import Tensor
 
 __all__ = ["AlexNetSGD"]
@@ -57,7 +58,7 @@ class AlexNetSGD(Optimizer):
 
     def update(self, i: int, p: Tensor, g: Any) -> None:
         v = self.state.get(i, {}).get("velocity")
-        kernels = compiled_update(p.data, g, *(() if v is None else (v,)))
+        kernels = update_kernels(p.data, g, *(() if v is None else (v,)))
         if kernels is not None:  # one compiled pass, bit-identical to the path below
             if v is None:
                 v = self.state.setdefault(i, {})["velocity"] = numpy.zeros_like(p.data)

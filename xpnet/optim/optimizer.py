@@ -6,11 +6,8 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-import numpy
-
 from xpnet import backend
 from xpnet.function import no_grad
-from xpnet.functions._utils import compilable, compiled_kernels
 from xpnet.tensor import Tensor
 
 __all__ = ["Optimizer"]
@@ -139,21 +136,3 @@ def _check_number(value: Any, name: str, owner: str, minimum: float = 0.0) -> fl
     if not math.isfinite(value) or value < minimum:
         raise ValueError(f"{owner}: {name} must be a finite number >= {minimum}, got {value}")
     return value
-
-
-def compiled_update(w: Any, g: Any, *buffers: Any) -> Any:
-    """The compiled update kernels (:mod:`xpnet.optim._kernels`) if they can take the arrays.
-
-    They take a C-contiguous float32/float64 NumPy parameter ``w``, and a gradient and
-    state buffers of its dtype, shape and layout (the kernels index them all by w's flat
-    index, unchecked), where numba is installed; None otherwise (the optimiser then runs
-    its NumPy/CuPy path).
-    """
-    kernels = compiled_kernels("xpnet.optim._kernels")
-    if kernels is None or not compilable(w) or not w.flags.c_contiguous:
-        return None
-    for a in (g, *buffers):
-        if (not isinstance(a, numpy.ndarray) or a.dtype != w.dtype or a.shape != w.shape
-                or not a.flags.c_contiguous):
-            return None
-    return kernels

@@ -8,7 +8,8 @@ from typing import Any
 import numpy
 
 from xpnet import backend
-from xpnet.optim.optimizer import Optimizer, _check_number, compiled_update
+from xpnet.cpu.optim import update_kernels
+from xpnet.optim.optimizer import Optimizer, _check_number
 from xpnet.tensor import Tensor
 
 __all__ = ["SGD"]
@@ -103,13 +104,12 @@ class SGD(Optimizer):
         w -= tmp
 
     def _update_compiled(self, i: int, w: Any, g: Any) -> bool:
-        """The same update in one compiled pass (see :mod:`xpnet.optim._kernels`), if it can.
-
-        Taken when :func:`~xpnet.optim.optimizer.compiled_update` accepts ``w``, ``g`` and
-        the momentum buffer; returns False (nothing done) otherwise.
+        """The same update in one compiled pass (see :mod:`xpnet.cpu.optim_kernels`), if it
+        can: when :func:`xpnet.cpu.optim.update_kernels` accepts ``w``, ``g`` and the
+        momentum buffer; returns False (nothing done) otherwise.
         """
         buf = self.state.get(i, {}).get("momentum_buffer") if self.momentum else None
-        kernels = compiled_update(w, g, *(() if buf is None else (buf,)))
+        kernels = update_kernels(w, g, *(() if buf is None else (buf,)))
         if kernels is None:
             return False
         first = self.momentum and buf is None

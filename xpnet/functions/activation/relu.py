@@ -5,44 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from xpnet import backend
+from xpnet.cpu import relu as cpu_relu
+from xpnet.cpu.threads import split_elementwise
 from xpnet.function import Function
-from xpnet.functions._parallel import split_elementwise
-from xpnet.functions._utils import compilable, compiled_kernels
-
-
-def _kernels(a: Any) -> Any:
-    """The compiled ReLU loops for a float NumPy array (numba installed), else None."""
-    return compiled_kernels("xpnet.functions.activation._relu_kernels") if compilable(a) else None
-
-
-def _flat(a: Any) -> Any:
-    """A 1-D view of a's memory when it is one C-contiguous block (NCHW, or the NHWC
-    memory conv2d returns), else None."""
-    if a.flags.c_contiguous:
-        return a.reshape(-1)
-    if a.ndim == 4 and a.transpose(0, 2, 3, 1).flags.c_contiguous:
-        return a.transpose(0, 2, 3, 1).reshape(-1)
-    return None
-
-
-def _flat_views(*arrays: Any) -> list[Any] | None:
-    """1-D views of arrays that share one dtype and one layout that is one block of
-    memory (element i of each is the same element), else None."""
-    first = arrays[0]
-    if any(a.strides != first.strides or a.dtype != first.dtype for a in arrays[1:]):
-        return None
-    flats = [_flat(a) for a in arrays]
-    return None if any(f is None for f in flats) else flats
 
 
 class ReLU(Function):
     """y = max(0, x); dy/dx = 1 where x > 0, else 0 (0 taken at the kink x = 0).
 
     Backward needs only the output: y > 0 exactly where x > 0. On the CPU, float arrays
-    whose memory is one block go through two compiled loops (``_relu_kernels.py``,
-    numba; the same results as NumPy's, bit for bit); large arrays are cut
-    along their first axis over xpnet's threads (NumPy's element-wise work uses one
-    core; the CIFAR net's first ReLU, 4M values: 3.3 ms forward, 4.8 ms backward).
+    whose memory is one block go through two compiled loops (:mod:`xpnet.cpu.relu`;
+    the same results as NumPy's, bit for bit); large arrays are cut along their first
+    axis over xpnet's threads (NumPy's element-wise work uses one core).
     """
 
     def forward(self, x: Any) -> Any:
@@ -51,11 +25,7 @@ class ReLU(Function):
             self.y = xp.maximum(x, 0)  # a scalar: nothing to split
             return self.y
         self.y = y = xp.empty_like(x)  # (same shape and memory layout as x)
-        ker = _kernels(x)
-        flats = _flat_views(x, y) if ker is not None else None
-        if flats is not None:  # one compiled pass over the memory
-            xf, yf = flats
-            split_elementwise(xf, lambda lo, hi: ker.forward(xf, yf, lo, hi))
+        if cpu_relu.forward(x, y):  # one compiled pass over the memory, where it applies
             return y
 
         def part(lo: int, hi: int) -> None:
@@ -70,11 +40,7 @@ class ReLU(Function):
         if y.ndim == 0:
             return gy * (y > 0)
         gx = xp.empty_like(y)  # gy may be shared with another node: never written
-        ker = _kernels(gy)
-        flats = _flat_views(gy, y, gx) if ker is not None else None
-        if flats is not None:
-            gf, yf, xf = flats
-            split_elementwise(gf, lambda lo, hi: ker.backward(gf, yf, xf, lo, hi))
+        if cpu_relu.backward(gy, y, gx):  # the compiled pass, where it applies
             return gx
 
         def part(lo: int, hi: int) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 from xpnet import backend
 from xpnet.function import Function
-from xpnet.functions._utils import sum_to
+from xpnet.functions.utils import sum_to
 
 
 class BroadcastTo(Function):

@@ -6,8 +6,8 @@ import math
 import numbers
 from typing import Any
 
+from xpnet.cpu.layout import is_channels_last, to_nhwc
 from xpnet.function import Function
-from xpnet.functions._utils import is_channels_last, to_nhwc
 
 
 class Reshape(Function):

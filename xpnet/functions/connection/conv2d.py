@@ -2,8 +2,9 @@
 
 Both ops live in this file because each is the other's input gradient: the deconvnet of
 Zeiler & Fergus projects a feature map back to pixels with conv_transpose2d, which is
-exactly conv2d's backward pass for the input. The engine (im2col + GEMM in channels-last
-layout, batch split over threads) is in :mod:`xpnet.functions.connection._im2col`.
+exactly conv2d's backward pass for the input. The engines that compute them (im2col +
+GEMM in channels-last layout, and on the CPU the direct sums and register blocks, the
+batch split over threads) and the choice among them are in :mod:`xpnet.cpu.conv`.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from xpnet import backend
+from xpnet.cpu import conv as conv_engines
+from xpnet.cpu.conv import Geometry
 from xpnet.function import Function
-from xpnet.functions._utils import pair
-from xpnet.functions.connection import _im2col
-from xpnet.functions.connection._im2col import Geometry, out_size
+from xpnet.functions.utils import out_size, pair
 
 __all__ = ["conv2d", "conv_transpose2d"]
 
@@ -38,14 +39,14 @@ class Conv2dFunction(Function):
         self.x = x if len(needs) > 1 and needs[1] else None  # (N, C, H, W) for dE/dw
         self.w = w if needs and needs[0] else None  # (O, C/g, kh, kw) for dE/dx
         self.has_bias = b is not None
-        y = _im2col.forward(x, w, b, self.geo, xp)  # (N, oH, oW, O)
+        y = conv_engines.forward(x, w, b, self.geo, xp)  # (N, oH, oW, O)
         return y.transpose(0, 3, 1, 2)  # (N, O, oH, oW) view, channels-last memory
 
     def backward(self, gy: Any) -> tuple[Any, ...]:
         xp = backend.get_array_module(gy)
         needs = self.needs_input_grad
         need = (needs[0], needs[1], self.has_bias and needs[2])
-        gx, gw, gb = _im2col.backward(self.x, self.w, gy, self.geo, need, xp)
+        gx, gw, gb = conv_engines.backward(self.x, self.w, gy, self.geo, need, xp)
         return (gx, gw, gb) if self.has_bias else (gx, gw)
 
 
@@ -68,7 +69,7 @@ class ConvTranspose2dFunction(Function):
         self.x = x if len(needs) > 1 and needs[1] else None  # (N, C_in, H, W) for dE/dw
         self.w = w if needs and needs[0] else None  # (C_in, C_out/g, kh, kw) for dE/dx
         self.has_bias = b is not None
-        y, _, _ = _im2col.backward(None, w, x, self.geo, (True, False, False), xp)
+        y, _, _ = conv_engines.backward(None, w, x, self.geo, (True, False, False), xp)
         if b is not None:
             y += b.reshape(1, -1, 1, 1)  # y is a fresh buffer of ours: add in place
         return y
@@ -78,10 +79,10 @@ class ConvTranspose2dFunction(Function):
         needs = self.needs_input_grad
         gx = gw = gb = None
         if needs[0]:
-            gx = _im2col.forward(gy, self.w, None, self.geo, xp).transpose(0, 3, 1, 2)
+            gx = conv_engines.forward(gy, self.w, None, self.geo, xp).transpose(0, 3, 1, 2)
         if needs[1]:
             # the convolution gy -> x has input gy and output gradient x
-            _, gw, _ = _im2col.backward(gy, None, self.x, self.geo, (False, True, False), xp)
+            _, gw, _ = conv_engines.backward(gy, None, self.x, self.geo, (False, True, False), xp)
         if self.has_bias and needs[2]:
             gb = gy.sum(axis=(0, 2, 3))  # (C_out,)
         return (gx, gw, gb) if self.has_bias else (gx, gw)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy
-
 from xpnet import backend
+from xpnet.cpu import dense
+from xpnet.cpu.dense import matmul_pair, matmul_split
 from xpnet.function import Function
-from xpnet.functions._parallel import matmul_pair, matmul_split, parallel_slices
 
 __all__ = ["linear"]
 
@@ -21,10 +20,10 @@ class LinearFunction(Function):
 
     On the CPU each product is cut over xpnet's threads along its larger operand, with
     one BLAS thread each, like the convolutions; no slice's result is summed with
-    another's: see :func:`xpnet.functions._parallel.matmul_split`. When both gradients
-    are needed the threads share out the pair instead (dE/dx on half of them, dE/dW on
-    the other half: :func:`xpnet.functions._parallel.matmul_pair`). For a small batch and
-    many outputs the forward product runs as y^T = W x^T (:func:`_forward_as_w_xt`).
+    another's: see :func:`xpnet.cpu.dense.matmul_split`. When both gradients are needed
+    the threads share out the pair instead (dE/dx on half of them, dE/dW on the other
+    half: :func:`xpnet.cpu.dense.matmul_pair`). For a small batch and many outputs the
+    forward product runs as y^T = W x^T (:func:`xpnet.cpu.dense.forward_as_w_xt`).
     """
 
     def forward(self, x: Any, weight: Any, bias: Any = None) -> Any:
@@ -33,9 +32,7 @@ class LinearFunction(Function):
         lead = x.shape[:-1]
         x2 = x.reshape(-1, in_features)  # (M, in), M = prod(lead); a view when contiguous
         y = xp.empty((x2.shape[0], out_features), dtype=x2.dtype)  # (M, out)
-        if xp is numpy and _by_rows_of_w(x2.shape[0], out_features):
-            _forward_as_w_xt(x2, weight, bias, y)
-        else:
+        if not dense.forward_as_w_xt(x2, weight, bias, y):  # (W x^T)^T where BLAS prefers it
             matmul_split(x2, weight.T, y, xp)  # (M, out) GEMM, in slices over the threads
             if bias is not None:
                 y += bias  # in place on the fresh GEMM output: no second (M, out) buffer
@@ -69,49 +66,6 @@ class LinearFunction(Function):
             return gx, gw
         gb = gy2.sum(axis=0) if needs[2] else None  # (out,)
         return gx, gw, gb
-
-
-#: The product W x^T is taken for at most this many examples M (and at least
-#: :data:`W_XT_MIN_OUT` outputs): see :func:`_forward_as_w_xt`.
-W_XT_MAX_ROWS = 128
-W_XT_MIN_OUT = 256
-
-
-def _by_rows_of_w(m: int, out_features: int) -> bool:
-    """Whether the forward product runs as W x^T (few examples, many outputs)."""
-    return m <= W_XT_MAX_ROWS and out_features >= W_XT_MIN_OUT
-
-
-def _forward_as_w_xt(x2: Any, weight: Any, bias: Any, y: Any) -> None:
-    """y = x W^T + b computed as the talk's H = W X: y^T = W x^T, then transposed.
-
-    Why: OpenBLAS runs W x^T (W's rows as they lie, x transposed) faster than x W^T when
-    the batch is small, and the transposed copy back into y, with the bias added on the
-    way, costs little. Measured on one Zen 4 core (``x W^T + b`` against ``W x^T`` with
-    the copy, ms): M 64, K 1024, N 1024: 2.25 against 1.63; M 128, K 784, N 1024: 2.60
-    against 2.37; M 256, K 784, N 1024: 4.67 against 5.28 (a loss: hence at most
-    :data:`W_XT_MAX_ROWS` rows); M 128, K 1024, N 10: 0.08 against 0.15 (hence at least
-    :data:`W_XT_MIN_OUT` outputs). In the MLP 784-1024-1024-10's training step (batch 128,
-    two threads, alternating steps) the forward pass went from 5.98 to 5.57 ms and from
-    5.15 to 4.88 in two runs.
-
-    The rows of W (the outputs) are cut over xpnet's threads; each thread takes its own
-    rows of y^T and writes its own columns of y.
-
-    Shape:
-        x2 (M, in), weight (out, in), bias (out,) or None -> y (M, out), written in place.
-    """
-    yt = numpy.empty((weight.shape[0], x2.shape[0]), dtype=y.dtype)  # (out, M) = W x^T
-    xt = x2.T  # (in, M) a transposed view
-
-    def part(lo: int, hi: int) -> None:
-        numpy.matmul(weight[lo:hi], xt, out=yt[lo:hi])  # (hi - lo, M)
-        if bias is None:
-            numpy.copyto(y[:, lo:hi], yt[lo:hi].T)  # (M, hi - lo) columns of y
-        else:
-            numpy.add(yt[lo:hi].T, bias[lo:hi], out=y[:, lo:hi])
-
-    parallel_slices(weight.shape[0], part, numpy, x2.shape[0] * x2.shape[1] * weight.shape[0])
 
 
 def _dtype(name: str, value: Any) -> Any:

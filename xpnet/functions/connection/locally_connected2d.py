@@ -10,8 +10,7 @@ from typing import Any
 
 from xpnet import backend
 from xpnet.function import Function
-from xpnet.functions._utils import pair
-from xpnet.functions.connection._im2col import out_size
+from xpnet.functions.utils import out_size, pair
 
 __all__ = ["locally_connected2d"]
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from xpnet import backend
 from xpnet.function import scalar_like
-from xpnet.functions._utils import check_broadcast, sum_to
+from xpnet.functions.utils import check_broadcast, sum_to
 
 
 def _is_operand(x: Any) -> bool:

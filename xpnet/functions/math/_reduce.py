@@ -5,7 +5,7 @@ from __future__ import annotations
 import numbers
 from typing import Any
 
-from xpnet.functions._utils import normalize_axes
+from xpnet.functions.utils import normalize_axes
 
 
 def reduction_axes(op: str, x: Any, axis: Any, keepdims: Any) -> tuple[int, ...]:

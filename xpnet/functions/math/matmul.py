@@ -8,7 +8,7 @@ import numpy
 
 from xpnet import backend
 from xpnet.function import Function
-from xpnet.functions._utils import sum_to
+from xpnet.functions.utils import sum_to
 
 
 def _product(xp: Any, a: Any, b: Any) -> Any:

@@ -6,8 +6,8 @@ from numbers import Real
 from typing import Any
 
 from xpnet import backend
+from xpnet.cpu import lrn as cpu_lrn
 from xpnet.function import Function
-from xpnet.functions._utils import compilable, compiled_kernels, is_channels_last, to_nhwc
 
 
 def _window_sum(a: Any, before: int, after: int) -> Any:
@@ -35,27 +35,6 @@ def _neg_power(s: Any, beta: float) -> Any:
     return xp.power(s, -beta)
 
 
-def _kernels(x: Any, impl: str) -> Any:
-    """The channels-last kernels module for ``x``, or None for the NumPy/CuPy path.
-
-    Used for a 4-d float32/float64 NumPy input in channels-last memory (conv2d's output)
-    when numba is installed, or always with ``impl="numba_cl"`` (tests).
-    """
-    if impl == "xp" or not compilable(x) or x.ndim != 4:
-        return None
-    if impl == "auto" and not is_channels_last(x):
-        return None
-    module = _load_kernels()
-    if module is None and impl == "numba_cl":
-        raise RuntimeError("local_response_norm: impl='numba_cl' needs numba")
-    return module
-
-
-def _load_kernels() -> Any:
-    """The numba kernels module; None when numba is not installed."""
-    return compiled_kernels("xpnet.functions.normalization._lrn_kernels")
-
-
 class LocalResponseNorm(Function):
     """b_c = a_c * s_c^-beta with s_c = k + alpha/n * sum_{c' in window(c)} a_{c'}^2.
 
@@ -66,16 +45,21 @@ class LocalResponseNorm(Function):
 
     and c lies in window(c') exactly when c' is in [c - (n-1)//2, c + n//2] (the
     transposed window), so backward is the same shifted sum with the offsets swapped.
+    On the CPU, channels-last input (conv2d's output) takes a compiled pass
+    (:mod:`xpnet.cpu.lrn`) that computes the same, in the same order.
     """
 
-    def __init__(self, size: int, alpha: float, beta: float, k: float, impl: str = "auto") -> None:
+    def __init__(self, size: int, alpha: float, beta: float, k: float) -> None:
         self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
-        self.impl = impl  # "auto", "xp" (NumPy/CuPy, the reference) or "numba_cl"
 
     def forward(self, x: Any) -> Any:
-        self.kernels = _kernels(x, self.impl)
-        if self.kernels is not None:
-            return self._forward_nhwc(x)
+        fast = cpu_lrn.forward(x, self.size, self.alpha, self.beta, self.k)
+        self.compiled = fast is not None
+        if self.compiled:
+            y, saved = fast
+            if self.needs_input_grad[0]:
+                self.saved = saved  # (N H W, C) rows of a, s and s^-beta, and the kernels
+            return y
         n = self.size
         s = _window_sum(x * x, n // 2, (n - 1) // 2)  # (N, C, ...) sum of squares
         s *= self.alpha / n
@@ -88,22 +72,9 @@ class LocalResponseNorm(Function):
             self.p = p  # (N, C, ...) s^-beta
         return y
 
-    def _forward_nhwc(self, x: Any) -> Any:
-        """The compiled channels-last kernel: NHWC rows (N H W, C) in, NHWC out."""
-        N, C, H, W = x.shape
-        xr = to_nhwc(x).reshape(-1, C)  # (N H W, C), no copy for conv2d's output
-        y, s, p = self.kernels.forward(xr, self.size, self.alpha, self.beta, self.k)
-        if self.needs_input_grad[0]:
-            self.x, self.s, self.p = xr, s, p  # (N H W, C) input, base s and s^-beta
-        return y.reshape(N, H, W, C).transpose(0, 3, 1, 2)  # (N, C, H, W) view
-
     def backward(self, gy: Any) -> Any:
-        if self.kernels is not None:
-            N, C, H, W = gy.shape
-            gyr = to_nhwc(gy).reshape(-1, C)  # (N H W, C)
-            gx = self.kernels.backward(gyr, self.x, self.s, self.p, self.size, self.alpha,
-                                       self.beta)
-            return gx.reshape(N, H, W, C).transpose(0, 3, 1, 2)  # (N, C, H, W) view
+        if self.compiled:
+            return cpu_lrn.backward(self.saved, gy, self.size, self.alpha, self.beta)
         n = self.size
         t = gy * self.x
         t *= self.p

@@ -10,34 +10,20 @@ from __future__ import annotations
 from typing import Any
 
 from xpnet import backend
-from xpnet.functions._utils import to_nhwc
-from xpnet.functions.pooling._window import (
-    Geometry,
-    channels_last,
-    pad,
-    padded_shape,
-    unpad,
-    windows,
-)
+from xpnet.cpu import pooling as cpu_pooling
+from xpnet.functions.pooling._window import Geometry, pad, padded_shape, unpad, windows
 
 
-def mean_forward(x: Any, g: Geometry, div: Any, ker: Any, impl: str = "auto") -> Any:
-    """The window means (N, C, oh, ow) of x (N, C, H, W); ``ker`` None for the views path.
+def mean_forward(x: Any, g: Geometry, div: Any) -> tuple[Any, Any]:
+    """(y, plan): the window means y (N, C, oh, ow) of x (N, C, H, W), and the compiled
+    kernels' plan for :func:`mean_backward` (None: the views path ran).
 
-    With the compiled kernels, channels-last input (conv2d's output) gives channels-last
-    output (an NCHW view of NHWC memory); anything else is worked on as NCHW planes.
+    With the compiled kernels (:mod:`xpnet.cpu.pooling`), channels-last input (conv2d's
+    output) gives channels-last output (an NCHW view of NHWC memory).
     """
-    xp = backend.get_array_module(x)
-    n, c = x.shape[:2]
-    if ker is not None and channels_last(x, impl):
-        y = xp.empty((n, g.oh, g.ow, c), dtype=x.dtype)  # (N, oh, ow, C)
-        ker.avg_forward_cl(to_nhwc(x), g.window, div, y)
-        return y.transpose(0, 3, 1, 2)  # (N, C, oh, ow) view of NHWC memory
-    if ker is not None:
-        y = xp.empty((n * c, g.oh, g.ow), dtype=x.dtype)  # (P, oh, ow), P = N*C
-        planes = xp.ascontiguousarray(x).reshape(n * c, g.h, g.w)  # (P, H, W)
-        ker.avg_forward(planes, g.window, div, y)
-        return y.reshape(n, c, g.oh, g.ow)
+    fast = cpu_pooling.mean_forward(x, g, div)
+    if fast is not None:
+        return fast
     y = None
     for _, view in windows(pad(x, g, 0.0), g):  # view (N, C, oh, ow)
         if y is None:
@@ -45,22 +31,16 @@ def mean_forward(x: Any, g: Geometry, div: Any, ker: Any, impl: str = "auto") ->
         else:
             y += view
     y /= div
-    return y
+    return y, None
 
 
-def mean_backward(gy: Any, g: Geometry, div: Any, ker: Any, impl: str = "auto") -> Any:
-    """dE/dx (N, C, H, W) of the window mean, from dE/dy (N, C, oh, ow), in dE/dy's layout."""
+def mean_backward(gy: Any, g: Geometry, div: Any, plan: Any) -> Any:
+    """dE/dx (N, C, H, W) of the window mean, from dE/dy (N, C, oh, ow), in dE/dy's layout;
+    ``plan``: what :func:`mean_forward` returned with y."""
+    if plan is not None:
+        return cpu_pooling.mean_backward(plan, gy, g, div)
     xp = backend.get_array_module(gy)
     n, c = gy.shape[:2]
-    if ker is not None and channels_last(gy, impl):
-        gx = xp.empty((n, g.h, g.w, c), dtype=gy.dtype)  # (N, H, W, C)
-        ker.avg_backward_cl(to_nhwc(gy), g.window, div, gx)
-        return gx.transpose(0, 3, 1, 2)  # (N, C, H, W) view of NHWC memory
-    if ker is not None:
-        gx = xp.empty((n * c, g.h, g.w), dtype=gy.dtype)  # (P, H, W)
-        gy3 = xp.ascontiguousarray(gy).reshape(n * c, g.oh, g.ow)  # (P, oh, ow)
-        ker.avg_backward(gy3, g.window, div, gx)
-        return gx.reshape(n, c, g.h, g.w)
     share = gy / div  # (N, C, oh, ow): what each input of window (i, j) receives
     gx_pad = xp.zeros(padded_shape(g, n, c), dtype=gy.dtype)  # (N, C, Hp, Wp)
     for _, view in windows(gx_pad, g):

@@ -15,8 +15,9 @@ window, ``x_pad[:, :, a::sh, b::sw]`` (cut to (O_h, O_w)) holds element (a, b) o
 window of the whole batch at once, so a window op is kh*kw whole-array operations and its
 backward is kh*kw strided adds, with no scatter (``np.add.at``) anywhere.
 
-On the CPU a compiled kernel (numba, imported lazily; see ``_kernels.py``) is used when
-numba is installed; the views path stays the reference it is tested against.
+On the CPU the compiled kernels of :mod:`xpnet.cpu.pooling` (numba, imported lazily)
+are used when numba is installed; the views path stays the reference they are tested
+against.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import Any, NamedTuple
 import numpy
 
 from xpnet import backend
-from xpnet.functions._utils import compilable, compiled_kernels, is_channels_last, pair
+from xpnet.functions.utils import pair
 from xpnet.tensor import Tensor
 
 
@@ -168,38 +169,3 @@ def divisor(g: Geometry, count_include_pad: bool, xp: Any, dtype: Any) -> Any:
     rows = sizes(g.h, g.kh, g.sh, g.ph, g.oh)
     cols = sizes(g.w, g.kw, g.sw, g.pw, g.ow)
     return (rows[:, None] * cols[None, :]).astype(dtype)  # (oh, ow)
-
-
-def kernels(x: Any, impl: str) -> Any:
-    """The compiled CPU kernels module to use for ``x``, or None for the views path.
-
-    Args:
-        x: the input array.
-        impl: ``"auto"`` (compiled kernels for NumPy arrays when numba imports),
-            ``"xp"`` (always the NumPy/CuPy views path), ``"numba"`` or ``"numba_cl"``
-            (compiled, and with ``"numba_cl"`` always the channels-last kernels; both
-            raise when numba is missing, ``x`` is on the GPU or neither float32 nor
-            float64).
-    """
-    if impl == "xp":
-        return None
-    module = _load_kernels() if compilable(x) else None
-    if impl in ("numba", "numba_cl") and module is None:
-        raise RuntimeError(
-            f"pooling: impl={impl!r} needs numba and a float32/float64 NumPy array"
-        )
-    return module
-
-
-def channels_last(a: Any, impl: str) -> bool:
-    """Whether the compiled kernels should work on ``a`` (N, C, H, W) as NHWC memory.
-
-    True for ``impl="numba_cl"``, and with ``"auto"`` when ``a`` is an NCHW view of
-    C-contiguous NHWC data (what conv2d returns; :func:`is_channels_last`).
-    """
-    return impl == "numba_cl" or (impl == "auto" and is_channels_last(a))
-
-
-def _load_kernels() -> Any:
-    """The numba kernels module; None when numba is not installed."""
-    return compiled_kernels("xpnet.functions.pooling._kernels")

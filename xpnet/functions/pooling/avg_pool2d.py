@@ -7,7 +7,7 @@ from typing import Any
 from xpnet import backend
 from xpnet.function import Function
 from xpnet.functions.pooling._mean import mean_backward, mean_forward
-from xpnet.functions.pooling._window import Geometry, check_input, divisor, geometry, kernels
+from xpnet.functions.pooling._window import Geometry, check_input, divisor, geometry
 
 __all__ = ["avg_pool2d"]
 
@@ -22,21 +22,19 @@ class AvgPool2dFunction(Function):
     Args:
         g: the window geometry.
         count_include_pad: whether padded positions count in D.
-        impl: "auto", "xp" (NumPy/CuPy strided views, the reference), "numba" or
-            "numba_cl" (the channels-last kernels whatever the input's layout).
     """
 
-    def __init__(self, g: Geometry, count_include_pad: bool = True, impl: str = "auto") -> None:
-        self.g, self.count_include_pad, self.impl = g, count_include_pad, impl
+    def __init__(self, g: Geometry, count_include_pad: bool = True) -> None:
+        self.g, self.count_include_pad = g, count_include_pad
 
     def forward(self, x: Any) -> Any:
         xp = backend.get_array_module(x)
-        self.kernel = kernels(x, self.impl)  # compiled CPU kernels, or None for the views
         self.div = divisor(self.g, self.count_include_pad, xp, x.dtype)  # (oh, ow)
-        return mean_forward(x, self.g, self.div, self.kernel, self.impl)
+        y, self.plan = mean_forward(x, self.g, self.div)  # plan: the compiled kernels or None
+        return y
 
     def backward(self, gy: Any) -> Any:
-        return mean_backward(gy, self.g, self.div, self.kernel, self.impl)
+        return mean_backward(gy, self.g, self.div, self.plan)
 
 
 def avg_pool2d(

@@ -7,7 +7,7 @@ from typing import Any
 from xpnet import backend
 from xpnet.function import Function
 from xpnet.functions.pooling._mean import mean_backward, mean_forward
-from xpnet.functions.pooling._window import Geometry, check_input, divisor, geometry, kernels
+from xpnet.functions.pooling._window import Geometry, check_input, divisor, geometry
 
 __all__ = ["l2_pool2d"]
 
@@ -20,19 +20,16 @@ class L2Pool2dFunction(Function):
 
     Args:
         g: the window geometry.
-        impl: "auto", "xp" (NumPy/CuPy strided views, the reference), "numba" or
-            "numba_cl" (the channels-last kernels whatever the input's layout).
     """
 
-    def __init__(self, g: Geometry, impl: str = "auto") -> None:
-        self.g, self.impl = g, impl
+    def __init__(self, g: Geometry) -> None:
+        self.g = g
 
     def forward(self, x: Any) -> Any:
         xp = backend.get_array_module(x)
-        self.kernel = kernels(x, self.impl)  # compiled CPU kernels, or None for the views
         self.div = divisor(self.g, True, xp, x.dtype)  # (oh, ow)
-        # (N, C, oh, ow) mean square
-        y = mean_forward(x * x, self.g, self.div, self.kernel, self.impl)
+        # (N, C, oh, ow) mean square; plan: the compiled kernels or None
+        y, self.plan = mean_forward(x * x, self.g, self.div)
         xp.sqrt(y, out=y)
         self.x, self.y = x, y  # (N, C, H, W) input and (N, C, oh, ow) output, for dE/dx
         return y
@@ -42,7 +39,7 @@ class L2Pool2dFunction(Function):
         positive = self.y > 0
         # dE/ds = dE/dy / (2y) and ds/dx = 2x / D; define it as 0 where y = 0 (a zero window)
         t = xp.where(positive, gy / xp.where(positive, self.y, 1), 0).astype(gy.dtype)
-        return self.x * mean_backward(t, self.g, self.div, self.kernel, self.impl)
+        return self.x * mean_backward(t, self.g, self.div, self.plan)
 
 
 def l2_pool2d(

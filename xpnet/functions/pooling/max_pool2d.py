@@ -4,17 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy
-
 from xpnet import backend
+from xpnet.cpu import pooling as cpu_pooling
 from xpnet.function import Function
-from xpnet.functions._utils import to_nhwc
 from xpnet.functions.pooling._window import (
     Geometry,
-    channels_last,
     check_input,
     geometry,
-    kernels,
     pad,
     padded_shape,
     unpad,
@@ -51,56 +47,34 @@ class MaxPool2dFunction(Function):
     input gets 0. Ties go to the first maximum in row-major window order, as in PyTorch
     on the CPU; a NaN is selected and propagates.
 
+    On the CPU the compiled kernels of :mod:`xpnet.cpu.pooling` compute the same (in
+    the input's layout, NCHW or channels-last); an input holding a NaN takes the views
+    path below, which follows PyTorch's rule.
+
     Args:
         g: the window geometry.
         want_indices: keep the flat indices (int64, h*W + w) in ``self.indices``.
-        impl: "auto", "xp" (NumPy/CuPy strided views, the reference), "numba" or
-            "numba_cl" (the channels-last kernels whatever the input's layout).
     """
 
-    def __init__(self, g: Geometry, want_indices: bool = False, impl: str = "auto") -> None:
-        self.g, self.want_indices, self.impl = g, want_indices, impl
+    def __init__(self, g: Geometry, want_indices: bool = False) -> None:
+        self.g, self.want_indices = g, want_indices
 
     def forward(self, x: Any) -> Any:
-        ker = kernels(x, self.impl)
-        self.kernel, self.cl = ker, ker is not None and channels_last(x, self.impl)
-        if self.cl:
-            return self._forward_nhwc(x)
-        g = self.g
-        n, c = x.shape[:2]
-        xp = backend.get_array_module(x)
-        planes = xp.ascontiguousarray(x).reshape(n * c, g.h, g.w)  # (P, H, W), P = N*C
-        if ker is not None and not ker.has_nan(planes):  # NaN: the views path selects it
-            keep = self.want_indices or self.needs_input_grad[0]
-            y = xp.empty((n * c, g.oh, g.ow), dtype=x.dtype)  # (P, oh, ow)
-            idx = xp.empty(y.shape if keep else (1, 1, 1), dtype=self._switch_dtype())
-            ker.max_forward(planes, g.window, y, idx, keep)
-            if keep:
-                self.indices = idx.reshape(n, c, g.oh, g.ow)  # (N, C, oh, ow) flat h*W + w
-            return y.reshape(n, c, g.oh, g.ow)
-        return self._forward_views(x)
+        keep = self.want_indices or self.needs_input_grad[0]
+        fast = cpu_pooling.max_forward(x, self.g, keep, self._switch_dtype())
+        if fast is None:  # no compiled kernels, or a NaN in x
+            self.plan = None
+            return self._forward_views(x)
+        y, indices, self.plan = fast
+        if keep:
+            self.indices = indices  # (N, C, oh, ow) flat h*W + w of each maximum
+        return y
 
     def _switch_dtype(self) -> str:
         """int64 for the switches a caller asked for (PyTorch's dtype), else int32: kept
         only for backward, half the memory to write and read (an input plane of more than
         2^31 positions is not a case here)."""
         return "int64" if self.want_indices or self.g.h * self.g.w >= 2**31 else "int32"
-
-    def _forward_nhwc(self, x: Any) -> Any:
-        """The channels-last kernel: NHWC in, NHWC out (as NCHW views), switches alike."""
-        g, ker = self.g, self.kernel
-        xh = to_nhwc(x)  # (N, H, W, C), no copy for conv2d's output
-        if ker.has_nan(xh):  # the views path follows PyTorch's NaN rule
-            self.cl = False
-            return self._forward_views(x)
-        n, c = x.shape[:2]
-        keep = self.want_indices or self.needs_input_grad[0]
-        y = numpy.empty((n, g.oh, g.ow, c), dtype=x.dtype)  # (N, oh, ow, C)
-        idx = numpy.empty(y.shape if keep else (1, 1, 1, c), dtype=self._switch_dtype())
-        ker.max_forward_cl(xh, g.window, y, idx, keep)
-        if keep:
-            self.indices = idx.transpose(0, 3, 1, 2)  # (N, C, oh, ow) view, flat h*W + w
-        return y.transpose(0, 3, 1, 2)  # (N, C, oh, ow) view of NHWC memory
 
     def _forward_views(self, x: Any) -> Any:
         """Running max (and argmax offset) over the kh*kw strided views of x padded by -inf."""
@@ -127,24 +101,14 @@ class MaxPool2dFunction(Function):
             self.arg = arg  # (N, C, oh, ow) window offset a*kw + b of each maximum
             if self.want_indices:
                 self.indices = offsets_to_indices(arg, g)
-        self.kernel = None
         return y
 
     def backward(self, gy: Any) -> Any:
         g = self.g
+        if self.plan is not None:  # the compiled kernels of the forward pass
+            return cpu_pooling.max_backward(self.plan, gy, self.indices, g)
         xp = backend.get_array_module(gy)
         n, c = gy.shape[:2]
-        if self.cl:
-            gx = xp.empty((n, g.h * g.w, c), dtype=gy.dtype)  # (N, H*W, C)
-            idxh = self.indices.transpose(0, 2, 3, 1)  # (N, oh, ow, C), C-contiguous
-            self.kernel.max_backward_cl(to_nhwc(gy), idxh, gx)
-            return gx.reshape(n, g.h, g.w, c).transpose(0, 3, 1, 2)  # (N, C, H, W) view
-        if self.kernel is not None:
-            gx = xp.empty((n * c, g.h * g.w), dtype=gy.dtype)  # (P, H*W) flat planes
-            gy3 = xp.ascontiguousarray(gy).reshape(n * c, g.oh, g.ow)  # (P, oh, ow)
-            idx3 = self.indices.reshape(n * c, g.oh, g.ow)  # (P, oh, ow)
-            self.kernel.max_backward(gy3, idx3, gx)
-            return gx.reshape(n, c, g.h, g.w)
         # scatter by window offset: one strided add per offset, no np.add.at
         gx_pad = xp.zeros(padded_shape(g, n, c), dtype=gy.dtype)  # (N, C, Hp, Wp)
         picked = xp.empty_like(gy)

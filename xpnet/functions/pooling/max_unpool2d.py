@@ -6,8 +6,8 @@ from typing import Any
 
 from xpnet import backend
 from xpnet.function import Function
-from xpnet.functions._utils import pair
 from xpnet.functions.pooling._window import check_input
+from xpnet.functions.utils import pair
 from xpnet.tensor import Tensor
 
 __all__ = ["max_unpool2d"]

@@ -2,8 +2,9 @@
 
 Why: NumPy's ``maximum(x, 0)`` and ``gy * (y > 0)`` (a boolean temporary, then a mixed
 float-bool multiply) run at a fraction of memory speed; one pass that reads and writes
-each value once is 2-3x faster on the CIFAR net's activations. Both loops give exactly
-NumPy's results, NaN and signed zeros included (tested):
+each value once is 2-3x faster on the CIFAR net's activations (docs/benchmarks.md,
+"Engine thresholds"). Both loops give exactly NumPy's results, NaN and signed zeros
+included (tested):
 
 - forward: y = x where x > 0 or x is NaN, else +0 (``numpy.maximum(x, 0)`` returns its
   second operand, +0, for x = -0 and propagates a NaN);

@@ -1,10 +1,9 @@
 """Channels-last compiled CPU kernels of local response normalisation (numba, lazy).
 
 Why: on conv2d's channels-last output (NHWC memory) the NumPy path's shifted adds over
-the channel axis run as millions of inner loops only C - d values long (AlexNet-64's
-first LRN: 9 ms forward, 7 ms backward inside a training step, against 3.5 and 3.6 on
-NCHW memory). Here each pixel's C channels are one contiguous row and its window sums
-are a few adds in registers.
+the channel axis run as millions of inner loops only C - d values long (2-3x slower than
+on NCHW memory: docs/benchmarks.md, "Engine thresholds"). Here each pixel's C channels
+are one contiguous row and its window sums are a few adds in registers.
 
 The kernels compute exactly what the NumPy path computes, in its order (the centre
 square, then the channels before c nearest first, then those after; ``* scale`` then
@@ -20,7 +19,7 @@ from typing import Any
 import numba
 import numpy
 
-from xpnet.functions._parallel import parallel_slices
+from xpnet.cpu.threads import parallel_slices, worth_splitting
 
 _serial = numba.njit(cache=True, nogil=True)
 
@@ -86,8 +85,8 @@ def _backward_rows(gy: Any, x: Any, s: Any, p: Any, before: int, after: int, coe
     """gx = (window sum of t) x coef + gy p, t = gy x p / s, for rows r0..r1-1.
 
     ``before``/``after`` are those of the transposed window (the forward's swapped).
-    The window sum runs over a zero-padded copy of t, without bounds (3.0 -> 2.2 ms on
-    AlexNet-64's first LRN, against the bounded loops of the forward).
+    The window sum runs over a zero-padded copy of t, without bounds (a quarter faster
+    than the bounded loops of the forward).
     """
     c_all = x.shape[1]
     t = numpy.empty(c_all, dtype=x.dtype)  # this call's own scratch rows
@@ -102,7 +101,8 @@ def _backward_rows(gy: Any, x: Any, s: Any, p: Any, before: int, after: int, coe
 
 
 def _run(rows: int, work: int, kernel: Any) -> None:
-    if work >= PARALLEL_WORK:
+    """``kernel(r0, r1)`` over all rows, in slices on xpnet's threads when it pays."""
+    if worth_splitting(work, PARALLEL_WORK):
         parallel_slices(rows, kernel)
     else:
         kernel(0, rows)

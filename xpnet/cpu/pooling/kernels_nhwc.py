@@ -2,12 +2,11 @@
 
 Why a second layout: :func:`xpnet.functions.conv2d` returns channels-last memory (an NCHW
 view of NHWC data) and reads it back without a copy. The planes kernels of
-:mod:`~xpnet.functions.pooling._kernels` need (N*C, H, W) planes, so a pool between two
+:mod:`xpnet.cpu.pooling.kernels` need (N*C, H, W) planes, so a pool between two
 convolutions cost two transposing copies forward (into the pool, then into the next
 convolution) and two backward, and the ReLU between them multiplied a gradient and a mask
-of different layouts (strided reads: 4 ms where matching layouts take 0.4 ms on
-AlexNet-64's first stage). These kernels read and write NHWC, so a whole network stays
-channels-last, as PyTorch's ``channels_last`` memory format does.
+of different layouts (strided reads, 10x slower). These kernels read and write NHWC, so a
+whole network stays channels-last, as PyTorch's ``channels_last`` memory format does.
 
 Each kernel takes C-contiguous (N, H, W, C) arrays and the window ``geo = (kh, kw, sh, sw,
 ph, pw)``; the innermost loop runs over the channels, contiguous, so it vectorises. They
@@ -36,7 +35,7 @@ def _max_forward_cl(
     updated together, one window position at a time (4x faster than the planes kernel
     at C = 32; for a few channels see :func:`_max_forward_cl_few`). ``idx`` is not read
     without ``keep_idx``; the positions then go to a scratch row of this call's own (a
-    row shared by the threads cost 25x in cache-line traffic). Ties go to the first
+    row shared by the threads costs 25x in cache-line traffic). Ties go to the first
     maximum in row-major window order (strict >); a NaN is never selected here (the
     caller sends inputs holding NaN to the views path).
     """
@@ -78,7 +77,7 @@ def _max_forward_cl_few(
 
     A 2x2 window inside the input (LeNet's pools) takes an unrolled path: four reads and
     three selects per output, in the same order and with the same ties as the general
-    loop (LeNet's first pool at batch 128, one thread: 1.02 -> 0.27 ms).
+    loop (3.8x faster on LeNet's first pool).
     """
     kh, kw, sh, sw, ph, pw = geo
     h, w, c = x.shape[1], x.shape[2], x.shape[3]

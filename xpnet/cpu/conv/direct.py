@@ -28,7 +28,7 @@ one vectorised multiply-add over t = 0 .. oH Wp - 1 per tap, and likewise
 
 with g_e = dE/dy laid out on the same pitch and zeros at the junk positions: one long
 dot product per tap. Where it beats the GEMM paths (``python bench/bench_conv_ops.py
---paths``): see ``DIRECT_FWD_MAX`` in :mod:`~xpnet.functions.connection._im2col`.
+--paths``): see ``DIRECT_FWD_MAX`` in :mod:`xpnet.cpu.conv.select`.
 
 The sums are reassociated (vectorised), so the rounding differs from the GEMM path's
 (also a reordered sum) but is the same from run to run.
@@ -41,7 +41,7 @@ from typing import Any
 import numba
 import numpy
 
-from xpnet.functions._parallel import parallel_slices
+from xpnet.cpu.threads import ordered_sum, parallel_slices
 
 _FAST = {"reassoc", "contract", "nsz"}
 
@@ -233,10 +233,8 @@ def weight_grad(x: Any, gy: Any, kh: int, kw: int, pads: tuple[int, int, int, in
         return gw, gb
 
     parts = parallel_slices(x.shape[0], work)
-    gw, gb = parts[0]
-    for pw_, pb in parts[1:]:  # slice order: independent of thread timing
-        gw = gw + pw_
-        gb = gb + pb
+    gw = ordered_sum([p[0] for p in parts])  # slice order: independent of thread timing
+    gb = ordered_sum([p[1] for p in parts])
     return gw, (gb if need_b else None)
 
 
@@ -246,9 +244,8 @@ def _fold(dcols: Any, steps: Any, gxpad: Any) -> None:
 
     dcols (n, oH, oW, kh, kw, C) is dE/dX_col; tap (i, j) of output (p, q) reads input
     (sh p + dh i, sw q + dw j), so it adds there. With dilation 1 the kw C values of a
-    kernel row are one contiguous run in both arrays and one vectorised loop (LeNet-5's
-    conv2, 64 images: 0.59 -> 0.47 ms against a loop over C = 6 channels per tap).
-    Each (n) is written by one thread only.
+    kernel row are one contiguous run in both arrays and one vectorised loop (faster than
+    a loop over the C channels of each tap). Each (n) is written by one thread only.
     """
     sh, sw, dh, dw = steps
     n_items, oh, ow, kh, kw, channels = dcols.shape
@@ -283,7 +280,7 @@ def col2im(dcols: Any, steps: tuple[int, int, int, int], gxpad: Any) -> None:
     """Fold dE/dX_col (n, oH, oW, kh, kw, C) into gxpad (n, Hp, Wp, C), which it zeroes.
 
     One GEMM to dE/dX_col and this fold replace col2im's kh kw thin products (each only
-    Og terms deep) and their strided NumPy adds: LeNet-5's conv2 dE/dx at batch 128,
-    one thread, 3.1 -> 1.9 ms. ``steps`` is (sh, sw, dh, dw).
+    Og terms deep) and their strided NumPy adds (docs/benchmarks.md, "Engine
+    thresholds"). ``steps`` is (sh, sw, dh, dw).
     """
     _fold(dcols, steps, gxpad)

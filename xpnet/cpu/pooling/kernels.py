@@ -1,22 +1,21 @@
 """Compiled CPU kernels of the pooling ops (numba; this module is imported lazily).
 
-numba is optional: ``_window.kernels`` imports this module only on the CPU and falls back
-to the NumPy/CuPy views path (the reference these kernels are tested against) when numba
-is missing. Why compiled code: the views path makes kh*kw passes over the whole batch
-(a compare, a select and an index update each for max pooling, all on strided views);
-on the CIFAR net's overlapping 3x3/2 max pool it ran at 0.4-0.5x PyTorch's speed (one
-thread each), where one pass with the window in registers runs at 1.5-2x. Measured with
-``bench/bench_pool_ops.py --threads 1 --clock cpu [--impl xp]``.
+numba is optional: :mod:`xpnet.cpu.pooling` imports this module only for NumPy arrays
+and falls back to the op's NumPy/CuPy views path (the reference these kernels are tested
+against) when numba is missing. Why compiled code: the views path makes kh*kw passes over
+the whole batch (a compare, a select and an index update each for max pooling, all on
+strided views), where one pass with the window in registers runs 3-4x faster
+(docs/benchmarks.md, "Engine thresholds").
 
 The planes kernels below take NCHW data; their channels-last twins (NHWC, for conv2d's
-output, so that a network stays channels-last) are in ``_kernels_cl.py``, with the
+output, so that a network stays channels-last) are in ``kernels_nhwc.py``, with the
 public wrappers ``*_cl`` here.
 
 Every planes kernel takes C-contiguous planes (P = N*C, H, W) and the window as a tuple
 ``geo = (kh, kw, sh, sw, ph, pw)``, and bounds each window to the input instead of padding
 a copy. Each is a serial loop over the planes p0 .. p1 - 1 that releases the GIL; the
 public wrappers cut the planes into contiguous slices over the library's threads
-(:func:`xpnet.functions._parallel.parallel_slices`, the same threads and setting as the
+(:func:`xpnet.cpu.threads.parallel_slices`, the same threads and setting as the
 convolutions; each plane is written by one thread) when the work pays for it, and run
 serially otherwise (small maps, the hundreds of tiny calls of a gradient check). Not
 numba's own ``prange`` pool: a second pool would spin against the first and ignore
@@ -25,8 +24,8 @@ numba's own ``prange`` pool: a second pool would spin against the first and igno
 Max pooling is branch-free (a select, not an ``if``): with random data the branch is
 mispredicted half the time, which made it 4x slower. PyTorch's NaN rule (a NaN is
 selected) costs another 3x inside the loop, so the kernel uses strict > alone and the
-caller checks for NaN first (:func:`has_nan`, about 1 ms for the CIFAR pool's 16 MB) and
-sends the rare input holding one to the views path, which follows the rule.
+caller checks for NaN first (:func:`has_nan`, one pass at memory speed) and sends the
+rare input holding one to the views path, which follows the rule.
 """
 
 from __future__ import annotations
@@ -36,14 +35,14 @@ from typing import Any
 import numba
 import numpy
 
-from xpnet.functions._parallel import parallel_slices
-from xpnet.functions.pooling._kernels_cl import (
+from xpnet.cpu.pooling.kernels_nhwc import (
     _avg_backward_cl,
     _avg_forward_cl,
     _max_backward_cl,
     _max_forward_cl,
     _max_forward_cl_few,
 )
+from xpnet.cpu.threads import parallel_slices, worth_splitting
 
 _serial = numba.njit(cache=True, nogil=True)
 
@@ -89,8 +88,8 @@ def _max_forward(x: Any, geo: Any, y: Any, idx: Any, keep_idx: bool, p0: int, p1
 def _maybe_nan(x: Any) -> bool:
     """False when x certainly holds no NaN: the sum of v - v is 0 for every finite v and
     NaN for a NaN or an infinity. Reassociation only (never "no NaNs"), so the sum
-    vectorises and v - v is not folded to 0: one pass at memory speed (LeNet's first
-    pool input, 2.4 MB: 0.03 ms, against 0.41 ms for the exact test below)."""
+    vectorises and v - v is not folded to 0: one pass at memory speed (14x faster than
+    the exact test below)."""
     flat = x.reshape(-1)
     acc = flat.dtype.type(0)
     for k in range(flat.size):
@@ -192,9 +191,9 @@ def _avg_backward(gy: Any, geo: Any, div: Any, gx: Any, p0: int, p1: int) -> Non
 
 def _split(work: int, n_planes: int, kernel: Any) -> None:
     """Run ``kernel(p0, p1)`` over all planes: in slices on the library's threads
-    (:mod:`xpnet.functions._parallel`, the kernels release the GIL) when ``work`` window
+    (:mod:`xpnet.cpu.threads`, the kernels release the GIL) when ``work`` window
     reads pay for it, in this thread otherwise."""
-    if work >= PARALLEL_WORK:
+    if worth_splitting(work, PARALLEL_WORK):
         parallel_slices(n_planes, kernel)
     else:
         kernel(0, n_planes)
@@ -223,8 +222,8 @@ def avg_backward(gy: Any, geo: tuple[int, ...], div: Any, gx: Any) -> None:
            lambda p0, p1: _avg_backward(gy, geo, div, gx, p0, p1))  # fmt: skip
 
 
-#: Below this many channels the channels-last max pool runs channel by channel
-#: (measured, one thread: C = 6 1.0 ms against 2.0 vectorised; C = 16 0.33 against 0.08).
+#: Below this many channels the channels-last max pool runs channel by channel (C = 6:
+#: 2x faster than vectorised over 6 lanes; C = 16: 4x slower).
 FEW_CHANNELS = 8
 
 

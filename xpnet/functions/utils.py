@@ -1,14 +1,22 @@
-"""Small helpers shared by the ops: broadcasting gradients back, argument checks."""
+"""Helpers shared by the ops, and public for the layers and tools built on them.
+
+Broadcasting gradients back (:func:`sum_to`), argument checks (:func:`pair`,
+:func:`normalize_axes`, :func:`check_ndim`, :func:`check_broadcast`) and a convolution's
+output size (:func:`out_size`, the formula the engines use).
+
+Example:
+    >>> from xpnet.functions.utils import out_size, pair
+    >>> pair(3, "kernel_size", "Conv2d", 1), out_size(28, 5, 1, 2, 1)
+    ((3, 3), 28)
+"""
 
 from __future__ import annotations
 
-import functools
-import importlib
 from typing import Any
 
-import numpy
+from xpnet.cpu.conv.geometry import out_size
 
-from xpnet import backend
+__all__ = ["check_broadcast", "check_ndim", "normalize_axes", "out_size", "pair", "sum_to"]
 
 
 def sum_to(g: Any, shape: tuple[int, ...]) -> Any:
@@ -74,38 +82,3 @@ def check_broadcast(op: str, a: Any, b: Any) -> None:
     for x, y in zip(reversed(sa), reversed(sb)):
         if x != y and x != 1 and y != 1:
             raise ValueError(f"{op}: shapes {sa} and {sb} do not broadcast together")
-
-
-def is_channels_last(a: Any) -> bool:
-    """Whether ``a`` (N, C, H, W) is an NCHW view of C-contiguous NHWC memory.
-
-    That is what conv2d returns. With one channel, or H = W = 1, both layouts are the
-    same memory: then False (the NCHW code reads it as it is).
-    """
-    return (
-        a.ndim == 4 and a.shape[1] > 1 and not a.flags.c_contiguous
-        and a.transpose(0, 2, 3, 1).flags.c_contiguous
-    )
-
-
-def to_nhwc(a: Any) -> Any:
-    """(N, C, H, W) any strides -> (N, H, W, C) C-contiguous (no copy for NHWC memory)."""
-    return backend.get_array_module(a).ascontiguousarray(a.transpose(0, 2, 3, 1))
-
-
-def compilable(a: Any) -> bool:
-    """Whether the compiled CPU kernels can take ``a``: a float32/float64 NumPy array."""
-    return isinstance(a, numpy.ndarray) and a.dtype in (numpy.float32, numpy.float64)
-
-
-@functools.cache
-def compiled_kernels(module: str) -> Any:
-    """Import an optional numba kernels module once (by its full name); None without numba.
-
-    The compiled CPU kernels (pooling, LRN, the convolution's loops) are each imported
-    lazily through this, so that importing xpnet never compiles or needs numba.
-    """
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        return None

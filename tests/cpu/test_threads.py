@@ -1,0 +1,140 @@
+"""The batch split: slices, the small-work path, the thread count and its scope."""
+
+import threading
+
+import numpy
+import pytest
+
+import xpnet
+from xpnet import Tensor, cpu
+from xpnet import functions as F
+from xpnet.cpu import threads as _threads
+from xpnet.cpu.settings import current
+
+
+@pytest.fixture
+def threads(request):
+    """Split over ``request.param`` threads, whatever the size of the work."""
+    pytest.importorskip("threadpoolctl")
+    with cpu.engines(threads=request.param, split="always"):
+        yield request.param
+
+
+@pytest.mark.parametrize("threads", [2, 3], indirect=True)
+def test_parallel_slices_cuts_in_order(threads):
+    parts = _threads.parallel_slices(10, lambda lo, hi: (lo, hi))
+    assert parts == _threads.slices(10, threads)
+
+
+def test_small_work_runs_in_one_call():
+    pytest.importorskip("threadpoolctl")
+    limit = _threads.SPLIT_MIN_WORK
+    with cpu.engines(threads=2):
+        assert _threads.parallel_slices(10, lambda lo, hi: (lo, hi), work=limit - 1) == [(0, 10)]
+        assert len(_threads.parallel_slices(10, lambda lo, hi: (lo, hi), work=limit)) == 2
+        with cpu.engines(split="always"):
+            assert len(_threads.parallel_slices(10, lambda lo, hi: (lo, hi), work=1)) == 2
+
+
+def test_one_blas_thread_is_a_context():
+    with _threads.one_blas_thread():
+        y = F.linear(Tensor(numpy.ones((2, 3))), Tensor(numpy.ones((4, 3))))
+    numpy.testing.assert_array_equal(y.data, numpy.full((2, 4), 3.0))
+
+
+@pytest.mark.parametrize("threads", [2, 3], indirect=True)
+def test_relu_split_over_threads_keeps_values_and_layout(threads):
+    rng = numpy.random.default_rng(3)
+    x = rng.standard_normal((5, 4, 3, 6)).astype(numpy.float32)
+    x_cl = numpy.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    t = Tensor(x_cl, requires_grad=True)
+    y = F.relu(t)
+    assert y.data.transpose(0, 2, 3, 1).flags.c_contiguous  # conv2d's layout, kept
+    numpy.testing.assert_array_equal(y.data, numpy.maximum(x, 0))
+    gy = rng.standard_normal(x.shape).astype(numpy.float32)
+    y.backward(gy)
+    numpy.testing.assert_array_equal(t.grad, gy * (x > 0))
+
+
+def test_relu_of_a_scalar():
+    t = Tensor(numpy.float64(-2.0), requires_grad=True)
+    y = F.relu(t)
+    y.backward()
+    assert y.data == 0.0 and t.grad == 0.0
+
+
+def test_thread_count_is_public_and_validated():
+    before = _threads._settings.num_threads
+    try:
+        xpnet.set_num_threads(3)
+        assert xpnet.get_num_threads() == 3 == cpu.get_num_threads()
+        assert xpnet.cpu.set_num_threads is xpnet.set_num_threads
+        with pytest.raises(ValueError, match="set_num_threads: expected an int >= 1"):
+            xpnet.set_num_threads(0)
+        with pytest.raises(ValueError, match="got True"):
+            xpnet.set_num_threads(True)
+    finally:
+        xpnet.set_num_threads(before)
+
+
+def test_one_blas_thread_holds_blas_at_one_and_restores_it():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    controller = _threads._blas_controller()
+    if controller is None:
+        pytest.skip("no BLAS library that threadpoolctl can control")
+
+    def counts():  # of the libraries the controller found (loaded before its first use)
+        return [lib.get_num_threads() for lib in controller.lib_controllers]
+
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        before = counts()
+        with _threads._OneBlasThread(controller):
+            assert counts() == [1] * len(before)
+        assert counts() == before
+        with threadpoolctl.threadpool_limits(1, user_api="blas"):
+            calls = []
+            for lib in controller.lib_controllers:
+                real = lib.set_num_threads
+                lib.set_num_threads = lambda n, _real=real: (calls.append(n), _real(n))
+            try:
+                with _threads._OneBlasThread(controller):
+                    pass
+            finally:
+                for lib in controller.lib_controllers:
+                    del lib.set_num_threads
+            assert calls == []  # already at one thread: nothing set, nothing restored
+
+
+def test_slices_cover_the_batch():
+    assert _threads.slices(7, 3) == [(0, 2), (2, 4), (4, 7)]
+    assert _threads.slices(2, 4) == [(0, 1), (1, 2)]
+    with pytest.raises(ValueError, match="set_num_threads"):
+        cpu.set_num_threads(0)
+
+
+def test_scoped_thread_count_overrides_the_process_setting():
+    before = _threads._settings.num_threads
+    try:
+        cpu.set_num_threads(3)
+        with cpu.engines(threads=1):
+            assert cpu.get_num_threads() == 1
+            cpu.set_num_threads(2)  # the process's setting, under the scope's
+            assert cpu.get_num_threads() == 1
+        assert cpu.get_num_threads() == 2
+    finally:
+        cpu.set_num_threads(before)
+
+
+@pytest.mark.parametrize("threads", [2], indirect=True)
+def test_workers_see_the_settings_of_the_thread_that_split(threads):
+    """The worker threads run in a copy of the caller's context: same engines settings."""
+    seen = {}
+
+    def work(lo, hi):
+        seen[lo] = threading.current_thread() is threading.main_thread()
+        return current().conv, cpu.get_num_threads()
+
+    with cpu.engines(conv="gemm"):
+        parts = _threads.parallel_slices(10, work)
+    assert parts == [("gemm", 2), ("gemm", 2)]
+    assert sorted(seen.values()) == [False, True]  # one slice ran in a worker

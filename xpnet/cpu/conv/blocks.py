@@ -1,0 +1,201 @@
+"""Register-blocked convolution loops (numba, imported lazily; optional).
+
+Why: through im2col a convolution is a GEMM whose weight matrix has few columns (the
+CIFAR net's conv2: 32 outputs, 800 taps), and the column matrix must be copied first.
+Summed straight from the padded image by the register block of
+:mod:`xpnet.cpu.conv.blocks_ir`, with no copy, that layer runs at 1.6x the speed of
+im2col + OpenBLAS on one core (docs/benchmarks.md, "Engine thresholds").
+
+The forward pass: the NR pixels of a block are consecutive outputs of the flattened
+(oH, oW) plane, so a block may run on from the end of one output row to the next
+(LeNet's conv2, 10 x 10 outputs: 13 blocks of 8, where blocks within rows would need 20).
+The same block with other strides is the weight gradient: rows r are NR consecutive taps,
+the sum runs over the output positions, and the "weights" are dE/dy:
+
+    dE/dw[k0 + r, :] += x[pos + off + k0 + r] * dE/dy[pos, (0 .. CB)].
+
+The sums are reassociated, so the rounding differs from the GEMM path's but is the same
+from run to run. Which convolutions take the blocks: :mod:`xpnet.cpu.conv.select`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numba
+import numpy
+
+from xpnet.cpu.conv.blocks_ir import NR, VECTOR_BYTES, block, lanes
+from xpnet.cpu.conv.columns import weight_matrix
+from xpnet.cpu.conv.geometry import Geometry
+from xpnet.cpu.threads import ordered_sum, parallel_slices
+
+__all__ = ["NR", "VECTOR_BYTES", "forward", "lanes", "run_forward", "run_param_grads",
+           "tap_runs", "weight_grad"]
+
+
+def tap_runs(kw: int, cg: int, dw: int, g: int) -> tuple[bool, int, int]:
+    """(merged, run, rows) of the weight gradient's blocks: with dw = 1 and one group a
+    window row's taps are one run of kw Cg (merged), else kw runs of Cg; ``rows`` is the
+    rows of gw per window row, each run rounded up to NR (see :func:`weight_grad`)."""
+    merged = dw == 1 and g == 1
+    run = kw * cg if merged else cg
+    per_run = -(-run // NR) * NR
+    return merged, run, per_run if merged else kw * per_run
+
+
+@numba.njit(cache=True, nogil=True)
+def _fill(x: Any, n: int, ph: int, pw: int, buf: Any) -> None:
+    """Copy image n of x (N, H, W, C), any strides, into the interior of buf (Hp Wp C +
+    tail), channels-last on row pitch Wp = W + 2 pw; its border stays zero."""
+    h, w, channels = x.shape[1], x.shape[2], x.shape[3]
+    wp = w + 2 * pw
+    for p in range(h):
+        for q in range(w):
+            base = ((p + ph) * wp + q + pw) * channels
+            for c in range(channels):
+                buf[base + c] = x[n, p, q, c]
+
+
+@numba.njit(cache=True, nogil=True)
+def forward(x: Any, w: Any, b: Any, has_b: bool, geo: Any, y: Any) -> None:
+    """y = conv(x, w) + b, channels-last, by register blocks.
+
+    x (N, H, W, C) any strides; w (g, kh, kw, Cg, Og) C-contiguous; b (O,); ``geo`` is
+    (sh, sw, ph, pw, dh, dw); y (N, oH, oW, O) C-contiguous, O = g Og. Requires
+    :func:`applies`. Each block of NR consecutive outputs of the flattened (oH, oW) plane
+    (the last block shifted back to end at oH oW, recomputing a few outputs with the same
+    result) starts from the bias and adds every tap: with dw = 1 and one group a window
+    row's (j, c) taps are one contiguous run of kw C inputs (one call of the block per
+    window), else one call per window row over the Cg channels of each (j).
+    """
+    n_img, h, wd, channels = x.shape
+    g, kh, kw, cg, og = w.shape
+    oh, ow, co = y.shape[1], y.shape[2], y.shape[3]
+    sh, sw, ph, pw, dh, dw = geo
+    wp = wd + 2 * pw
+    buf = numpy.zeros((h + 2 * ph) * wp * channels, dtype=x.dtype)
+    wf = w.reshape(-1)
+    yf = y.reshape(-1)
+    vl = VECTOR_BYTES // x.itemsize
+    merged = dw == 1 and g == 1
+    row_pitch = dh * wp * channels  # one window row down, in buf
+    plane = oh * ow
+    po = numpy.empty(NR, dtype=numpy.int64)  # where each output's window starts in buf
+    for n in range(n_img):
+        _fill(x, n, ph, pw, buf)
+        for t in range(0, plane, NR):
+            t0 = min(t, plane - NR)
+            for r in range(NR):
+                p, q = divmod(t0 + r, ow)
+                po[r] = (p * sh * wp + q * sw) * channels
+            yb = (n * plane + t0) * co
+            for r in range(NR):
+                for o in range(co):
+                    yf[yb + r * co + o] = b[o] if has_b else 0.0
+            for k in range(g):
+                cb = 0
+                while cb < og:  # blocks of 2 VL channels, then VL, then VL / 2
+                    c_off = yb + k * og + cb
+                    if merged:  # the window's kh runs of kw C taps
+                        width = block(og - cb, vl, buf, wf, yf, po, kh, kw * channels, 0,
+                                       row_pitch, 1, cb, kw * channels * og, og, c_off, co)
+                    else:  # kw runs of Cg taps per window row
+                        for i in range(kh):
+                            width = block(og - cb, vl, buf, wf, yf, po, kw, cg,
+                                           i * row_pitch + k * cg, dw * channels, 1,
+                                           ((k * kh + i) * kw * cg) * og + cb, cg * og, og,
+                                           c_off, co)
+                    cb += width
+
+
+@numba.njit(cache=True, nogil=True)
+def weight_grad(x: Any, gy: Any, geo: Any, kh: int, kw: int, g: int, gw: Any) -> None:
+    """gw += dE/dw of the images of x, by register blocks over taps.
+
+    x (N, H, W, C) any strides; gy (N, oH, oW, O) C-contiguous; ``geo`` as
+    :func:`forward`'s. gw (g, kh, R, Og) zeros or a running sum, whose rows R hold the
+    taps of one window row: with dw = 1 and one group the kw C taps of the (j, c) run,
+    else kw groups of Cgp rows (Cg rounded up to NR); either way R is rounded up to NR
+    and the rows past the run are junk, read past it from the padded image's tail
+    (zeros or the next pixel's inputs) and dropped by the caller. For every image, window
+    row and block of NR taps, the block sums x[pos + tap] dE/dy[pos] over the output
+    positions: oH rows of oW positions.
+    """
+    n_img, h, wd, channels = x.shape
+    oh, ow, co = gy.shape[1], gy.shape[2], gy.shape[3]
+    og = co // g
+    cg = channels // g
+    sh, sw, ph, pw, dh, dw = geo
+    wp = wd + 2 * pw
+    rows = gw.shape[2]
+    buf = numpy.zeros((h + 2 * ph) * wp * channels + rows, dtype=x.dtype)
+    gyf = gy.reshape(-1)
+    gwf = gw.reshape(-1)
+    vl = VECTOR_BYTES // x.itemsize
+    merged = dw == 1 and g == 1
+    runs = 1 if merged else kw
+    run = kw * channels if merged else cg
+    per_run = rows // runs  # rows of gw per run
+    po = numpy.arange(NR)  # a block's rows: NR consecutive taps
+    for n in range(n_img):
+        _fill(x, n, ph, pw, buf)
+        gy0 = n * oh * ow * co
+        for k in range(g):
+            for i in range(kh):
+                for j in range(runs):
+                    a_run = (i * dh * wp + j * dw) * channels + k * cg
+                    for t in range(0, run, NR):
+                        row0 = ((k * kh + i) * rows + j * per_run + t) * og
+                        cb = 0
+                        while cb < og:  # blocks of 2 VL channels, then VL, then VL / 2
+                            cb += block(og - cb, vl, buf, gyf, gwf, po, oh, ow, a_run + t,
+                                         sh * wp * channels, sw * channels,
+                                         gy0 + k * og + cb, ow * co, co, row0 + cb, og)
+
+
+def run_forward(x: Any, w: Any, b: Any, geo: Geometry) -> Any:
+    """y (N, oH, oW, O) = conv(x, w) + b by :func:`forward`, batch slices in parallel.
+
+    x (N, C, H, W) any strides, w (O, Cg, kh, kw), b (O,) or None: float NumPy arrays.
+    """
+    N, co, cg = x.shape[0], w.shape[0], w.shape[1]
+    g = geo.groups
+    w5 = weight_matrix(w, g, numpy).reshape(g, geo.kh, geo.kw, cg, co // g)  # (g, kh, kw, Cg, Og)
+    bias = b if b is not None else numpy.empty(0, dtype=x.dtype)  # (O,) or unused
+    xh = x.transpose(0, 2, 3, 1)  # (N, H, W, C) view
+    y = numpy.empty((N, geo.oh, geo.ow, co), dtype=x.dtype)  # (N, oH, oW, O)
+
+    def work(lo: int, hi: int) -> None:
+        forward(xh[lo:hi], w5, bias, b is not None, geo.steps, y[lo:hi])
+
+    parallel_slices(N, work)
+    return y
+
+
+def run_param_grads(x: Any, gy: Any, geo: Geometry, need_b: bool) -> tuple[Any, Any]:
+    """dE/dw (O, Cg, kh, kw) and dE/db (O,) or None by :func:`weight_grad`: per batch
+    slice a partial sum, added in slice order. x (N, C, H, W), gy (N, O, oH, oW)."""
+    N, C, co = x.shape[0], x.shape[1], gy.shape[1]
+    g, kh, kw = geo.groups, geo.kh, geo.kw
+    cg, og = C // g, co // g
+    merged, run, rows = tap_runs(kw, cg, geo.dw, g)  # gw's rows per window row
+    xh = x.transpose(0, 2, 3, 1)  # (N, H, W, C) view
+    gyh = gy.transpose(0, 2, 3, 1)  # (N, oH, oW, O) view
+
+    def work(lo: int, hi: int) -> tuple[Any, Any]:
+        g2 = numpy.ascontiguousarray(gyh[lo:hi])  # (n, oH, oW, O)
+        gw = numpy.zeros((g, kh, rows, og), dtype=gy.dtype)  # (g, kh, rows, Og)
+        weight_grad(xh[lo:hi], g2, geo.steps, kh, kw, g, gw)
+        gb = g2.reshape(-1, co).sum(axis=0) if need_b else None  # (O,)
+        return gw, gb
+
+    parts = parallel_slices(N, work)
+    gw = ordered_sum([p[0] for p in parts])  # (g, kh, rows, Og)
+    if merged:
+        gw = gw[:, :, :run].reshape(g, kh, kw, cg, og)  # junk rows dropped
+    else:
+        gw = gw.reshape(g, kh, kw, rows // kw, og)[:, :, :, :cg]  # (g, kh, kw, Cg, Og)
+    gw = gw.transpose(0, 4, 3, 1, 2).reshape(co, cg, kh, kw)  # (O, Cg, kh, kw)
+    gb = ordered_sum([p[1] for p in parts]) if need_b else None
+    return gw, gb

@@ -1,0 +1,157 @@
+"""The register block of the convolution, written as LLVM IR (numba, imported lazily).
+
+The block. For NR consecutive output pixels and CB = NV VL output channels (VL the
+lanes of one SIMD register: 16 float32 with AVX-512), keep the NR x CB partial sums in
+NR NV vector registers and, for every tap k (a row i of the window and one value of its
+contiguous (j, c) run in a channels-last image), broadcast the NR inputs and multiply-add
+them with the CB weights of tap k:
+
+    acc[r, :] += x[a_off + mi ams + ki aks + po[r]] * w[b_off + mi bms + ki bks + (0 .. CB)]
+
+for mi < m (window rows) and ki < k (taps of one row), where po[r] is where pixel r's
+window starts. One tap costs NR broadcasts and NV vector loads for NR NV fused
+multiply-adds, so the loop runs at the FMA units' speed. Og is covered by blocks of
+2 VL channels, then one of VL and one of VL / 2 for what is left (Og = 24 float32:
+16 + 8).
+
+numba's compiler does not keep such a block in registers by itself (its loop vectoriser
+leaves the partial sums in memory, and its straight-line vectoriser is off), so the
+block is written as LLVM IR in :func:`_make_block` (vector types and ``llvm.fma``) and
+called from ordinary numba loops (:mod:`xpnet.cpu.conv.blocks`).
+"""
+
+from __future__ import annotations
+
+import platform
+from typing import Any
+
+import numba
+import numpy
+from llvmlite import binding as _llvm
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+__all__ = ["NR", "VECTOR_BYTES", "block", "lanes"]
+
+
+def _host_shape() -> tuple[int, int]:
+    """(vector bytes, pixels per block NR) for the machine numba compiles for.
+
+    AVX-512 has 32 vector registers of 64 bytes: 8 pixels x 2 vectors = 16 partial sums,
+    plus the weights and the broadcast. AVX2 has 16 registers of 32 bytes: 6 x 2 = 12.
+    Elsewhere 16-byte vectors: 8 x 2 on 64-bit ARM (32 NEON registers), 6 x 2 on x86's
+    16 SSE registers.
+    """
+    feats = _llvm.get_host_cpu_features()
+    if feats.get("avx512f", False):
+        return 64, 8
+    if feats.get("avx2", False) and feats.get("fma", False):
+        return 32, 6
+    return 16, 8 if platform.machine().lower() in ("aarch64", "arm64") else 6
+
+
+VECTOR_BYTES, NR = _host_shape()
+
+
+def lanes(dtype: Any) -> int:
+    """VL: values of ``dtype`` in one vector register (16 float32 with AVX-512)."""
+    return VECTOR_BYTES // numpy.dtype(dtype).itemsize
+
+
+def _make_block(nv: int, split: int = 1) -> Any:
+    """The NR x (nv VL / split) register block as a numba intrinsic (module docstring):
+    nv vectors of VL / split lanes (split 2: half-width vectors, for a last VL / 2 output
+    channels).
+
+    ``block(a, b, c, po, m, k, a_off, ams, aks, b_off, bms, bks, c_off, crs)`` adds, for
+    r < NR and lanes l < nv VL / split,
+
+        c[c_off + r crs + l] += sum_{mi < m, ki < k} a[a_off + mi ams + ki aks + po[r]]
+                                                    * b[b_off + mi bms + ki bks + l];
+
+    a, b, c are 1-D C-contiguous arrays of one float dtype, po (NR,) int64 the rows'
+    offsets into a; the offsets are element indices and are not checked (the callers'
+    loops keep them in bounds).
+    """
+
+    @intrinsic
+    def block(typingctx, a, b, c, po, m, k, a_off, ams, aks, b_off, bms, bks, c_off, crs):
+        sig = types.void(a, b, c, po, m, k, a_off, ams, aks, b_off, bms, bks, c_off, crs)
+
+        def codegen(context, builder, sig, args):
+            dt = sig.args[0].dtype
+            vl = VECTOR_BYTES // (dt.bitwidth // 8) // split
+            ft = context.get_value_type(dt)
+            vty = ir.VectorType(ft, vl)
+            i64, i32 = ir.IntType(64), ir.IntType(32)
+            aptr, bptr, cptr, pptr = (
+                context.make_array(t)(context, builder, v).data
+                for t, v in zip(sig.args[:4], args[:4])
+            )
+            m_, k_, a_off_, ams_, aks_, b_off_, bms_, bks_, c_off_, crs_ = args[4:]
+            po = [builder.load(builder.gep(pptr, [ir.Constant(i64, r)])) for r in range(NR)]
+            fma = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(vty, [vty] * 3),
+                f"llvm.fma.v{vl}{ft.intrinsic_name}",
+            )
+
+            def vptr(base: Any, index: Any) -> Any:
+                return builder.bitcast(builder.gep(base, [index]), vty.as_pointer())
+
+            def c_index(r: int, v: int) -> Any:
+                row = builder.mul(ir.Constant(i64, r), crs_)
+                return builder.add(builder.add(c_off_, row), ir.Constant(i64, v * vl))
+
+            slots = [[cgutils.alloca_once(builder, vty) for _ in range(nv)] for _ in range(NR)]
+            for r in range(NR):
+                for v in range(nv):
+                    builder.store(builder.load(vptr(cptr, c_index(r, v)), align=1), slots[r][v])
+            zeros = ir.Constant(ir.VectorType(i32, vl), [0] * vl)
+            undef = ir.Constant(vty, ir.Undefined)
+            with cgutils.for_range(builder, m_) as rows:
+                a_row = builder.add(a_off_, builder.mul(rows.index, ams_))
+                b_row = builder.add(b_off_, builder.mul(rows.index, bms_))
+                with cgutils.for_range(builder, k_) as taps:
+                    ai = builder.add(a_row, builder.mul(taps.index, aks_))
+                    bi = builder.add(b_row, builder.mul(taps.index, bks_))
+                    wv = [builder.load(vptr(bptr, builder.add(bi, ir.Constant(i64, v * vl))),
+                                       align=1) for v in range(nv)]
+                    for r in range(NR):
+                        at = builder.add(ai, po[r])
+                        xs = builder.load(builder.gep(aptr, [at]))
+                        xv = builder.shuffle_vector(
+                            builder.insert_element(undef, xs, ir.Constant(i32, 0)), undef, zeros
+                        )
+                        for v in range(nv):
+                            s = slots[r][v]
+                            builder.store(builder.call(fma, [xv, wv[v], builder.load(s)]), s)
+            for r in range(NR):
+                for v in range(nv):
+                    builder.store(builder.load(slots[r][v]), vptr(cptr, c_index(r, v)), align=1)
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return block
+
+
+_block2 = _make_block(2)  # NR x 2 VL: the main block
+_block1 = _make_block(1)  # NR x VL: a last VL channels
+_block_half = _make_block(1, 2)  # NR x VL / 2: a last VL / 2 channels
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def block(left: int, vl: int, a: Any, b: Any, c: Any, po: Any, m: int, k: int, a_off: int,
+          ams: int, aks: int, b_off: int, bms: int, bks: int, c_off: int, crs: int) -> int:
+    """The widest block that fits ``left`` output channels (2 VL, VL or VL / 2 of them;
+    ``left`` a multiple of VL / 2), run with the blocks' arguments; returns its width."""
+    if left >= 2 * vl:
+        _block2(a, b, c, po, m, k, a_off, ams, aks, b_off, bms, bks, c_off, crs)
+        return 2 * vl
+    if left >= vl:
+        _block1(a, b, c, po, m, k, a_off, ams, aks, b_off, bms, bks, c_off, crs)
+        return vl
+    _block_half(a, b, c, po, m, k, a_off, ams, aks, b_off, bms, bks, c_off, crs)
+    return vl // 2

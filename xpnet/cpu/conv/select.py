@@ -1,0 +1,196 @@
+"""Which engine takes a convolution: by shape, from measured thresholds, or as forced.
+
+The engines, in the order they are tried (``xpnet.cpu.engines(conv=...)`` forces one):
+
+- the register blocks (:mod:`~xpnet.cpu.conv.blocks`): Og a multiple of half the SIMD
+  width VL and at least VL, at least NR outputs per map and few of them recomputed by
+  the last block (:data:`MIN_BLOCK_USE`) unless the GEMM would be narrow
+  (:data:`NARROW_GEMM_VL`); for dE/dw also a run of at least NR taps per window row;
+- the direct sums (:mod:`~xpnet.cpu.conv.direct`): stride 1, one group, at most
+  :data:`DIRECT_MAX_TAPS` inputs per output and few weights (:data:`DIRECT_FWD_MAX`,
+  :data:`DIRECT_WGRAD_MAX`);
+- im2col + GEMM (:mod:`~xpnet.cpu.conv.gemm`): every shape, every array module; its
+  columns as im2row's layout up to :data:`ROWS_MAX_CG` channels per group.
+
+dE/dx is the full convolution of dE/dy (any engine above) for stride 1 and at least
+:data:`DX_BY_CONV_MIN_CG` channels per group, else col2im: one GEMM and the direct
+module's compiled fold for one group, or kh kw NumPy products. A forced engine takes
+every convolution it can compute, whatever the thresholds; the others go to the GEMM.
+Every threshold's measurement: docs/benchmarks.md, "Engine thresholds"
+(``python bench/bench_conv_ops.py --paths`` re-measures them on the machine at hand).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy
+
+from xpnet.cpu.conv.geometry import Geometry, full_conv_geometry, out_size
+from xpnet.cpu.kernels import load
+from xpnet.cpu.settings import current
+
+__all__ = ["conv_engine", "engine", "input_grad_method", "use_rows"]
+
+#: The direct sums take the forward pass up to this many weights, dE/dw up to
+#: DIRECT_WGRAD_MAX, when each output reads at most DIRECT_MAX_TAPS inputs (C kh kw: a
+#: short column, on which the GEMM path's im2col copy costs the most).
+DIRECT_FWD_MAX = 1024
+DIRECT_WGRAD_MAX = 4096
+DIRECT_MAX_TAPS = 80
+
+#: The least share of a map's block outputs that are not recomputed: the last block is
+#: shifted back over its neighbour, so 3 x 3 outputs take 2 blocks of 8 (9 / 16 = 0.56),
+#: 5 x 5 take 4 (0.78), 4 x 4 and 6 x 6 none extra.
+MIN_BLOCK_USE = 0.75
+
+#: ... but only where the GEMM is wide: with at most this many VL of outputs per group
+#: the GEMM's columns are few and it loses even to half-used blocks.
+NARROW_GEMM_VL = 3
+
+#: At or below this many channels per group, im2row's layout (taps as rows, copied a
+#: whole output row at a time) replaces im2col's (taps as columns, copied Cg values at a
+#: time): 6x faster for one channel, 2.5x for three.
+ROWS_MAX_CG = 2
+
+#: dE/dx by a full convolution needs Cg columns in its GEMM; below this, col2im is faster.
+DX_BY_CONV_MIN_CG = 8
+
+
+def blocks_fit(blocks: Any, og: int, outputs: int, dtype: Any) -> bool:
+    """Whether the register blocks can compute Og outputs per group on maps of
+    ``outputs`` positions: Og a multiple of VL / 2 and at least NR outputs per map."""
+    return og % (blocks.lanes(dtype) // 2) == 0 and og > 0 and outputs >= blocks.NR
+
+
+def blocks_apply(blocks: Any, og: int, outputs: int, dtype: Any) -> bool:
+    """Whether the register blocks are chosen: they fit, Og >= VL (a half-width block
+    alone holds too few sums) and few outputs are recomputed (``MIN_BLOCK_USE``) unless
+    Og is at most ``NARROW_GEMM_VL`` VL."""
+    vl = blocks.lanes(dtype)
+    if not blocks_fit(blocks, og, outputs, dtype) or og < vl:
+        return False
+    if og <= NARROW_GEMM_VL * vl:
+        return True
+    n_blocks = -(-outputs // blocks.NR)
+    return outputs >= MIN_BLOCK_USE * n_blocks * blocks.NR
+
+
+def _blocks(x: Any, geo: Geometry, cg: int, og: int, wgrad: bool, forced: bool) -> Any:
+    """The register blocks module if it takes this convolution, else None."""
+    blocks = load("conv.blocks", x)
+    if blocks is None:
+        return None
+    outputs = geo.oh * geo.ow
+    if forced:
+        return blocks if blocks_fit(blocks, og, outputs, x.dtype) else None
+    if not blocks_apply(blocks, og, outputs, x.dtype):
+        return None
+    run = blocks.tap_runs(geo.kw, cg, geo.dw, geo.groups)[1]
+    return None if wgrad and run < blocks.NR else blocks  # a short run wastes the block
+
+
+def _direct(x: Any, geo: Geometry, cg: int, og: int, limit: int, forced: bool) -> Any:
+    """The direct sums module if it takes this convolution (stride 1, one group; unless
+    ``forced``, at most DIRECT_MAX_TAPS inputs per output and ``limit`` weights)."""
+    if (geo.sh, geo.sw, geo.groups) != (1, 1, 1):
+        return None
+    taps = cg * geo.kh * geo.kw  # inputs read by one output
+    if not forced and (taps > DIRECT_MAX_TAPS or taps * og > limit):
+        return None
+    return load("conv.direct", x)
+
+
+def engine(x: Any, geo: Geometry, cg: int, og: int, step: str) -> tuple[str, Any]:
+    """(name, module) of the engine for the forward pass (``step="forward"``) or dE/dw
+    (``"weight_grad"``) of a convolution of input ``x`` with Cg inputs and Og outputs per
+    group: ``("blocks", blocks)``, ``("direct", direct)`` or ``("gemm", None)``."""
+    choice = current().conv
+    wgrad = step == "weight_grad"
+    if choice in ("auto", "blocks"):
+        module = _blocks(x, geo, cg, og, wgrad, choice == "blocks")
+        if module is not None:
+            return "blocks", module
+    if choice in ("auto", "direct"):
+        limit = DIRECT_WGRAD_MAX if wgrad else DIRECT_FWD_MAX
+        module = _direct(x, geo, cg, og, limit, choice == "direct")
+        if module is not None:
+            return "direct", module
+    return "gemm", None
+
+
+def use_rows(cg: int) -> bool:
+    """Whether the GEMM builds its columns as im2row's layout, for Cg channels per group."""
+    choice = current().conv_columns
+    return choice == "im2row" or (choice == "auto" and cg <= ROWS_MAX_CG)
+
+
+def input_grad_method(cg: int, gy: Any, geo: Geometry) -> tuple[str, Any]:
+    """How dE/dx is computed from dE/dy ``gy``: ``("conv", None)`` (the full
+    convolution), ``("fold", direct)`` (one GEMM and the compiled fold) or
+    ``("col2im", None)``."""
+    choice = current().conv_dx
+    full = full_conv_geometry(geo) is not None
+    if full and (choice == "conv" or (choice == "auto" and cg >= DX_BY_CONV_MIN_CG)):
+        return "conv", None
+    if choice != "col2im" and geo.groups == 1:
+        fold = load("conv.direct", gy)
+        if fold is not None:
+            return "fold", fold
+    return "col2im", None
+
+
+def _pair(v: Any) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
+
+
+def conv_engine(
+    x_shape: tuple[int, int, int, int],
+    w_shape: tuple[int, int, int, int],
+    *,
+    stride: int | tuple[int, int] = 1,
+    padding: int | tuple[int, int] = 0,
+    dilation: int | tuple[int, int] = 1,
+    groups: int = 1,
+    dtype: Any = "float32",
+    step: str = "forward",
+) -> str:
+    """The engine ``conv2d`` takes for these shapes on the CPU, under the current settings.
+
+    Answers for NumPy arrays of ``dtype`` inside the caller's ``xpnet.cpu.engines``
+    block (CuPy arrays always take the GEMM). A transposed convolution runs the engines
+    of the convolution it transposes: its forward pass is that one's ``"input_grad"``.
+
+    Args:
+        x_shape: (N, C, H, W); w_shape: (O, C / groups, kh, kw).
+        stride, padding, dilation, groups: as for ``conv2d``.
+        dtype: float32 or float64.
+        step: ``"forward"``, ``"weight_grad"`` (dE/dw) or ``"input_grad"`` (dE/dx).
+
+    Returns:
+        For ``"forward"`` and ``"weight_grad"``: ``"blocks"``, ``"direct"`` or ``"gemm"``;
+        for ``"input_grad"``: ``"conv"`` (the full convolution, itself on the engine its
+        own forward pass takes), ``"fold"`` or ``"col2im"``: the values of
+        ``engines(conv=...)`` and ``engines(conv_dx=...)``.
+
+    Raises:
+        ValueError: an unknown ``step`` or shapes that are not 4-d.
+
+    Example:
+        >>> xpnet.cpu.conv_engine((128, 1, 28, 28), (6, 1, 5, 5), padding=2)
+        'direct'
+    """
+    if step not in ("forward", "weight_grad", "input_grad"):
+        raise ValueError(f"conv_engine: step must be 'forward', 'weight_grad' or "
+                         f"'input_grad', got {step!r}")
+    if len(x_shape) != 4 or len(w_shape) != 4:
+        raise ValueError(f"conv_engine: expected 4-d shapes, got {x_shape} and {w_shape}")
+    (sh, sw), (ph, pw), (dh, dw) = _pair(stride), _pair(padding), _pair(dilation)
+    _, C, H, W = x_shape
+    co, cg, kh, kw = w_shape
+    geo = Geometry(kh, kw, sh, sw, ph, pw, dh, dw, groups, H, W,
+                   out_size(H, kh, sh, ph, dh), out_size(W, kw, sw, pw, dw))
+    probe = numpy.empty(0, dtype=dtype)  # all the choice reads of an array: type and dtype
+    if step == "input_grad":
+        return input_grad_method(cg, probe, geo)[0]
+    return engine(probe, geo, cg, co // groups, step)[0]

@@ -1,0 +1,144 @@
+"""A dense layer's products on xpnet's threads, and the orientation OpenBLAS prefers.
+
+y = x W^T + b, for M examples x (M, in) and W (out, in); backward dE/dx = dE/dy W and
+dE/dW = (dE/dy)^T x. Each product is cut over the threads with one BLAS thread each
+(:func:`matmul_split`), the two backward ones shared out as a pair
+(:func:`matmul_pair`). With few examples and many outputs OpenBLAS runs W x^T (W's rows
+as they lie, x transposed) faster than x W^T, and the transposed copy back into y, with
+the bias added on the way, costs little (:func:`forward_as_w_xt`; docs/benchmarks.md,
+"Engine thresholds"). ``xpnet.cpu.engines(dense=...)`` forces either orientation.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import numpy
+
+from xpnet.cpu.settings import current
+from xpnet.cpu.threads import SPLIT_MIN_WORK, get_num_threads, parallel_slices, slices
+
+__all__ = ["forward_as_w_xt", "matmul_pair", "matmul_split"]
+
+#: W x^T is taken for at most this many examples M (beyond, a loss) and at least
+#: W_XT_MIN_OUT outputs (below, a loss too).
+W_XT_MAX_ROWS = 128
+W_XT_MIN_OUT = 256
+
+
+def forward_as_w_xt(x2: Any, weight: Any, bias: Any, y: Any) -> bool:
+    """y = x W^T + b computed as y^T = W x^T (the columns of X as examples, H = W X),
+    then transposed, where that is faster; returns whether it ran (False: nothing
+    written, the caller computes x W^T).
+
+    The rows of W (the outputs) are cut over xpnet's threads; each thread takes its own
+    rows of y^T and writes its own columns of y.
+
+    Shape:
+        x2 (M, in), weight (out, in), bias (out,) or None -> y (M, out), written in place.
+    """
+    choice = current().dense
+    if choice == "auto":  # few examples M, many outputs
+        if x2.shape[0] > W_XT_MAX_ROWS or weight.shape[0] < W_XT_MIN_OUT:
+            return False
+    elif choice == "x_wt":
+        return False
+    if not isinstance(x2, numpy.ndarray):
+        return False
+    yt = numpy.empty((weight.shape[0], x2.shape[0]), dtype=y.dtype)  # (out, M) = W x^T
+    xt = x2.T  # (in, M) a transposed view
+
+    def part(lo: int, hi: int) -> None:
+        numpy.matmul(weight[lo:hi], xt, out=yt[lo:hi])  # (hi - lo, M)
+        if bias is None:
+            numpy.copyto(y[:, lo:hi], yt[lo:hi].T)  # (M, hi - lo) columns of y
+        else:
+            numpy.add(yt[lo:hi].T, bias[lo:hi], out=y[:, lo:hi])
+
+    parallel_slices(weight.shape[0], part, numpy, x2.shape[0] * x2.shape[1] * weight.shape[0])
+    return True
+
+
+def matmul_split(a: Any, b: Any, out: Any, xp: Any = numpy) -> Any:
+    """``out = a @ b`` for 2-d operands, cut over xpnet's threads with one BLAS thread each.
+
+    The cut runs along the larger operand: by rows of ``a`` when ``a`` is the larger,
+    else by columns of ``b``, so each slice packs half of the large operand and all of
+    the small one, as BLAS's own threads do. Each slice writes its own rows or columns of
+    ``out``. BLAS's own threads are faster on a large product alone, but leave a spinning
+    worker that slows every split op after them, so xpnet keeps one threading model
+    (docs/benchmarks.md, "Engine thresholds").
+
+    Args:
+        a: (M, K); b: (K, P); out: (M, P), written in place (any strides BLAS takes).
+        xp: the array module (``cupy`` runs the product whole).
+
+    Returns:
+        ``out``.
+    """
+    M, K = a.shape
+    P = b.shape[1]
+    work = M * K * P
+    if xp is not numpy:
+        return xp.matmul(a, b, out=out)
+    if _cut_rows(a, b):
+        parallel_slices(M, lambda lo, hi: xp.matmul(a[lo:hi], b, out=out[lo:hi]), xp, work)
+    else:
+        parallel_slices(
+            P, lambda lo, hi: xp.matmul(a, b[:, lo:hi], out=out[:, lo:hi]), xp, work
+        )
+    return out
+
+
+def _cut_rows(a: Any, b: Any) -> bool:
+    """Whether ``a @ b`` is cut by rows of ``a`` (the larger operand) or columns of ``b``."""
+    return a.shape[0] * a.shape[1] >= a.shape[1] * b.shape[1]
+
+
+def _matmul_slices(a: Any, b: Any, out: Any, k: int) -> list[Callable[[], Any]]:
+    """``out = a @ b`` as ``k`` independent products, cut like :func:`matmul_split`."""
+    if _cut_rows(a, b):
+        return [functools.partial(numpy.matmul, a[lo:hi], b, out=out[lo:hi])
+                for lo, hi in slices(a.shape[0], k)]
+    return [functools.partial(numpy.matmul, a, b[:, lo:hi], out=out[:, lo:hi])
+            for lo, hi in slices(b.shape[1], k)]
+
+
+def matmul_pair(
+    a1: Any, b1: Any, out1: Any, a2: Any, b2: Any, out2: Any, xp: Any = numpy
+) -> tuple[Any, Any]:
+    """``out1 = a1 @ b1`` and ``out2 = a2 @ b2`` at once: the threads share out the pair.
+
+    For a dense layer's backward pass, whose two products dE/dx = dE/dy W (M, in) and
+    dE/dW = (dE/dy)^T x (out, in) cost the same M in out multiply-adds. With ``k``
+    threads the first product is cut over ``k // 2`` of them and the second over the
+    other ``k - k // 2`` (with two threads each runs one whole product): one hand-off
+    instead of two, and each BLAS call on whole operands, not on the halves of
+    :func:`matmul_split` (faster in the MLP's step: docs/benchmarks.md). Each part writes
+    its own rows or columns of one output and nothing is summed across parts, so the
+    results do not depend on the thread timing. With one thread, less than
+    :data:`SPLIT_MIN_WORK` in all or CuPy arrays, the two run one after the other through
+    :func:`matmul_split` (and without threadpoolctl :func:`parallel_slices` runs the parts
+    in turn).
+
+    Args:
+        a1, b1, out1: the first product's (M1, K1) and (K1, P1) operands and its
+            (M1, P1) output, written in place (any strides BLAS takes).
+        a2, b2, out2: the second product's, likewise.
+        xp: the array module (``cupy`` runs each product whole).
+
+    Returns:
+        ``(out1, out2)``.
+
+    Example:
+        >>> matmul_pair(gy, w, gx, gy.T, x, gw)  # dE/dx and dE/dW of y = x w^T
+    """
+    k = get_num_threads() if xp is numpy else 1
+    work = a1.shape[0] * a1.shape[1] * b1.shape[1] + a2.shape[0] * a2.shape[1] * b2.shape[1]
+    if k < 2 or (work < SPLIT_MIN_WORK and current().split == "auto"):
+        return matmul_split(a1, b1, out1, xp), matmul_split(a2, b2, out2, xp)
+    tasks = _matmul_slices(a1, b1, out1, k // 2) + _matmul_slices(a2, b2, out2, k - k // 2)
+    parallel_slices(len(tasks), lambda lo, hi: [task() for task in tasks[lo:hi]], xp)
+    return out1, out2
