@@ -71,10 +71,10 @@ def test_linear_only_needed_gradients(wrt):
             assert t.grad is None
 
 
-def test_linear_is_the_talks_matrix_form():
+def test_linear_is_the_column_matrix_form():
     """H = W X + b with X (in, N) equals our y = x W^T + b with x = X^T (N, in)."""
     x, w, b = make((6, 4), seed=4)
-    H = w @ x.T + b[:, None]  # (out, N) the talk's layout
+    H = w @ x.T + b[:, None]  # (out, N): the examples as columns
     numpy.testing.assert_allclose(F.linear(Tensor(x), Tensor(w), Tensor(b)).data, H.T, rtol=1e-12)
 
 

@@ -51,7 +51,7 @@ def test_squared_error(reduction, shape):
 
 
 def test_squared_error_gradient_is_the_output_error():
-    """dE/dy = y - d (the talk's output-layer error before f'), / N for "mean"."""
+    """dE/dy = y - d (back-propagation's output-layer error before f'), / N for "mean"."""
     y, d = numpy.array([[1.0, 2.0], [3.0, -1.0]]), numpy.array([[0.0, 4.0], [3.5, 1.0]])
     for reduction, scale in (("sum", 1.0), ("mean", 0.5)):
         t = Tensor(y, requires_grad=True)

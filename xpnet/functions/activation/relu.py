@@ -51,7 +51,8 @@ class ReLU(Function):
 
 
 def relu(x: Any) -> Any:
-    """Rectified linear unit max(0, x), element-wise (slide 36: it does not saturate).
+    """Rectified linear unit max(0, x), element-wise (Krizhevsky et al. 2012, section
+    3.1: it does not saturate).
 
     f'(x) = 1 for x > 0 and 0 for x < 0, so the error of an active unit flows back
     unchanged instead of being shrunk by a sigmoid's y (1 - y) <= 1/4.

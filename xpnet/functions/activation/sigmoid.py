@@ -40,7 +40,7 @@ class Sigmoid(Function):
 
 
 def sigmoid(x: Any) -> Any:
-    """Logistic sigmoid, the talk's f(u) = 1 / (1 + exp(-u)), element-wise.
+    """Logistic sigmoid f(u) = 1 / (1 + exp(-u)), element-wise (Rumelhart et al. 1986).
 
     f'(u) = f(u) (1 - f(u)), so backward needs only the output y. Any |u| is safe:
     1000 gives 1, -1000 gives 0, both with finite (zero) gradients and no NaN.

@@ -1,4 +1,4 @@
-"""Softmax along one axis: the talk's output layer for classification."""
+"""Softmax along one axis: the output layer of a classifier."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ class Softmax(Function):
 
 
 def softmax(x: Any, axis: int = 1) -> Any:
-    """Softmax p_i = exp(a_i) / sum_j exp(a_j) along ``axis`` (slide 6).
+    """Softmax p_i = exp(a_i) / sum_j exp(a_j) along ``axis``: class probabilities.
 
     Computed as exp(a_i - max_j a_j) / sum_j exp(a_j - max_j a_j), which is equal and
     cannot overflow (logits of +-1000 are fine). Backward:

@@ -29,7 +29,7 @@ class Step(Function):
 def step(x: Any) -> Any:
     """Heaviside step: the neuron "fires" (outputs 1) when its weighted sum passes 0.
 
-    This is the unit of the talk's perceptron (slide 4): h = w . x + b, y = step(h).
+    This is the unit of Rosenblatt's perceptron (1958): h = w . x + b, y = step(h).
     Its derivative is 0 almost everywhere (and undefined at 0), so back-propagation
     through it yields zero gradients: a net of step units cannot be trained by
     gradient descent. The perceptron is trained instead by the perceptron rule,

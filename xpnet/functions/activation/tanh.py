@@ -26,7 +26,7 @@ class Tanh(Function):
 
 
 def tanh(x: Any) -> Any:
-    """Hyperbolic tangent, element-wise: one of the talk's non-linearities f.
+    """Hyperbolic tangent, element-wise: a non-linearity f (LeCun et al. 1998 scale it).
 
     tanh(u) = 2 sigmoid(2u) - 1, with values in (-1, 1) and f'(u) = 1 - f(u)^2.
 

@@ -78,15 +78,16 @@ def _dtype(name: str, value: Any) -> Any:
 
 
 def linear(x: Any, weight: Any, bias: Any = None) -> Any:
-    """Dense layer y = x W^T + b: every output unit sees every input (slides 7, 8).
+    """Dense layer y = x W^T + b: every output unit sees every input.
 
-    This is the talk's H = W X + b in matrix form. The talk stacks the N examples as
-    the columns of X (in, N); xpnet, like PyTorch, stacks them as rows, x (N, in), so the
-    same maths reads transposed: y = (W x^T)^T + b = x W^T + b, shape (N, out). The whole
-    batch is one matrix product (BLAS on the CPU, cuBLAS on the GPU), and the bias is
-    added in place on its fresh output.
+    In matrix form H = W X + b with the N examples as the columns of X (in, N); xpnet,
+    like PyTorch, stacks them as rows, x (N, in), so the same maths reads transposed:
+    y = (W x^T)^T + b = x W^T + b, shape (N, out). The whole batch is one matrix product
+    (BLAS on the CPU, cuBLAS on the GPU), and the bias is added in place on its fresh
+    output.
 
-    Gradients (the talk's dE/dw_ij = g_j dE/dh_i, for all examples at once):
+    Gradients (back-propagation's dE/dw_ij = x_j dE/dh_i, Rumelhart et al. 1986, for
+    all examples at once):
     dE/dx = dE/dy W, dE/dW = (dE/dy)^T x, dE/db = sum_n dE/dy[n]; only those whose input
     needs a gradient are computed.
 

@@ -113,12 +113,12 @@ def _check_targets(op: str, x: Any, t: Any) -> None:
 def softmax_cross_entropy(logits: Any, targets: Any, reduction: str = "mean") -> Any:
     """Cross-entropy of softmax(logits) against targets, fused and numerically stable.
 
-    The classifier's output layer (slide 6) p = softmax(a) followed by its loss
+    The classifier's output layer p = softmax(a) followed by its loss
     E_n = -sum_c t_nc log p_nc, computed by log-sum-exp: log p_c = (a_c - m) -
     log sum_j exp(a_j - m) with m = max_j a_j, so logits of +-1000 give finite values.
     The softmax is computed once in forward and saved, so backward is one pass:
     dE/da_n = (p_n - t_n) / N for "mean" (p_n - onehot(t_n) for class indices), the
-    analogue of the talk's output-layer error (y - d) for this cost.
+    output-layer error (y - d) of back-propagation (Rumelhart et al. 1986) for this cost.
     Equal to PyTorch's ``F.cross_entropy`` with index or probability targets.
 
     Args:

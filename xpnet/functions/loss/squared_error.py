@@ -1,4 +1,4 @@
-"""Squared error E = 1/2 sum (y - d)^2: the talk's cost."""
+"""Squared error E = 1/2 sum (y - d)^2: the cost of back-propagation (Rumelhart et al. 1986)."""
 
 from __future__ import annotations
 
@@ -39,13 +39,14 @@ class SquaredError(Function):
 
 
 def squared_error(y: Any, d: Any, reduction: str = "sum") -> Any:
-    """The talk's cost E = 1/2 sum_i (y_i - d_i)^2 (slide 9), y the output, d the label.
+    """The cost E = 1/2 sum_i (y_i - d_i)^2 of Rumelhart et al. 1986, y the output, d the
+    label.
 
     ``reduction="sum"`` sums over every element of the batch; ``"mean"`` divides that sum
-    by the batch size N = y.shape[0] (the mini-batch average of each example's E, slide
-    20). Its gradient is dE/dy = y - d (times 1/N for "mean"): the talk's output-layer
-    error dE/dh_i = (y_i - d_i) f'(h_i), with the factor f'(h_i) applied afterwards by
-    the backward of the activation that produced y.
+    by the batch size N = y.shape[0] (the mini-batch average of each example's E). Its
+    gradient is dE/dy = y - d (times 1/N for "mean"): the output-layer error of
+    back-propagation, dE/dh_i = (y_i - d_i) f'(h_i), with the factor f'(h_i) applied
+    afterwards by the backward of the activation that produced y.
 
     Relation to PyTorch's ``nn.MSELoss``: ``MSELoss(reduction="sum")(y, d) = 2 E_sum``,
     and ``MSELoss(reduction="mean")`` averages over all N * K elements without the 1/2,

@@ -77,14 +77,15 @@ def dropout(
 ) -> Tensor:
     """Inverted dropout: zero each unit with probability p, scale the rest by 1/(1-p).
 
-    In training each call draws a new mask m (one per mini-batch, as the talk says),
-    m_i = 1 with probability 1 - p, and
+    In training each call draws a new mask m (a new thinned network for every example
+    of every mini-batch, Hinton et al. 2012), m_i = 1 with probability 1 - p, and
 
         y = x * m / (1 - p),        dE/dx = dE/dy * m / (1 - p).
 
     Scaling the kept units at training time keeps E[y] = x, so at inference the layer is
-    the identity: the talk's "no dropout at inference, use the average" (the average of
-    the exponentially many thinned networks, approximated by the full one).
+    the identity: no dropout at test time, the full network standing for the average of
+    the exponentially many thinned networks (Hinton et al. 2012 halve the outgoing
+    weights instead, the same thing for p = 1/2).
 
     Args:
         x: floating Tensor or array, any shape.

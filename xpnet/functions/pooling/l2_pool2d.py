@@ -1,4 +1,4 @@
-"""2-D L2 pooling: the root mean square of each window (the talk's L2 pooling)."""
+"""2-D L2 pooling: the root mean square of each window, y = sqrt(mean of x^2)."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def l2_pool2d(
     padding: int | tuple[int, int] = 0,
     ceil_mode: bool = False,
 ) -> Any:
-    """2-D L2 pooling: y = sqrt(mean over the window of x^2), the talk's L2 pooling.
+    """2-D L2 pooling: y = sqrt(mean over the window of x^2), the root mean square.
 
     y[n, c, i, j] = sqrt((1 / D[i, j]) sum_{a<kh, b<kw} x[n, c, i*sh - ph + a, j*sw - pw + b]^2)
     with positions outside the input counted as 0 and D the divisor of :func:`avg_pool2d`

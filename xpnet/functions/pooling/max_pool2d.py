@@ -132,7 +132,8 @@ def max_pool2d(
     y[n, c, i, j] = max_{0<=a<kh, 0<=b<kw} x[n, c, i*sh - ph + a, j*sw - pw + b], where
     positions outside the input count as -inf (so padding is never selected).
 
-    Backward (the talk's rule): the error flows only to the selected neuron,
+    Backward: the error flows only to the selected neuron (the "switch" of Zeiler and
+    Fergus 2013),
     dE/dx[n, c, h, w] = sum over windows (i, j) whose max is at (h, w) of dE/dy[n, c, i, j];
     every other input gets 0. Overlapping windows (stride < kernel, AlexNet's 3x3/2) can
     select the same input twice: it gets both errors. Ties: the first maximum in row-major
