@@ -115,8 +115,9 @@ def set_threads(n: int) -> None:
     import torch
     from threadpoolctl import threadpool_limits
 
-    from xpnet.cpu import set_num_threads
+    from xpnet.cpu import set_num_threads, tune_allocator
 
+    tune_allocator()  # as a training process runs (the CLI and Trainer make this call)
     torch.set_num_threads(n)
     set_num_threads(n)
     threadpool_limits(n, user_api="blas")
@@ -278,9 +279,9 @@ def memory_child(framework: str, name: str, batch: int, threads: int) -> None:
     import tracemalloc
 
     set_threads(threads)
-    # glibc's thresholds held at 128 KiB for both frameworks (not xpnet's training
-    # setting): with freed blocks kept in the heap the resident size would not fall back
-    # after a step, and VmHWM would not show the step's own peak.
+    # glibc's thresholds held at 128 KiB for both frameworks (undoing set_threads's
+    # training setting): with freed blocks kept in the heap the resident size would not
+    # fall back after a step, and VmHWM would not show the step's own peak.
     import xpnet
 
     xpnet.cpu.tune_allocator(keep_freed=False)
@@ -429,9 +430,6 @@ def main() -> None:
     if args.memory_child:
         memory_child(args.memory_child, models[0], args.train_batch, args.threads)
         return
-    import xpnet
-
-    xpnet.cpu.tune_allocator()  # as a training process runs (the CLI and Trainer call it)
     set_threads(args.threads)
     import torch
 

@@ -166,6 +166,7 @@ def main() -> None:
 
     import xpnet
 
+    xpnet.cpu.tune_allocator()  # as a training process runs (the CLI and Trainer call it)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=15)

@@ -19,6 +19,7 @@ Run:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import time
 
@@ -52,10 +53,11 @@ def _ops(op: str, impl: str, k: int, s: int, p: int, ceil: bool) -> tuple:
 
     tf = torch.nn.functional
     engines = {"auto": {}, "xp": {"compiled": False}, "numba": {"layout": "nchw"}}[impl]
+    scope = xpnet.cpu.engines(**engines) if engines else contextlib.nullcontext()
 
     def ours(x):
         g = geometry(op, x.shape, k, s, p, ceil)
-        with xpnet.cpu.engines(**engines):  # the backward pass runs on the same kernels
+        with scope:  # the backward pass runs on the kernels the forward pass took
             if op == "max":
                 return MaxPool2dFunction(g, False)(x)
             if op == "avg":
@@ -116,6 +118,7 @@ def main() -> None:
 
     import xpnet
 
+    xpnet.cpu.tune_allocator()  # as a training process runs (the CLI and Trainer call it)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=15)
