@@ -1,6 +1,7 @@
 """Arithmetic, matrix product, exp/log and reductions."""
 
 from xpnet.functions.math.add import add
+from xpnet.functions.math.clip import clip
 from xpnet.functions.math.div import div
 from xpnet.functions.math.exp import exp
 from xpnet.functions.math.log import log
@@ -13,4 +14,6 @@ from xpnet.functions.math.pow import pow  # noqa: A004
 from xpnet.functions.math.sub import sub
 from xpnet.functions.math.sum import sum  # noqa: A004
 
-__all__ = ["add", "div", "exp", "log", "matmul", "max", "mean", "mul", "neg", "pow", "sub", "sum"]
+__all__ = [
+    "add", "clip", "div", "exp", "log", "matmul", "max", "mean", "mul", "neg", "pow", "sub", "sum",
+]
