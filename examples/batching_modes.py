@@ -1,4 +1,4 @@
-"""Full-batch, online and mini-batch descent: one optimiser, three batch sizes (slide 20).
+"""Full-batch, online and mini-batch descent: one optimiser, three batch sizes.
 
 The same network, the same SGD rule and the same number of passes over MNIST-5k; only
 the number of examples averaged into each gradient changes:

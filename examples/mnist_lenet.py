@@ -1,6 +1,6 @@
 """Train LeNet-5 on the embedded MNIST-5k set (4,000 train / 1,000 test digits).
 
-Two convolution + pooling stages and three dense layers (slide 24 of the talk), ReLU,
+Two convolution + pooling stages and three dense layers (LeCun et al. 1998), ReLU,
 softmax cross-entropy, SGD with momentum, through ``xpnet.train.fit`` and a seeded
 ``DataLoader``. ``--elastic`` adds Simard et al.'s elastic distortion to every training
 batch (a new displacement field per image and epoch, prepared on the loader's prefetch
@@ -18,7 +18,7 @@ import argparse
 import time
 from typing import Any
 
-from xpnet import optim, train
+from xpnet import nn, optim, train
 from xpnet.data import DataLoader, load_mnist5k
 from xpnet.data.preprocessing import Standardize
 from xpnet.data.transforms import ElasticDistortion
@@ -66,15 +66,15 @@ def train_lenet(seed: int = 0, elastic: bool = False, epochs: int = DEFAULTS["ep
     loader = DataLoader((x_train, y_train), batch_size, seed=seed, transform=transform,
                         prefetch=2)
     test_loader = DataLoader((x_test, y_test), 500, shuffle=False, prefetch=0)
-    # mean 0, variance 1 from the training set only, applied to each batch after the
-    # distortion (which works on the [0, 1] image)
+    # mean 0, variance 1 from the training set only: the network's first layer, so it
+    # applies to each batch after the distortion (which works on the [0, 1] image)
     standardize = Standardize(per_channel=True).fit(x_train)
-    net = lenet5(seed=seed)
+    net = nn.Sequential(standardize, *lenet5(seed=seed))
     opt = optim.SGD(net.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
     schedule = optim.lr_scheduler.ExponentialLR(opt, gamma)
     start = time.perf_counter()
     history = train.fit(net, opt, loader, epochs, val_loader=test_loader, scheduler=schedule,
-                        seed=seed, preprocess=standardize,
+                        seed=seed,
                         callbacks=[PrintEpoch()] if verbose else [])
     seconds = time.perf_counter() - start
     return {"test_accuracy": history[-1]["val_accuracy"], "seconds": seconds,

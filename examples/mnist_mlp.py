@@ -1,12 +1,12 @@
 """Train a 784-256-10 multi-layer perceptron on the embedded MNIST-5k set.
 
-Two costs, as in the talk:
+Two costs:
 
 - ``--cost ce``: ReLU hidden units, softmax output and cross-entropy, SGD with momentum
   and a little weight decay (the modern recipe);
 - ``--cost se``: logistic (sigmoid) units everywhere and the squared error
-  E = 1/2 sum (y - d)^2 against one-hot targets d (slides 9-19, back-propagation as the
-  talk derives it).
+  E = 1/2 sum (y - d)^2 against one-hot targets d (back-propagation as Rumelhart et al.
+  1986 derive it).
 
 The pixels are centred on the training set's mean image and scaled by its standard
 deviation (AlexNet subtracted the mean image too): zero-mean inputs make plain SGD

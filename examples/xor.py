@@ -1,9 +1,9 @@
 """XOR: the perceptron fails, a multi-layer perceptron trained by back-propagation solves it.
 
 No line separates {(0,1), (1,0)} from {(0,0), (1,1)}, so Rosenblatt's rule never reaches
-zero errors (Minsky & Papert's objection, slide 2). A hidden layer of logistic units
+zero errors (Minsky & Papert 1969's objection). A hidden layer of logistic units
 bends the boundary; back-propagation of the squared error E = 1/2 sum (y - d)^2 finds
-its weights (slides 10-19).
+its weights (Rumelhart et al. 1986).
 
 Run:
     python examples/xor.py

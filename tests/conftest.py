@@ -1,9 +1,24 @@
-"""Shared fixtures: seeded rngs and the array modules to run on (CuPy only with a GPU)."""
+"""Shared fixtures: seeded rngs, the array modules to run on (CuPy only with a GPU), and
+skipping tests whose embedded data set is not installed."""
 
 import numpy
 import pytest
 
 from xpnet import backend
+from xpnet.data.datasets.embedded import DIGITS_FILE, MNIST5K_FILE, package_file
+
+#: ``@pytest.mark.needs_data("mnist5k", "digits")``: the data files a test reads.
+_DATA_FILES = {"mnist5k": MNIST5K_FILE, "digits": DIGITS_FILE}
+
+
+def pytest_runtest_setup(item):
+    """Skip, with the reason and the install command, a test whose data set is missing."""
+    for marker in item.iter_markers("needs_data"):
+        for name in marker.args:
+            try:
+                package_file(*_DATA_FILES[name])
+            except FileNotFoundError as e:
+                pytest.skip(f"needs the embedded data set {name}: {e}")
 
 DEVICES = ["cpu"] + (["cuda"] if backend.cuda_available() else [])
 

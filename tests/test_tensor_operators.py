@@ -121,7 +121,7 @@ def test_exp_log_and_astype_methods():
 
 
 def test_an_expression_mixing_everything():
-    # E = mean((x @ w + b - 1)^2 / 2): the talk's squared error, through operators only
+    # E = mean((x @ w + b - 1)^2 / 2): the squared error, through operators only
     x, w, b = _normal((4, 3), 0), _normal((3, 2), 1), _normal((2,), 2)
 
     def fn(x, w, b):

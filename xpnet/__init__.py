@@ -3,6 +3,13 @@
 The maths of every op is written out here, forward and backward, in matrix form so that
 the work is BLAS on the CPU and CUDA on the GPU.
 
+The sub-packages are attributes, imported on first use: ``xpnet.nn``, ``xpnet.optim``,
+``xpnet.data``, ``xpnet.models``, ``xpnet.train``, ``xpnet.viz``, ``xpnet.cpu``,
+``xpnet.init``, ``xpnet.testing``. Importing xpnet changes nothing in the process (no
+environment variable, no allocator setting, no thread count): the CLI and
+:class:`xpnet.train.Trainer` tune glibc's allocator for training
+(:func:`xpnet.cpu.tune_allocator`), and a script may call it too.
+
 Example:
     >>> import xpnet
     >>> from xpnet import functions as F
@@ -10,16 +17,34 @@ Example:
     >>> F.relu(x).sum().backward()
     >>> x.grad
     array([[1., 0.]], dtype=float32)
+    >>> xpnet.nn.Linear(2, 3).weight.shape
+    (3, 2)
 """
 
+import importlib
+from typing import Any
+
 from xpnet import backend, functions
+from xpnet.cpu import get_num_threads, set_num_threads
 from xpnet.function import Function, enable_grad, is_grad_enabled, no_grad
-from xpnet.functions._parallel import get_num_threads, set_num_threads
 from xpnet.tensor import Tensor
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
-backend.tune_host_allocator()  # reuse freed host arrays: see its docstring
+#: The sub-packages reachable as attributes (``xpnet.nn``), each imported on first use.
+SUBPACKAGES = ("cpu", "data", "init", "models", "nn", "optim", "testing", "train", "viz")
+
+
+def __getattr__(name: str) -> Any:
+    if name in SUBPACKAGES:
+        module = importlib.import_module(f"xpnet.{name}")
+        globals()[name] = module  # the next lookup is a plain attribute
+        return module
+    raise AttributeError(f"module 'xpnet' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *SUBPACKAGES})
 
 __all__ = [
     "Function",
@@ -32,4 +57,5 @@ __all__ = [
     "no_grad",
     "set_num_threads",
     "__version__",
+    *SUBPACKAGES,
 ]

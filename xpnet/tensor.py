@@ -3,7 +3,7 @@
 Graphs are defined by running: every op on Tensors that need a gradient records its
 :class:`~xpnet.function.Function` as the result's ``creator``. ``loss.backward()`` then
 visits the Functions in decreasing ``generation`` (topological depth), so each node's
-output gradient is complete before its own backward runs: the talk's
+output gradient is complete before its own backward runs: back-propagation's
 dE/dh_i = (sum_k dE/dh_k w_ki) f'(h_i), one layer after another, for any graph. The sweep
 is a loop over a heap, not a recursion, so chains of any depth work.
 """

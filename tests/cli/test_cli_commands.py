@@ -1,7 +1,6 @@
 """``xpnet evaluate / predict / models / summary / --help`` run as a user would, on one
 small trained run, and ``load_run``'s errors on folders that are not runs."""
 
-import json
 import subprocess
 import sys
 
@@ -9,6 +8,8 @@ import numpy
 import pytest
 
 from xpnet.train import runfolder
+
+pytestmark = pytest.mark.needs_data("mnist5k", "digits")
 
 
 def xpnet(*args, timeout=120, cwd=None):
@@ -57,18 +58,18 @@ def test_evaluate_last_checkpoint_on_val_with_ten_crops(run):
     x, y = loaded.dataset("val").arrays()
     crops = ten_crop(numpy.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1))), 8)[:5]
     with no_grad():
-        probs = sum(F.softmax(loaded.model(Tensor(loaded.preprocess(c))), axis=1).data
+        probs = sum(F.softmax(loaded.model(Tensor(c)), axis=1).data
                     for c in crops)
     expected = f"accuracy: {100 * (probs.argmax(axis=1) == y).mean():.2f}%"
     assert expected in done.stdout.splitlines()
 
 
 def test_crop_plan_follows_the_training_augmentation():
-    from xpnet.cli import crop_plan
+    from xpnet.train import crop_plan
 
-    assert crop_plan({"augment": ["none"], "input_shape": [3, 32, 32]}) == (1, False)
-    assert crop_plan({"augment": ["crop-flip"], "input_shape": [3, 32, 32]}) == (4, True)
-    assert crop_plan({"augment": ["elastic", "flip"], "input_shape": [1, 28, 28]}) == (1, True)
+    assert crop_plan(["none"], 32) == (1, False)
+    assert crop_plan(["crop-flip"], 32) == (4, True)
+    assert crop_plan(["elastic", "flip"], 28) == (1, True)
 
 
 def test_predict_png_and_npy(run, tmp_path):
@@ -142,20 +143,22 @@ def test_load_run_names_what_is_missing(tmp_path, run):
     with pytest.raises(ValueError, match="is not an xpnet run folder: it has no config.json"):
         runfolder.load_run(tmp_path)
     empty = tmp_path / "empty"
-    runfolder.write_config(empty, json.loads((run / "config.json").read_text()))
+    config, info = runfolder.read_config(run)
+    runfolder.write_config(empty, config, info)
     with pytest.raises(FileNotFoundError, match=r"no best checkpoint .* it has none yet"):
         runfolder.load_run(empty)
 
 
 def test_threads_option_sets_xpnet_threads_and_refuses_zero(capsys):
+    from xpnet import cpu
     from xpnet.cli import main
-    from xpnet.functions import _parallel
+    from xpnet.cpu import threads
 
-    before = _parallel._settings.num_threads
+    before = threads._settings.num_threads
     try:
         assert main(["summary", "lenet5", "--threads", "3"]) == 0
-        assert _parallel.get_num_threads() == 3
+        assert cpu.get_num_threads() == 3
     finally:
-        _parallel.set_num_threads(before)
+        cpu.set_num_threads(before)
     assert main(["summary", "lenet5", "--threads", "0"]) == 2
     assert "--threads: expected a whole number >= 1, got '0'" in capsys.readouterr().err

@@ -6,11 +6,16 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from xpnet import backend
 from xpnet.cli import main
+
+pytestmark = pytest.mark.needs_data("mnist5k", "digits")
+
+PAUSING = Path(__file__).with_name("pausing_cli.py")  # xpnet, paused at a step
 
 
 def xpnet(*args, timeout=120, cwd=None):
@@ -32,7 +37,7 @@ def test_unknown_model(tmp_path):
     done = xpnet("train", "--model", "resnet50", "--run-dir", tmp_path / "r")
     assert done.returncode == 2
     assert one_error_line(done.stderr).startswith(
-        "--model: unknown model 'resnet50'; the zoo has: perceptron, mlp, lenet5")
+        "--model: unknown model 'resnet50'; expected one of perceptron, mlp, lenet5")
     assert not (tmp_path / "r").exists()
 
 
@@ -47,7 +52,7 @@ def test_missing_data_file(tmp_path):
 def test_negative_learning_rate(tmp_path):
     done = xpnet("train", "--lr", "-0.1", "--run-dir", tmp_path / "r")
     assert done.returncode == 2
-    assert one_error_line(done.stderr) == "--lr: lr must be > 0, got -0.1"
+    assert one_error_line(done.stderr) == "--lr must be > 0, got -0.1"
 
 
 # the others in-process (the same main, without the start-up cost)
@@ -80,7 +85,8 @@ def test_bad_toml(tmp_path, capsys, toml, expected):
 @pytest.mark.parametrize("args, code, expected", [
     (["train", "--epochs", "x"], 2, "argument --epochs: invalid int value: 'x' "
                                     "(see 'xpnet train --help')"),
-    (["train", "--momentum", "-1"], 2, "--momentum: momentum must be >= 0, got -1.0"),
+    (["train", "--momentum", "-1"], 2, "--momentum must be >= 0, got -1.0"),
+    (["train", "--val-fraction", "nan"], 2, "--val-fraction must be a finite number, got nan"),
     (["train", "--model-options", "[1]"], 2, "--model-options: expected a JSON object"),
     (["train", "--config", "missing.toml"], 2, "--config missing.toml: No such file or "
                                                "directory"),
@@ -88,10 +94,12 @@ def test_bad_toml(tmp_path, capsys, toml, expected):
      "model lenet5 takes inputs of shape Cx28x28, the data has (1, 8, 8)"),
     (["train", "--model", "mlp", "--data", "digits", "--model-options", '{"depth": 3}'], 1,
      "model mlp has no option 'depth'; its options: hidden, activation"),
-    (["train", "--model", "perceptron", "--data", "digits", "--augment", "flip"], 2,
-     "--model perceptron trains by Rosenblatt's rule on the training set as it is"),
+    (["train", "--model", "perceptron", "--data", "digits", "--pretrain", "rbm"], 2,
+     "pretrain rbm does not fit model perceptron: the model has no hidden dense layer"),
+    (["train", "--resume", "no/such/run", "--lr", "0.1"], 2,
+     "--resume continues a run with its saved config; --lr cannot change"),
     (["frobnicate"], 2, "argument COMMAND: invalid choice: 'frobnicate'"),
-    (["summary", "vgg"], 2, "summary: unknown model 'vgg'; the zoo has:"),
+    (["summary", "vgg"], 2, "summary: unknown model 'vgg'; expected one of perceptron,"),
     (["summary", "cifar_convnet", "--input-shape", "1", "28", "28"], 1,
      "model cifar_convnet takes inputs of shape 3x32x32, the data has (1, 28, 28)"),
     (["evaluate", "no/such/run"], 1, "no/such/run: no such run folder"),
@@ -142,10 +150,9 @@ def test_debug_shows_the_traceback(capsys):
                     reason="needs POSIX signals")
 def test_ctrl_c_keeps_the_checkpoint_and_says_how_to_resume(tmp_path):
     run = tmp_path / "r"
-    proc = subprocess.Popen([sys.executable, "-m", "xpnet", "train", "--model", "mlp",
+    proc = subprocess.Popen([sys.executable, str(PAUSING), "10", "train", "--model", "mlp",
                              "--data", "digits", "--epochs", "3", "--checkpoint-every", "5",
-                             "--no-curves", "--no-tensorboard", "--run-dir", str(run),
-                             "--pause-at-step", "10"],
+                             "--no-curves", "--no-tensorboard", "--run-dir", str(run)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         for line in proc.stdout:

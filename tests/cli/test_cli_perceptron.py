@@ -12,6 +12,8 @@ from xpnet import Tensor
 from xpnet.models.multiclass_perceptron import MulticlassPerceptron
 from xpnet.models.zoo import build_model
 
+pytestmark = pytest.mark.needs_data("digits")
+
 
 def _blobs(n_per_class=30, k=4, d=5, spread=0.3, seed=0):
     rng = numpy.random.default_rng(seed)
@@ -97,8 +99,14 @@ def test_xpnet_train_perceptron_uses_the_rule_and_prints_test_accuracy(tmp_path)
     assert lines[-1] == f"run folder: {run}"
     assert lines[-2].startswith("test accuracy: ") and lines[-2].endswith("%")
     assert float(lines[-2][15:-1]) > 85.0  # digits are nearly linearly separable
-    assert "errors " in done.stderr
+    assert "epoch 3/3  train loss" in done.stderr
+    config = json.loads((run / "config.json").read_text())  # Rosenblatt's rule: the defaults
+    assert (config["batch_size"], config["momentum"], config["weight_decay"]) == (1, 0.0, 0.0)
+    assert (config["loss"], config["schedule"], config["monitor"]) == (
+        "perceptron", "none", "val_accuracy")
     records = [json.loads(r) for r in (run / "history.jsonl").read_text().splitlines()]
-    assert [r["epoch"] for r in records] == [1, 2, 3]
-    assert records[-1]["train_errors"] < records[0]["train_errors"]
+    epochs = [r for r in records if r["kind"] == "epoch"]
+    assert [r["epoch"] for r in epochs] == [1, 2, 3]
+    # train_accuracy counts the examples right when visited, before their update
+    assert epochs[-1]["train_accuracy"] > epochs[0]["train_accuracy"]
     assert (run / "best.safetensors").is_file() and (run / "last.safetensors").is_file()

@@ -7,6 +7,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.needs_data("mnist5k", "digits")
+
 SIGMOID_MLP = '{"activation": "sigmoid", "hidden": [24, 16]}'
 
 
@@ -26,12 +28,13 @@ def test_pretrain_then_train_then_resume(tmp_path, method):
     done = train(run, "--pretrain", method, "--pretrain-epochs", "2", "--epochs", "1")
     assert done.returncode == 0, done.stderr
     records = [json.loads(line) for line in (run / "pretrain.jsonl").read_text().splitlines()]
-    assert [(r["layer"], r["epoch"]) for r in records] == [(1, 1), (1, 2), (3, 1), (3, 2)]
+    # layers of the run's model: 0 is the pre-processing, 1 the Flatten
+    assert [(r["layer"], r["epoch"]) for r in records] == [(2, 1), (2, 2), (4, 1), (4, 2)]
     assert all(r["method"] == method for r in records)
     # digits are standardised (the default pre-processing): linear first layer; the
     # second layer reads logistic codes in (0, 1)
     assert [r["visible"] for r in records[::2]] == ["linear", "logistic"]
-    assert "pre-training layer 3 (" + method in done.stdout
+    assert "pre-training layer 4 (" + method in done.stdout
     assert json.loads((run / "config.json").read_text())["pretrain"] == method
     assert "test accuracy:" in done.stdout
     again = xpnet("train", "--resume", run, "--epochs", "2")
@@ -42,16 +45,19 @@ def test_pretrain_then_train_then_resume(tmp_path, method):
 def test_rbm_needs_logistic_units(tmp_path):
     done = xpnet("train", "--model", "mlp", "--data", "digits", "--pretrain", "rbm",
                  "--run-dir", tmp_path / "r", "--no-curves", "--no-tensorboard")
-    assert done.returncode != 0 and "Traceback" not in done.stderr
-    assert "method='rbm' needs logistic hidden units, but layer 1 is followed by ReLU" in (
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "method='rbm' needs logistic hidden units, but layer 2 is followed by ReLU" in (
         done.stderr)
+    assert not (tmp_path / "r").exists()  # refused before anything is written
 
 
 def test_perceptron_has_nothing_to_pretrain(tmp_path):
     done = xpnet("train", "--model", "perceptron", "--data", "digits", "--pretrain",
                  "autoencoder", "--run-dir", tmp_path / "r")
     assert done.returncode == 2
-    assert "--model perceptron has no hidden layer to pre-train" in done.stderr
+    assert ("pretrain autoencoder does not fit model perceptron: the model has no hidden "
+            "dense layer to pre-train") in done.stderr
+    assert not (tmp_path / "r").exists()
 
 
 def test_unknown_pretrain_method(tmp_path):

@@ -6,13 +6,18 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy
 import pytest
 
+from xpnet.data.preprocessing import Standardize
 from xpnet.train import runfolder
 
+pytestmark = pytest.mark.needs_data("mnist5k", "digits")
+
 FAST = ["--no-curves", "--no-tensorboard"]
+PAUSING = Path(__file__).with_name("pausing_cli.py")  # xpnet, paused at a step
 
 
 def xpnet(*args, timeout=120, cwd=None):
@@ -61,15 +66,15 @@ def test_train_writes_the_run_folder_and_ends_with_accuracy_and_folder(tmp_path)
     assert any((run / "tensorboard").glob("events.out.tfevents.*"))  # written by xpnet
 
     loaded = runfolder.load_run(run)
-    assert loaded.model.training is False and loaded.preprocess is not None
+    assert loaded.model.training is False and isinstance(loaded.model[0], Standardize)
     assert loaded.classes == config["classes"] and len(loaded.dataset("val")) == 144
     # the pre-processing saved with the model was fitted on the training split only
     train = loaded.dataset("train")
     x_train = train.get_batch(numpy.arange(len(train)))[0]
     assert config["preprocess"] == ["standardize"]
-    numpy.testing.assert_allclose(loaded.preprocess.mean.ravel(), x_train.mean(axis=(0, 2, 3)),
+    numpy.testing.assert_allclose(loaded.model[0].mean.ravel(), x_train.mean(axis=(0, 2, 3)),
                                   rtol=1e-5)
-    numpy.testing.assert_allclose(loaded.preprocess.std.ravel(), x_train.std(axis=(0, 2, 3)),
+    numpy.testing.assert_allclose(loaded.model[0].std.ravel(), x_train.std(axis=(0, 2, 3)),
                                   rtol=1e-5)
 
 
@@ -106,7 +111,7 @@ def test_toml_config_with_command_line_overrides(tmp_path):
            if '"kind": "epoch"' in r]
     assert lrs == [0.1, 0.05]  # exp schedule, gamma 0.5 from the file
     loaded = runfolder.load_run(run, "last")
-    assert [p.shape for p in loaded.model.parameters()][0] == (16, 64)
+    assert [p.shape for p in loaded.model.parameters()][0] == (16, 64)  # buffers aside
     assert len(loaded.dataset("train")) + len(loaded.dataset("val")) == 400
     assert not (run / "curves.png").exists() and not (run / "tensorboard").exists()
 
@@ -121,8 +126,8 @@ def test_kill_9_during_epoch_3_then_resume_gives_the_same_weights(tmp_path):
     assert done.returncode == 0, done.stderr
 
     # 21 batches an epoch: step 50 is batch 8 of epoch 3, after the save at step 45
-    victim = subprocess.Popen([sys.executable, "-m", "xpnet", *common, "--run-dir", str(cut),
-                               "--pause-at-step", "50"],
+    victim = subprocess.Popen([sys.executable, str(PAUSING), "50", *common, "--run-dir",
+                               str(cut)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         for line in victim.stdout:

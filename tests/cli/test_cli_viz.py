@@ -9,6 +9,8 @@ import pytest
 
 from xpnet.cli import main
 
+pytestmark = pytest.mark.needs_data("mnist5k")
+
 HAS_COMMANDS = importlib.util.find_spec("xpnet.viz.commands") is not None
 needs_commands = pytest.mark.skipif(not HAS_COMMANDS, reason="xpnet.viz.commands not there yet")
 

@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy
 import pytest
 
+pytestmark = pytest.mark.needs_data("mnist5k")
+
 DEMO = Path(__file__).resolve().parents[2] / "examples" / "elastic_demo.py"
 
 

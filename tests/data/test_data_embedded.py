@@ -9,6 +9,8 @@ import pytest
 from xpnet import data
 from xpnet.data.datasets import embedded
 
+pytestmark = pytest.mark.needs_data("mnist5k", "digits")
+
 
 @pytest.mark.parametrize(
     "load, n_train, n_test, side, top",

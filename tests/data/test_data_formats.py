@@ -283,6 +283,7 @@ def test_data_image_folder_without_pillow(tmp_path, monkeypatch):
 
 # ---------------------------------------------------------------- open_dataset, ArrayDataset
 
+@pytest.mark.needs_data("mnist5k")
 def test_data_open_dataset_names_and_unknown(tmp_path, rng):
     ds = open_dataset("mnist5k", "test", seed=0)
     assert len(ds) == 1000 and ds.shape == (1, 28, 28)

@@ -120,6 +120,24 @@ def test_early_stopping_rules():
         EarlyStopping(monitor="val_f1").on_epoch_end(state)
 
 
+def test_early_stopping_at_a_threshold_without_patience():
+    stop = EarlyStopping(patience=None, monitor="train_accuracy", stopping_threshold=1.0)
+    state = TrainState(epochs=10, batches_per_epoch=1)
+    for epoch, acc in enumerate([0.5, 0.5, 0.5, 0.5, 0.9], 1):  # no improvement: go on
+        state.metrics = {"epoch": epoch, "train_accuracy": acc}
+        stop.on_epoch_end(state)
+        assert not state.stop_training
+    state.metrics = {"epoch": 6, "train_accuracy": 1.0}
+    stop.on_epoch_end(state)
+    assert state.stop_training and stop.stopped_epoch == 6
+    low = EarlyStopping(patience=None, monitor="val_loss", stopping_threshold=0.1)
+    state = TrainState(epochs=10, batches_per_epoch=1, metrics={"epoch": 1, "val_loss": 0.1})
+    low.on_epoch_end(state)
+    assert state.stop_training  # "min" metrics stop at or below the threshold
+    with pytest.raises(ValueError, match="a patience, a stopping_threshold or both"):
+        EarlyStopping(patience=None)
+
+
 def test_tensorboard_event_files(tmp_path):
     pytest.importorskip("tensorboardX")  # its protobuf classes decode our file
     _train([TensorBoard(tmp_path / "tb", every_steps=5)], epochs=2)

@@ -123,13 +123,24 @@ def test_history_file_has_epoch_and_step_records(tmp_path):
     assert all(json.loads(line) for line in (tmp_path / "history.jsonl").open())
 
 
-def test_best_checkpoint_follows_the_best_validation_accuracy(tmp_path):
+def test_best_checkpoint_follows_the_lowest_validation_loss(tmp_path):
     _, history, trainer = _fit(4, tmp_path)
+    losses = [r["val_loss"] for r in history]
+    best_epoch = min(range(4), key=lambda i: (losses[i], i)) + 1  # the first of equal bests
+    assert load_checkpoint(tmp_path / "best")[1]["epoch"] == best_epoch
+    ckpt_cb = next(c for c in trainer.callbacks if type(c).__name__ == "Checkpoint")
+    assert trainer.monitor == ckpt_cb.monitor == "val_loss"  # the default
+    assert ckpt_cb.best == min(losses) and ckpt_cb.best_epoch == best_epoch
+
+
+def test_best_checkpoint_can_follow_the_validation_accuracy(tmp_path):
+    model, opt, sched, train, val = make_run()
+    trainer = Trainer(model, opt, train, val_loader=val, scheduler=sched, run_dir=tmp_path,
+                      monitor="val_accuracy")
+    history = trainer.fit(4)
     accs = [r["val_accuracy"] for r in history]
     best_epoch = max(range(4), key=lambda i: (accs[i], -i)) + 1  # the first of equal bests
     assert load_checkpoint(tmp_path / "best")[1]["epoch"] == best_epoch
-    ckpt_cb = next(c for c in trainer.callbacks if type(c).__name__ == "Checkpoint")
-    assert ckpt_cb.best == max(accs) and ckpt_cb.best_epoch == best_epoch
 
 
 def test_top5_is_reported_above_ten_classes():
@@ -176,16 +187,23 @@ def test_plateau_schedule_gets_the_validation_loss(tmp_path):
 
 # ------------------------------------------------------------------------------ guard
 class _Inject:
-    """Pre-processing that puts a NaN into the batch of one chosen step."""
+    """A loader around another that puts a NaN into the batch of one chosen step."""
 
-    def __init__(self, step):
-        self.step, self.armed = step, False
+    def __init__(self, loader, step):
+        self.loader, self.step, self.armed = loader, step, False
 
-    def __call__(self, x):
-        if self.armed:
-            x = x.copy()
-            x[3, 0, 1, 1] = numpy.nan
-        return x
+    def __len__(self):
+        return len(self.loader)
+
+    def set_epoch(self, epoch):
+        self.loader.set_epoch(epoch)
+
+    def __iter__(self):
+        for x, y in self.loader:
+            if self.armed:
+                x = x.copy()
+                x[3, 0, 1, 1] = numpy.nan
+            yield x, y
 
 
 class _Arm(Callback):
@@ -198,9 +216,9 @@ class _Arm(Callback):
 
 def test_nan_in_the_data_is_reported_at_its_step(tmp_path):
     model, opt, sched, train, val = make_run()
-    inject = _Inject(17)
-    trainer = Trainer(model, opt, train, val_loader=val, scheduler=sched, run_dir=tmp_path,
-                      preprocess=inject, callbacks=[_Arm(inject)])
+    inject = _Inject(train, 17)
+    trainer = Trainer(model, opt, inject, val_loader=val, scheduler=sched, run_dir=tmp_path,
+                      callbacks=[_Arm(inject)])
     with pytest.raises(NonFiniteError) as info:
         trainer.fit(3)
     err = info.value
@@ -255,8 +273,8 @@ def test_nan_gradient_names_the_parameter_and_the_op():
 
 def test_guard_can_be_turned_off():
     model, opt, _, train, _ = make_run(scheduler=None)
-    inject = _Inject(2)
-    trainer = Trainer(model, opt, train, guard=False, preprocess=inject, callbacks=[_Arm(inject)])
+    inject = _Inject(train, 2)
+    trainer = Trainer(model, opt, inject, guard=False, callbacks=[_Arm(inject)])
     trainer.fit(1)  # no error: the NaN flows into the weights
     assert not numpy.isfinite(model[1].weight.data).all()
 

@@ -8,7 +8,7 @@ import pytest
 
 from xpnet.viz.commands import KINDS, visualize, write_report
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.needs_data("mnist5k")]
 
 
 @pytest.fixture(scope="module")
@@ -39,12 +39,13 @@ def test_every_kind_writes_pngs(run_dir, kind):
 
 
 def test_options_layer_names_and_out_dir(run_dir, tmp_path):
-    paths = visualize("filters", run_dir, out_dir=tmp_path, layer="3")
-    assert [p.name for p in paths] == ["filters_3.png"]
+    # layer 0 is the run's pre-processing; LeNet's two convolutions are 1 and 4
+    paths = visualize("filters", run_dir, out_dir=tmp_path, layer="4")
+    assert [p.name for p in paths] == ["filters_4.png"]
     assert [p.name for p in visualize("filters", run_dir, out_dir=tmp_path)] == [
-        "filters_0.png", "filters_3.png"]
-    p = visualize("maps", run_dir, out_dir=tmp_path, layer=1, image=5)
-    assert p[0].name == "maps_1_img5.png"
+        "filters_1.png", "filters_4.png"]
+    p = visualize("maps", run_dir, out_dir=tmp_path, layer=2, image=5)
+    assert p[0].name == "maps_2_img5.png"
     p = visualize("saliency", run_dir, out_dir=tmp_path, image=3)
     assert p[0].name == "saliency_img3.png"
     p = visualize("occlusion", run_dir, out_dir=tmp_path, image=2, size=7, stride=7)
@@ -105,7 +106,8 @@ def test_report_is_one_self_contained_readable_page(run_dir):
                     "Saliency and guided", "Occlusion", "Confusion"):
         assert heading in page
     assert page.count("<figcaption>") == page.count("<img")
-    assert "lenet5" in page and "Layer 2" in page and "Layer 5" in page
+    assert "lenet5" in page and "Layer 3" in page and "Layer 6" in page
+    assert "0: Standardize" in page  # the layer list shows the pre-processing
 
 
 def test_report_without_history(run_dir, tmp_path):
@@ -132,8 +134,8 @@ def test_an_mlp_runs_filters_are_its_first_layer_as_images(tmp_path):
                    "--run-dir", str(path)])
     assert status == 0
     (png,) = visualize("filters", path)
-    assert png.name == "filters_1.png" and _is_png(png)
+    assert png.name == "filters_2.png" and _is_png(png)
     page = write_report(path, limit=40).read_text(encoding="utf-8")
     assert "The weights of the first 20 of the 20 units of the first dense layer" in page
-    assert re.search(r"rbm, 1 epoch per layer, lr 0.01; layer 1 \(linear visible units\) "
+    assert re.search(r"rbm, 1 epoch per layer, lr 0.01; layer 2 \(linear visible units\) "
                      r"reconstruction error [0-9.]+ -&gt; [0-9.]+", page)

@@ -19,6 +19,8 @@ from xpnet.viz.saliency import (
 )
 from xpnet.viz.top_inputs import top_inputs
 
+pytestmark = pytest.mark.needs_data("mnist5k")
+
 
 @pytest.fixture(scope="module")
 def trained():

@@ -4,6 +4,7 @@ import numpy
 import pytest
 
 from xpnet import Tensor, nn, no_grad
+from xpnet.data.preprocessing import Pipeline, Standardize
 from xpnet.viz.feature_maps import (
     feature_maps,
     feature_maps_image,
@@ -44,8 +45,11 @@ def test_feature_maps_equal_the_partial_forward(rng):
     assert maps.shape == (2, 5, 2, 2)
     numpy.testing.assert_array_equal(maps, want)
     numpy.testing.assert_array_equal(feature_maps(net, x, -1), net(Tensor(x)).data)
-    doubled = feature_maps(net, x / 2, 0, preprocess=lambda b: b * 2)
-    numpy.testing.assert_allclose(doubled, feature_maps(net, x, 0), rtol=1e-6)
+    # a model that carries its pre-processing takes raw inputs: its first layer runs first
+    steps = Pipeline([Standardize(per_channel=False)]).fit(x)
+    wrapped = nn.Sequential(*steps, *net)
+    numpy.testing.assert_allclose(feature_maps(wrapped, x, 1),
+                                  feature_maps(net, steps.transform(x), 0), rtol=1e-6)
 
 
 def test_run_layers_replaces_relu_and_reports_outputs(rng):

@@ -10,6 +10,8 @@ from xpnet.viz.feature_maps import feature_maps
 from xpnet.viz.maximize import gaussian_blur, maximize
 from xpnet.viz.occlusion import occlusion, occlusion_image, occlusion_positions
 
+pytestmark = pytest.mark.needs_data("mnist5k")
+
 
 @pytest.fixture(scope="module")
 def trained():
@@ -62,11 +64,11 @@ def test_occlusion_equals_a_naive_loop(trained, size, stride, batch):
     numpy.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
-def test_occlusion_defaults_colour_fill_and_preprocess(trained):
+def test_occlusion_defaults_and_colour_fill(trained):
     net, x, _ = trained
     img = x[1]
     pred = int(net(Tensor(img[None])).data.argmax())
-    got = occlusion(net, img, size=10, stride=6, preprocess=lambda b: b * 1.0)
+    got = occlusion(net, img, size=10, stride=6)
     want = _naive_occlusion(net, img, pred, 10, 6, img.mean())
     numpy.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
     assert got.min() < got.max()  # covering the digit changes the prediction somewhere

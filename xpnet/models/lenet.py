@@ -23,7 +23,7 @@ def lenet5(
 ) -> nn.Sequential:
     """LeNet-5: two convolution + pooling stages, then three fully-connected layers.
 
-    The talk's whole-network picture (slide 24): convolution (simple cells) and pooling
+    The classic whole-network picture (LeCun et al. 1998): convolution (simple cells) and pooling
     (complex cells) twice, then fully-connected layers, then the output layer.
 
     ========  ======================================  ================

@@ -21,7 +21,7 @@ def mlp(
 ) -> nn.Sequential:
     """A fully-connected network, Flatten -> (Linear -> f) * k -> Linear [-> g].
 
-    y = W_k f(... f(W_1 x + b_1) ...) + b_k, trained by back-propagation (slides 10-19).
+    y = W_k f(... f(W_1 x + b_1) ...) + b_k, trained by back-propagation (Rumelhart et al. 1986).
     The input is flattened first, so images (N, 1, 28, 28) go in as they are.
 
     Args:
@@ -29,7 +29,7 @@ def mlp(
         activation: "relu", "sigmoid" (logistic) or "tanh" between layers.
         output_activation: None for raw scores (give them to
             ``F.softmax_cross_entropy``), or "sigmoid"/"tanh"/"relu" after the last layer
-            (the talk's logistic output units with the squared-error cost).
+            (logistic output units, for the squared-error cost).
         rng: generator for the initial weights (PyTorch's default init per layer).
 
     Returns:

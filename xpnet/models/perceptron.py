@@ -34,7 +34,7 @@ class PerceptronResult(NamedTuple):
 
 class Perceptron(Module):
     """A single threshold neuron, y = step(w . x + b), which fires (1) when its weighted
-    sum passes 0 (slide 4).
+    sum passes 0 (Rosenblatt 1958).
 
     Trained by Rosenblatt's rule, one example at a time::
 

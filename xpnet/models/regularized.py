@@ -1,4 +1,4 @@
-"""MNIST networks of the talk's "newest methods": maxout, DropConnect, unshared kernels."""
+"""MNIST networks of three regularisers and layer kinds: maxout, DropConnect, unshared kernels."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def maxout_mnist(
     """Goodfellow et al. 2013's permutation-invariant MNIST maxout MLP.
 
     Two dense maxout layers of ``hidden`` units, each the max of ``pieces`` linear
-    pieces (the talk: maxout keeps height and width and lowers the channel count), with
+    pieces (maxout keeps height and width and lowers the channel count), with
     dropout 0.2 on the input and 0.5 on the hidden layers, then a linear output layer.
 
     Args:
@@ -92,7 +92,7 @@ def locally_connected_net(
 
     conv 16 5x5 (shared weights) -> max pool 2x2 -> ReLU -> locally connected 16 3x3
     (a different kernel at every one of the 12x12 positions) -> ReLU -> dense output.
-    The talk (slide 32): unshared kernels work once inputs are aligned, as digits are.
+    Unshared kernels work once inputs are aligned, as digits are (Taigman et al. 2014).
 
     Args:
         num_classes: output units.

@@ -7,8 +7,8 @@ refuses the others with a clear message.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy
@@ -33,12 +33,15 @@ class ZooEntry:
         description: one line for ``xpnet models``.
         input_shape: the (C, H, W) it needs, or None when any shape works.
         example_shape: the shape ``xpnet models`` / ``summary`` use when none is given.
+        train_defaults: settings of :class:`xpnet.train.RunConfig` that this model trains
+            with unless told otherwise (over the schema's defaults).
     """
 
     build: Callable[..., Module]
     description: str
     input_shape: tuple[int, int, int] | None
     example_shape: tuple[int, int, int]
+    train_defaults: Mapping[str, Any] = field(default_factory=dict)
 
 
 def _size(shape: tuple[int, ...]) -> int:
@@ -52,9 +55,17 @@ def _mlp(shape: tuple[int, ...], classes: int, rng: Any, hidden: Any = (256,),
 
 
 def _perceptron(shape: tuple[int, ...], classes: int, rng: Any) -> Module:
-    # one threshold unit per class, no hidden layer (slide 4), trained by Rosenblatt's
-    # rule rather than back-propagation; zero initial weights, the classical start
+    # one threshold unit per class, no hidden layer (Rosenblatt 1958); zero initial
+    # weights, the classical start
     return MulticlassPerceptron(_size(shape), classes)
+
+
+#: Rosenblatt's rule is plain SGD on the perceptron criterion, one example at a time
+#: (F.perceptron_loss): no momentum, no decay, no schedule, no augmentation; the best
+#: epoch is the one that classifies the most validation examples right.
+_ROSENBLATT = {"batch_size": 1, "momentum": 0.0, "weight_decay": 0.0, "schedule": "none",
+               "loss": "perceptron", "augment": ["none"], "monitor": "val_accuracy",
+               "checkpoint_every": None, "log_every": 500}
 
 
 def _alexnet(shape: tuple[int, ...], classes: int, rng: Any, **options: Any) -> Module:
@@ -70,7 +81,7 @@ def _alexnet(shape: tuple[int, ...], classes: int, rng: Any, **options: Any) -> 
 ZOO: dict[str, ZooEntry] = {
     "perceptron": ZooEntry(
         _perceptron, "one threshold unit per class, Rosenblatt's rule (no back-propagation)",
-        None, (1, 28, 28)),
+        None, (1, 28, 28), _ROSENBLATT),
     "mlp": ZooEntry(_mlp, "multi-layer perceptron, back-propagation (784-256-10 on MNIST)",
                     None, (1, 28, 28)),
     "lenet5": ZooEntry(

@@ -15,7 +15,7 @@ import numpy
 from xpnet import backend
 from xpnet import functions as F
 from xpnet import init as xinit
-from xpnet.functions.noise._random import check_p, keep_mask
+from xpnet.functions.noise.masks import check_p, keep_mask
 from xpnet.nn.module import Module, Parameter
 
 __all__ = ["DropConnectLinear", "Dropout", "Dropout2d"]

@@ -75,7 +75,7 @@ class Flatten(Module):
 
 
 class Linear(Module):
-    """Fully-connected layer: h = x W^T + b, the talk's h = W x + b for a batch of rows.
+    """Fully-connected layer: h = x W^T + b, the column form h = W x + b for a batch of rows.
 
     Args:
         in_features: size of each input row.

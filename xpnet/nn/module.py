@@ -112,38 +112,48 @@ class Module:
         state.update(self.named_buffers())
         return state
 
+    def _declared_buffers(self) -> dict[str, tuple[Module, str]]:
+        """Every registered buffer name, set or still None, -> (its module, attribute)."""
+        return {(f"{mod_name}.{name}" if mod_name else name): (module, name)
+                for mod_name, module in self.named_modules() for name in module._buffers}
+
     def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> None:
         """Copy arrays into the Parameters and buffers of the same names.
 
-        Arrays are moved to each Parameter's device and cast to its dtype.
+        Arrays are moved to each Parameter's device and cast to its dtype. A buffer that
+        is registered but still None (a pre-processing step not fitted yet) takes the
+        state's array as it is; a state may also leave such a buffer out.
 
         Raises:
             KeyError: with ``strict``, names missing from ``state`` or unknown to the model.
             ValueError: a shape differs from the model's.
         """
         own = dict(self.named_parameters())
-        buffers = dict(self.named_buffers())
-        expected = set(own) | set(buffers)
+        declared = self._declared_buffers()
+        expected = set(own) | {n for n, (m, a) in declared.items() if getattr(m, a) is not None}
         if strict:
-            missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
+            missing = sorted(expected - set(state))
+            unexpected = sorted(set(state) - set(own) - set(declared))
             if missing or unexpected:
                 raise KeyError(f"load_state_dict: missing {missing}, unexpected {unexpected}")
         for name, value in state.items():
-            if name not in expected:
-                continue
-            target = own[name].data if name in own else buffers[name]
-            if tuple(value.shape) != tuple(target.shape):
-                raise ValueError(
-                    f"load_state_dict: {name} has shape {tuple(value.shape)} in the state, "
-                    f"{tuple(target.shape)} in the model"
-                )
-            array = backend.to_device(value, backend.device_of(target)).astype(target.dtype)
             if name in own:
-                own[name].data = array
-            else:
-                mod_name, _, attr = name.rpartition(".")
-                module = dict(self.named_modules())[mod_name]
-                setattr(module, attr, array)
+                own[name].data = self._fitted(name, value, own[name].data)
+            elif name in declared:
+                module, attr = declared[name]
+                target = getattr(module, attr)
+                setattr(module, attr, value if target is None else
+                        self._fitted(name, value, target))
+
+    @staticmethod
+    def _fitted(name: str, value: Any, target: Any) -> Any:
+        """``value`` on ``target``'s device and dtype, after checking that the shapes agree."""
+        if tuple(value.shape) != tuple(target.shape):
+            raise ValueError(
+                f"load_state_dict: {name} has shape {tuple(value.shape)} in the state, "
+                f"{tuple(target.shape)} in the model"
+            )
+        return backend.to_device(value, backend.device_of(target)).astype(target.dtype)
 
     # ------------------------------------------------------------------- modes
     def train(self, mode: bool = True) -> Module:

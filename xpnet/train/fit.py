@@ -5,14 +5,14 @@ optimiser step, callbacks. After each epoch: validation (eval mode, no graph), t
 schedule's step, then the epoch callbacks (history, early stopping, checkpoint).
 
 Everything a run depends on is in :meth:`Trainer.state_dict`: the model's parameters and
-buffers, the optimiser's state, the schedule, the pre-processing, the loader's state,
-the position (epoch, batch within it, step), the epoch's running sums, the history, the
-callbacks' state, and the state of EVERY ``numpy.random.Generator`` found as an attribute
-of a module of the model (``vars(m)`` for ``m`` in ``model.modules()``), of the
-pre-processing, and the trainer's own ``rng``. Restoring it and going on gives the same
-weights, bit for bit, as a run that never stopped: the loader's order for epoch e is a
-function of (seed, e) only, and a run resumed within an epoch skips the batches it had
-already trained on.
+buffers (a fitted pre-processing at its front included), the optimiser's state, the
+schedule, the loader's state, the position (epoch, batch within it, step), the epoch's
+running sums, the history, the callbacks' state, and the state of EVERY
+``numpy.random.Generator`` found as an attribute of a module of the model (``vars(m)``
+for ``m`` in ``model.modules()``) and the trainer's own ``rng``. Restoring it and going
+on gives the same weights, bit for bit, as a run that never stopped: the loader's order
+for epoch e is a function of (seed, e) only, and a run resumed within an epoch skips the
+batches it had already trained on.
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ from typing import Any
 
 import numpy
 
-from xpnet import backend
+from xpnet import backend, cpu
 from xpnet import functions as F
-from xpnet.functions._parallel import one_blas_thread
+from xpnet.cpu import one_blas_thread
 from xpnet.train import checkpoint as ckpt
 from xpnet.train.callbacks.base import Callback, TrainState
 from xpnet.train.errors import NonFiniteError
@@ -59,14 +59,16 @@ class Trainer:
         seed: seed of the trainer's own ``rng`` (available to callbacks, checkpointed).
         metrics: training metrics besides the loss: ``"accuracy"`` and/or ``"top5"``;
             empty for a model that is not a classifier.
-        preprocess: applied to each x on the host before it is moved (``state_dict`` is
-            checkpointed when it has one).
         checkpoint_every_steps: also save ``last`` every N steps (with ``run_dir``).
         log_every_steps: one history record of the step loss every N steps.
-        monitor: the metric that decides ``best`` (``"val_accuracy"``; the ``train_``
-            one when there is no validation set).
+        monitor: the metric that decides ``best``: the validation loss by default (on a
+            few hundred validation images many epochs tie in accuracy, and the first of
+            them is rarely the best); the ``train_`` one when there is no validation set.
         scheduler_monitor: the metric given to a plateau schedule (``"val_loss"``).
         guard: check the loss and the gradients for NaN/inf at every step.
+        tune_allocator: on the CPU, have :meth:`fit` call :func:`xpnet.cpu.tune_allocator`,
+            which keeps freed arrays in the process for the next step (a setting of the
+            whole process; False leaves it alone).
     """
 
     def __init__(
@@ -82,12 +84,12 @@ class Trainer:
         run_dir: str | os.PathLike | None = None,
         seed: int = 0,
         metrics: Sequence[str] = ("accuracy",),
-        preprocess: Callable | None = None,
         checkpoint_every_steps: int | None = None,
         log_every_steps: int = 50,
-        monitor: str = "val_accuracy",
+        monitor: str = "val_loss",
         scheduler_monitor: str = "val_loss",
         guard: bool = True,
+        tune_allocator: bool = True,
     ) -> None:
         unknown = [m for m in metrics if m not in _METRICS]
         if unknown:
@@ -100,8 +102,9 @@ class Trainer:
         self.loss_fn, self.val_loader, self.scheduler = loss_fn, val_loader, scheduler
         self.device = backend.check_device(device)
         self.run_dir = Path(run_dir) if run_dir is not None else None
-        self.seed, self.metrics, self.preprocess = seed, tuple(metrics), preprocess
+        self.seed, self.metrics = seed, tuple(metrics)
         self.monitor, self.scheduler_monitor, self.guard = monitor, scheduler_monitor, guard
+        self.tune_allocator = tune_allocator
         self.rng = numpy.random.default_rng(seed)
         self.callbacks = self._with_defaults(list(callbacks), checkpoint_every_steps,
                                              log_every_steps)
@@ -131,8 +134,8 @@ class Trainer:
     def generators(self) -> dict[str, numpy.random.Generator]:
         """Every Generator the run draws from, by a stable name, each object once.
 
-        Module attributes (``model.<module path>.<attr>``), the pre-processing's attributes
-        (``preprocess.<attr>``) and the trainer's own (``trainer.rng``).
+        Module attributes (``model.<module path>.<attr>``) and the trainer's own
+        (``trainer.rng``).
         """
         found: dict[str, numpy.random.Generator] = {}
         seen: set[int] = set()
@@ -145,9 +148,6 @@ class Trainer:
         for mod_name, module in self.model.named_modules():
             for attr, value in vars(module).items():
                 add(".".join(p for p in ("model", mod_name, attr) if p), value)
-        if self.preprocess is not None and hasattr(self.preprocess, "__dict__"):
-            for attr, value in vars(self.preprocess).items():
-                add(f"preprocess.{attr}", value)
         add("trainer.rng", self.rng)
         return found
 
@@ -161,7 +161,6 @@ class Trainer:
             "model": {k: backend.to_numpy(v) for k, v in self.model.state_dict().items()},
             "optimizer": _host(self.optimizer.state_dict()),
             "scheduler": opt(self.scheduler),
-            "preprocess": opt(self.preprocess),
             "train_loader": opt(self.train_loader),
             "rng": {k: g.bit_generator.state for k, g in self.generators().items()},
             "progress": {"epoch": self.epoch, "batch": self.batch, "step": self.step},
@@ -174,7 +173,7 @@ class Trainer:
         """Restore what :meth:`state_dict` returned (into the objects this trainer holds)."""
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
-        for name in ("scheduler", "preprocess", "train_loader"):
+        for name in ("scheduler", "train_loader"):
             obj, saved = getattr(self, name), state.get(name)
             if obj is not None and saved is not None and hasattr(obj, "load_state_dict"):
                 obj.load_state_dict(saved)
@@ -210,12 +209,14 @@ class Trainer:
         self.load_state_dict(state)
 
     # --------------------------------------------------------------------- run
-    def fit(self, epochs: int, resume: bool | str | os.PathLike = False) -> list[dict[str, Any]]:
+    def fit(self, epochs: int, resume: bool | str | os.PathLike | dict = False
+            ) -> list[dict[str, Any]]:
         """Train until ``epochs`` epochs are done (in total, counting resumed ones).
 
         Args:
             epochs: the total number of epochs.
-            resume: True to continue from ``run_dir/last``, or a checkpoint path.
+            resume: True to continue from ``run_dir/last``, a checkpoint path, or a state
+                that :meth:`state_dict` returned (as a run folder reads it).
 
         Returns:
             The epoch records (see :class:`TrainState`.metrics), resumed ones included.
@@ -227,6 +228,8 @@ class Trainer:
         if not isinstance(epochs, int) or epochs < 1:
             raise ValueError(f"fit: epochs must be a positive int, got {epochs!r}")
         self.model.to(self.device)
+        if self.tune_allocator and self.device == "cpu":
+            cpu.tune_allocator()
         if self.run_dir is not None:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         if resume:
@@ -249,7 +252,10 @@ class Trainer:
             self._call("on_train_end", state)
         return self.history
 
-    def _resume(self, resume: bool | str | os.PathLike) -> None:
+    def _resume(self, resume: bool | str | os.PathLike | dict) -> None:
+        if isinstance(resume, dict):
+            self.load_state_dict(resume)
+            return
         if resume is True:
             if self.run_dir is None:
                 raise ValueError("fit: resume=True needs a run_dir holding last.safetensors")
@@ -293,7 +299,7 @@ class Trainer:
             if hasattr(self.val_loader, "set_epoch"):
                 self.val_loader.set_epoch(0)  # the same batches at every validation
             val = evaluate(self.model, self.val_loader, self.loss_fn, self.device,
-                           self.preprocess, confusion=False, accuracy=bool(self.metrics))
+                           confusion=False, accuracy=bool(self.metrics))
             record.update({f"val_{k}": v for k, v in val.items() if k != "count"})
         record["lr"] = self.optimizer.lr  # the rate this epoch was trained with
         record["time"] = seconds
@@ -327,7 +333,7 @@ class Trainer:
     # -------------------------------------------------------------------- step
     def _train_step(self, x: Any, y: Any) -> float:
         """One optimiser step on batch (x, y); returns the loss as a float."""
-        inputs, targets = to_batch(x, y, self.device, self.preprocess)
+        inputs, targets = to_batch(x, y, self.device)
         snapshot = self._snapshot() if self.guard else None
         self.optimizer.zero_grad()
         scores = self.model(inputs)
@@ -416,14 +422,13 @@ def fit(
     resume: bool | str | os.PathLike = False,
     seed: int = 0,
     metrics: Sequence[str] = ("accuracy",),
-    preprocess: Callable | None = None,
     checkpoint_every_steps: int | None = None,
     **options: Any,
 ) -> list[dict[str, Any]]:
     """Train ``model`` for ``epochs`` epochs; the one call behind ``xpnet train``.
 
     See :class:`Trainer` for every argument (``options`` go to it too: ``log_every_steps``,
-    ``monitor``, ``scheduler_monitor``, ``guard``).
+    ``monitor``, ``scheduler_monitor``, ``guard``, ``tune_allocator``).
 
     Returns:
         One record per epoch: ``epoch``, ``step``, ``train_loss``, ``train_accuracy``,
@@ -443,7 +448,7 @@ def fit(
         0.97...
     """
     trainer = Trainer(model, optimizer, train_loader, loss_fn, val_loader, scheduler, callbacks,
-                      device, run_dir, seed, metrics, preprocess, checkpoint_every_steps,
+                      device, run_dir, seed, metrics, checkpoint_every_steps,
                       **options)
     return trainer.fit(epochs, resume=resume)
 

@@ -1,4 +1,4 @@
-"""Greedy layer-wise pre-training of a network's dense layers (slide 3's "2006-").
+"""Greedy layer-wise pre-training of a network's dense layers (Hinton et al. 2006).
 
 Before back-propagation trains the whole network, each hidden dense layer h = f(W v + b)
 is trained alone, bottom up, to model its own input v: the codes that the layers below
@@ -41,12 +41,12 @@ import numpy
 
 from xpnet import backend, nn, no_grad
 from xpnet import functions as F
-from xpnet.functions.noise._random import generator_on, keep_mask
+from xpnet.functions.noise.masks import generator_on, keep_mask
 from xpnet.optim import SGD
 from xpnet.tensor import Tensor
 from xpnet.train.errors import NonFiniteError
 
-__all__ = ["LOSS_NAMES", "METHODS", "pretrain_layers"]
+__all__ = ["LOSS_NAMES", "METHODS", "check_units", "pretrain_layers"]
 
 #: The ways to pre-train one layer.
 METHODS = ("autoencoder", "rbm")
@@ -98,6 +98,27 @@ def find_units(model: nn.Sequential, layers: Sequence[int] | None = None) -> lis
             "followed by Sigmoid, Tanh or ReLU, before the output layer)"
         )
     return [_Unit(i, mods[i], mods[i + 1], mods[:i]) for i in chosen]
+
+
+def check_units(model: nn.Sequential, method: str,
+                layers: Sequence[int] | None = None) -> list[_Unit]:
+    """The layers :func:`pretrain_layers` would train with ``method``, checked before any
+    work (a run checks them before it writes anything).
+
+    Raises:
+        TypeError: a model that is not an ``nn.Sequential``.
+        ValueError: no hidden dense layer, or ``"rbm"`` on a layer whose units are not
+            logistic.
+    """
+    units = find_units(model, layers)
+    for unit in units:
+        if method == "rbm" and not isinstance(unit.activation, nn.Sigmoid):
+            raise ValueError(
+                f"pretrain_layers: method='rbm' needs logistic hidden units, but layer "
+                f"{unit.index} is followed by {type(unit.activation).__name__} (use Sigmoid, "
+                f"or method='autoencoder')"
+            )
+    return units
 
 
 def _inputs(unit: _Unit, x: Any, device: str, dtype: Any) -> Any:
@@ -172,12 +193,6 @@ def _sigmoid(u: Any) -> Any:
 
 def _rbm_layer(unit: _Unit, loader: Iterable, args: dict, log: Callable) -> None:
     """Train ``unit`` as an RBM by contrastive divergence CD-k; see the module notes."""
-    if not isinstance(unit.activation, nn.Sigmoid):
-        raise ValueError(
-            f"pretrain_layers: method='rbm' needs logistic hidden units, but layer "
-            f"{unit.index} is followed by {type(unit.activation).__name__} (use Sigmoid, "
-            f"or method='autoencoder')"
-        )
     W = unit.linear.weight.data  # (out, in), updated in place
     bias = unit.linear.bias
     b = bias.data if bias is not None else None  # (out,) hidden bias
@@ -334,7 +349,7 @@ def pretrain_layers(
             "pretrain_layers: method='rbm' and corruption > 0 draw random numbers: pass rng, "
             f"a numpy.random.Generator; got {rng!r}"
         )
-    units = find_units(model, layers)
+    units = check_units(model, method, layers)
     history: list[dict[str, Any]] = []
 
     def record(entry: dict[str, Any]) -> None:

@@ -4,8 +4,8 @@ Each kind loads the run folder (:func:`xpnet.train.runfolder.load_run`), draws i
 pictures with the library functions of :mod:`xpnet.viz` and writes PNGs to ``RUN/viz/``
 (or ``out_dir``). Options are keyword arguments (the command line's ``--layer``,
 ``--channel``, ``--image`` and ``--set KEY=VALUE``); a misspelt one is an error that lists
-the options of the kind. Images come from the run's test set, raw for display and through
-the run's pre-processing for the network.
+the options of the kind. Images come from the run's test set, raw, for display and for the
+network alike (its first layers are the run's fitted pre-processing).
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ def _maps(run: Any, out: Path, layer: Any = None, image: int | None = None,
     i = _image_indices(image, 1, len(data))[0]
     index, name = _default_layer(run, layer, last=False)
     x = get_images(data, numpy.array([i]))
-    maps = feature_maps(run.model, x, index, run.preprocess)[0]
+    maps = feature_maps(run.model, x, index)[0]
     pic = upscale(to_hwc(normalize(x)[0]), scale)
     grid = feature_maps_image(maps, scale=scale)
     return [write_png(side_by_side(pic, grid, gap=3 * scale),
@@ -108,10 +108,10 @@ def _top(run: Any, out: Path, layer: Any = None, channel: int | None = None, k: 
          scale: int = 3, deconv: bool = False) -> list[Path]:
     data = run.dataset("test")
     index, name = _default_layer(run, layer)
-    top = top_inputs(run.model, data, index, k, batch_size, run.preprocess, limit)
+    top = top_inputs(run.model, data, index, k, batch_size, limit)
     chans = _channels(top.scores, channel, max_channels)
     if deconv:
-        pic = deconv_top_image(run.model, data, top, chans, run.preprocess, scale)
+        pic = deconv_top_image(run.model, data, top, chans, scale)
         return [write_png(pic, out / f"deconv_{_file(name)}.png")]
     return [write_png(top_patches_image(data, top, chans, scale), out / f"top_{_file(name)}.png")]
 
@@ -125,8 +125,7 @@ def _gradients(run: Any, out: Path, method: Callable, tag: str, image: int | Non
     data = run.dataset("test")
     idx = numpy.array(_image_indices(image, count, len(data)))
     x = get_images(data, idx)
-    xin = run.preprocess(x) if run.preprocess is not None else x
-    grad = method(run.model, xin, target)
+    grad = method(run.model, x, target)
     inputs = numpy.stack([to_hwc(im) for im in normalize(x)])  # (N, H, W, 3)
     rows = numpy.concatenate([inputs, saliency_image(grad), saliency_image(grad, signed=True)])
     pic = make_grid(rows, ncol=len(idx), scale=scale, channels_last=True)
@@ -165,7 +164,7 @@ def _occlusion(run: Any, out: Path, image: int | None = None, size: int | None =
     x = get_images(data, numpy.array([i]))[0]
     if size is None:  # 0 is not "default": occlusion() refuses it with a clear message
         size = max(1, min(x.shape[1:]) // 4)
-    probs = occlusion(run.model, x, target, size, stride, fill, preprocess=run.preprocess)
+    probs = occlusion(run.model, x, target, size, stride, fill)
     return [write_png(occlusion_image(x, probs, scale), out / f"occlusion_img{i}.png")]
 
 
@@ -177,8 +176,7 @@ def _curves(run_dir: Path, out: Path) -> list[Path]:
 
 def _confusion(run: Any, out: Path, split: str = "test", limit: int | None = None,
                batch_size: int = 256) -> list[Path]:
-    m = model_confusion(run.model, run.dataset(split), run.num_classes, batch_size,
-                        run.preprocess, limit)
+    m = model_confusion(run.model, run.dataset(split), run.num_classes, batch_size, limit)
     return [confusion_figure(m, out / f"confusion_{split}.png", run.classes)]
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,17 +23,15 @@ def model_confusion(
     data: Any,
     num_classes: int,
     batch_size: int = 256,
-    preprocess: Callable | None = None,
     limit: int | None = None,
 ) -> numpy.ndarray:
     """Count (true class, predicted class) pairs over a data set, one batch at a time.
 
     Args:
-        model: the classifier, in eval mode.
+        model: the classifier, in eval mode (a run's model takes raw images).
         data: a Dataset (``get_batch`` gives labels) or a pair ``(x, y)`` of arrays.
         num_classes: K.
         batch_size: images per forward pass.
-        preprocess: applied to each batch.
         limit: only the first ``limit`` examples.
 
     Returns:
@@ -43,8 +41,6 @@ def model_confusion(
     for _, x, y in iter_batches(data, batch_size, limit):
         if y is None:
             raise ValueError("model_confusion: data must carry labels: a Dataset or (x, y)")
-        if preprocess is not None:
-            x = preprocess(x)
         with no_grad():
             scores = model(as_input(model, x)).data
         total += confusion_matrix(backend.to_numpy(scores), numpy.asarray(y), num_classes)

@@ -1,6 +1,6 @@
 """Training curves: cost (train and validation), accuracy and learning rate of a run.
 
-The figure the talk asks for (slide 38: watch the cost and the learning rate) drawn from
+The figure to watch while training (the cost and the learning rate), drawn from
 a run's ``history.jsonl`` (written by :class:`xpnet.train.callbacks.History`). The x axis
 is the optimiser step, with the epoch on a second axis at the top. matplotlib is imported
 inside :func:`plot_training_curves` only, through its object API (no pyplot, no global

@@ -24,7 +24,6 @@ which is positively homogeneous, so the projection scales with the activation ke
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy
@@ -32,7 +31,7 @@ import numpy
 from xpnet import backend, nn
 from xpnet import functions as F
 from xpnet.function import enable_grad, no_grad
-from xpnet.functions._utils import pair
+from xpnet.functions.utils import pair
 from xpnet.tensor import Tensor
 from xpnet.viz.feature_maps import as_input, layer_list, resolve_layer
 from xpnet.viz.grid import make_grid, normalize, side_by_side
@@ -120,7 +119,7 @@ def deconvnet(
 
     Args:
         model: the network, in eval mode.
-        x: inputs (N, C, H, W) (already pre-processed).
+        x: inputs (N, C, H, W) as the model takes them (a run's model: raw images).
         layer: index or dotted name of the layer whose unit is projected.
         channel: the feature map (int or (N,) ints); for a dense layer, the neuron.
         position: (i, j) or (N, 2) (one per example), "max" (each example's strongest
@@ -152,7 +151,6 @@ def deconv_top_image(
     data: Any,
     top: TopInputs,
     channels: list[int],
-    preprocess: Callable | None = None,
     scale: int = 3,
 ) -> numpy.ndarray:
     """Zeiler & Fergus's figure 2: per channel, the deconvnet projections of its top-k
@@ -163,7 +161,6 @@ def deconv_top_image(
         data: the data set that ``top`` was computed on.
         top: from :func:`xpnet.viz.top_inputs.top_inputs`.
         channels: the channels to show, one row each.
-        preprocess: the pre-processing used for ``top``.
         scale: pixel enlargement.
 
     Returns:
@@ -174,9 +171,8 @@ def deconv_top_image(
     for ch in channels:
         ok = top.indices[:, ch] >= 0
         images = get_images(data, top.indices[ok, ch])
-        x = preprocess(images) if preprocess is not None else images
         where = top.positions[ok, ch]  # (k, 2) each image's strongest unit
-        rec = deconvnet(model, x, top.layer, ch, where if top.field is not None else None)
+        rec = deconvnet(model, images, top.layer, ch, where if top.field is not None else None)
         pad = numpy.ones((k - len(images), images.shape[1]) + _patch_hw(top, images))
         # signed reconstructions: 0 is mid-grey; patches: their own contrast
         left += [normalize(crop(rec, top.field, where), symmetric=True), pad]

@@ -126,16 +126,13 @@ def run_layers(
     return x
 
 
-def feature_maps(
-    model: nn.Module, x: Any, layer: int | str, preprocess: Callable | None = None
-) -> numpy.ndarray:
+def feature_maps(model: nn.Module, x: Any, layer: int | str) -> numpy.ndarray:
     """The activations of ``layer`` for a batch of inputs (eval mode, no graph).
 
     Args:
         model: the network (put in eval mode by the caller).
-        x: inputs (N, C, H, W) as the data set gives them.
+        x: inputs (N, C, H, W) as the model takes them (a run's model: raw images).
         layer: index or dotted name.
-        preprocess: optional callable applied to the batch first (a run's pre-processing).
 
     Returns:
         NumPy array (N, C', H', W') for a convolutional layer, (N, D) for a dense one.
@@ -145,8 +142,6 @@ def feature_maps(
         (1, 6, 28, 28)
     """
     stop, _ = resolve_layer(model, layer)
-    if preprocess is not None:
-        x = preprocess(x)
     with no_grad():
         y = run_layers(layer_list(model), as_input(model, x), stop)
     return backend.to_numpy(y.data)

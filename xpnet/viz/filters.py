@@ -1,4 +1,4 @@
-"""Filters: a convolution layer's kernels as a picture (Zeiler & Fergus fig. 5, slide 25).
+"""Filters: a convolution layer's kernels as a picture (Zeiler & Fergus 2013, fig. 5).
 
 The first layer's kernels live in pixel space, so they are shown as images: RGB kernels
 in colour, grey ones in grey, each normalised on its own ((w - min) / (max - min)) so a

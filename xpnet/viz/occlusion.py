@@ -8,7 +8,6 @@ All occluded copies are built and classified in a few batches, not one at a time
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy
@@ -45,7 +44,6 @@ def occlusion(
     stride: int = 2,
     fill: Any = None,
     batch_size: int = 256,
-    preprocess: Callable | None = None,
 ) -> numpy.ndarray:
     """The probability of ``target`` with a square of ``fill`` at each position.
 
@@ -61,7 +59,6 @@ def occlusion(
         fill: the square's value per channel (scalar or (C,)); None uses the image's
             own mean per channel, the neutral grey of a mean-subtracted input.
         batch_size: occluded copies per forward pass.
-        preprocess: applied to each batch of occluded images (a run's pre-processing).
 
     Returns:
         NumPy float64 (n_rows, n_cols) of probabilities.
@@ -78,7 +75,7 @@ def occlusion(
         numpy.asarray(fill, dtype=img.dtype), (c,))
     fill_c = fill_c.astype(img.dtype)[:, None, None]  # (C, 1, 1)
     if target is None:
-        target = int(_probabilities(model, img[None], preprocess)[0].argmax())
+        target = int(_probabilities(model, img[None])[0].argmax())
     corners = [(r, q) for r in rows for q in cols]
     out = numpy.empty(len(corners))
     for first in range(0, len(corners), batch_size):
@@ -86,13 +83,11 @@ def occlusion(
         batch = numpy.repeat(img[None], len(chunk), axis=0)  # (B, C, H, W)
         for t, (r, q) in enumerate(chunk):
             batch[t, :, r : r + size, q : q + size] = fill_c
-        out[first : first + len(chunk)] = _probabilities(model, batch, preprocess)[:, target]
+        out[first : first + len(chunk)] = _probabilities(model, batch)[:, target]
     return out.reshape(len(rows), len(cols))
 
 
-def _probabilities(model: nn.Module, x: numpy.ndarray, preprocess: Callable | None) -> Any:
-    if preprocess is not None:
-        x = preprocess(x)
+def _probabilities(model: nn.Module, x: numpy.ndarray) -> Any:
     with no_grad():
         p = F.softmax(model(as_input(model, x)), axis=1)
     return backend.to_numpy(p.data).astype(numpy.float64)

@@ -70,7 +70,7 @@ def _matplotlib_png(draw: Callable[[Path], Path]) -> bytes | None:
 def _pretrain_summary(run: Any) -> str | None:
     """"rbm, 5 epochs per layer, lr 0.01; layer 1 (linear visible units) cost 168 -> 83.6,
     ..." from the run's pretrain.jsonl; None for a run that was not pre-trained."""
-    c = run.config
+    c = run.config.to_dict()
     path = run.run_dir / "pretrain.jsonl"
     if c.get("pretrain", "none") == "none" or not path.exists():
         return None
@@ -92,7 +92,7 @@ def _pretrain_summary(run: Any) -> str | None:
 
 
 def _settings(run: Any) -> str:
-    c, meta = run.config, run.meta or {}
+    c, meta = run.config.to_dict(), run.meta or {}
     rows = [
         ("run", run.run_dir.name), ("model", c.get("model")), ("data", c.get("data")),
         ("input shape", " x ".join(str(v) for v in run.input_shape)),
@@ -189,10 +189,10 @@ def _top_section(run: Any, data: Any, limit: int, k: int = 6, channels: int = 8)
         "responses are shown.</p>")]
     names = layer_list(run.model)
     for j in block_outputs(run.model):
-        top = top_inputs(run.model, data, j, k, 256, run.preprocess, limit)
+        top = top_inputs(run.model, data, j, k, 256, limit)
         order = numpy.argsort(-top.scores[0], kind="stable")[:channels]
         chans = sorted(order.tolist())
-        pic = deconv_top_image(run.model, data, top, chans, run.preprocess,
+        pic = deconv_top_image(run.model, data, top, chans,
                                scale=max(2, 84 // max(top.field.size) if top.field else 3))
         field = (f"{top.field.size[0]}x{top.field.size[1]} pixels" if top.field
                  else "the whole image")
@@ -207,9 +207,8 @@ def _top_section(run: Any, data: Any, limit: int, k: int = 6, channels: int = 8)
 
 def _saliency_section(run: Any, data: Any, count: int = 8) -> str:
     x = get_images(data, numpy.arange(min(count, len(data))))
-    xin = run.preprocess(x) if run.preprocess is not None else x
-    sal = saliency(run.model, xin)
-    gb = guided_backprop(run.model, xin)
+    sal = saliency(run.model, x)
+    gb = guided_backprop(run.model, x)
     inputs = numpy.stack([to_hwc(im) for im in normalize(x)])  # (N, H, W, 3)
     rows = numpy.concatenate([inputs, saliency_image(sal), saliency_image(gb, signed=True)])
     scale = max(2, 96 // x.shape[2])
@@ -227,7 +226,7 @@ def _occlusion_section(run: Any, data: Any, count: int = 3) -> str:
     for i in range(min(count, len(data))):
         x = get_images(data, numpy.array([i]))[0]
         size = max(1, min(x.shape[1:]) // 4)
-        p = occlusion(run.model, x, None, size, max(1, size // 4), preprocess=run.preprocess)
+        p = occlusion(run.model, x, None, size, max(1, size // 4))
         pics.append(occlusion_image(x, p, scale=max(2, 96 // x.shape[1])))
     return "<h2>5. Occlusion sensitivity</h2>" + _figure(side_by_side(*pics, gap=24), (
         "Each test image beside the probability of its predicted class as a square of the "
@@ -237,7 +236,7 @@ def _occlusion_section(run: Any, data: Any, count: int = 3) -> str:
 
 
 def _confusion_section(run: Any, data: Any) -> str:
-    m = model_confusion(run.model, data, run.num_classes, 256, run.preprocess)
+    m = model_confusion(run.model, data, run.num_classes, 256)
     png = _matplotlib_png(lambda p: confusion_figure(m, p, run.classes))
     head = "<h2>6. Confusion matrix</h2>"
     if png is None:

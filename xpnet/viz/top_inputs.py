@@ -18,7 +18,7 @@ starting from R = 1, S = 0, J = 1 at the input. Unit (i, j) then sees rows
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +26,7 @@ import numpy
 
 from xpnet import backend, nn
 from xpnet.function import no_grad
-from xpnet.functions._utils import pair
+from xpnet.functions.utils import pair
 from xpnet.viz.feature_maps import as_input, layer_list, resolve_layer, run_layers
 from xpnet.viz.grid import make_grid, normalize
 
@@ -165,7 +165,6 @@ def top_inputs(
     layer: int | str,
     k: int = 9,
     batch_size: int = 256,
-    preprocess: Callable | None = None,
     limit: int | None = None,
     position: tuple[int, int] | None = None,
 ) -> TopInputs:
@@ -177,7 +176,6 @@ def top_inputs(
         layer: index or dotted name.
         k: images per channel.
         batch_size: images per forward pass (bounds the memory).
-        preprocess: applied to each batch before the forward pass (a run's pre-processing).
         limit: look only at the first ``limit`` images.
         position: score one spatial unit (i, j) instead of each map's maximum.
 
@@ -195,8 +193,6 @@ def top_inputs(
     scores = indices = positions = None
     width, count = 1, 0
     for first, x, _ in iter_batches(data, batch_size, limit):
-        if preprocess is not None:
-            x = preprocess(x)
         with no_grad():
             y = run_layers(layers, as_input(model, x), stop).data
         best, where = (backend.to_numpy(a) for a in _batch_maxima(y, position))

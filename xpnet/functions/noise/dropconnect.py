@@ -12,8 +12,8 @@ from typing import Any
 
 from xpnet import backend
 from xpnet.function import Function
-from xpnet.functions.noise._random import check_p, check_rng, generator_on, keep_mask
 from xpnet.functions.noise.dropout import check_floating
+from xpnet.functions.noise.masks import check_p, check_rng, generator_on, keep_mask
 from xpnet.tensor import Tensor
 
 _ACTIVATIONS = (None, "relu", "sigmoid", "tanh")

@@ -6,7 +6,7 @@ from typing import Any
 
 from xpnet import backend
 from xpnet.function import Function
-from xpnet.functions.noise._random import check_p, check_rng, keep_mask
+from xpnet.functions.noise.masks import check_p, check_rng, keep_mask
 from xpnet.tensor import Tensor
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from xpnet import backend
-from xpnet.functions.noise._random import check_p, check_rng, keep_mask
 from xpnet.functions.noise.dropout import apply_mask, as_tensor, check_floating
+from xpnet.functions.noise.masks import check_p, check_rng, keep_mask
 from xpnet.tensor import Tensor
 
 

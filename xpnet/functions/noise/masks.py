@@ -1,4 +1,7 @@
-"""Helpers shared by the noise ops: argument checks and drawing masks on either device.
+"""Drawing dropout masks on either device, and the noise ops' argument checks.
+
+Public, for the layers and the training code that draw masks too (``nn.Dropout``,
+layer-wise pre-training's masking noise).
 
 Every random choice comes from an explicit ``numpy.random.Generator``. On the GPU the
 mask is drawn by a CuPy generator seeded from it (``rng.integers(2**63)``), so a run is
