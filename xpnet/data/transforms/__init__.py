@@ -1,8 +1,9 @@
 """Batch transforms: pure functions ``fn(x, rng) -> x`` on ``(B, C, H, W)`` and class
 wrappers that bind their parameters. One family per file: ``crop``, ``flip``,
-``lighting`` (AlexNet's PCA noise), ``elastic`` (Simard 2003), ``affine``; ``Compose``
-chains them. NumPy or CuPy batches; the randomness always comes from the NumPy Generator
-passed in, so one seed gives the same augmentation on every device.
+``lighting`` (AlexNet's PCA noise), ``elastic`` (Simard 2003), ``affine``, ``shift``
+(whole pixels); ``Compose`` chains them. NumPy or CuPy batches; the randomness always
+comes from the NumPy Generator passed in, so one seed gives the same augmentation on
+every device.
 
 Example:
     >>> import numpy
@@ -30,6 +31,7 @@ from xpnet.data.transforms.elastic import (
 )
 from xpnet.data.transforms.flip import RandomHorizontalFlip, random_horizontal_flip
 from xpnet.data.transforms.lighting import PCALighting, fit_pca_lighting, pca_lighting
+from xpnet.data.transforms.shift import shift
 
 __all__ = [
     "CenterCrop",
@@ -50,5 +52,6 @@ __all__ = [
     "random_affine",
     "random_crop",
     "random_horizontal_flip",
+    "shift",
     "ten_crop",
 ]
