@@ -11,6 +11,7 @@ import numpy
 from xpnet import backend
 from xpnet import functions as F
 from xpnet import init as xinit
+from xpnet.functions.pooling._window import padding4
 from xpnet.functions.utils import pair
 from xpnet.nn.module import Module, Parameter
 
@@ -71,7 +72,7 @@ class _ConvNd(Module):
 
     def _setup(
         self, layer: str, in_channels: int, out_channels: int, kernel_size: Any, stride: Any,
-        padding: Any, dilation: Any, groups: int,
+        padding: Any, dilation: Any, groups: int, per_side: bool = False,
     ) -> None:
         self.in_channels = _size(in_channels, "in_channels", layer)
         self.out_channels = _size(out_channels, "out_channels", layer)
@@ -81,7 +82,13 @@ class _ConvNd(Module):
                 raise ValueError(f"{layer}: {name}={n} is not divisible by groups={groups}")
         self.kernel_size = pair(kernel_size, "kernel_size", layer, 1)
         self.stride = pair(stride, "stride", layer, 1)
-        self.padding = pair(padding, "padding", layer, 0)
+        if per_side and isinstance(padding, (tuple, list)) and len(padding) == 4:
+            top, bottom, left, right = padding4(padding, layer)
+            # equal sides are kept as the pair every engine takes
+            self.padding = ((top, left) if (top, left) == (bottom, right)
+                            else (top, bottom, left, right))
+        else:
+            self.padding = pair(padding, "padding", layer, 0)
         self.dilation = pair(dilation, "dilation", layer, 1)
 
     def extra_repr(self) -> str:
@@ -109,7 +116,8 @@ class Conv2d(_ConvNd):
         in_channels: C, channels of the input.
         out_channels: O, number of kernels (feature maps).
         kernel_size: kH = kW or (kH, kW).
-        stride, padding, dilation: ints or pairs, as in conv2d.
+        stride, padding, dilation: ints or pairs, as in conv2d; ``padding`` may also be
+            four ints (top, bottom, left, right), a padding per side.
         groups: g, dividing C and O (AlexNet's conv2, conv4, conv5: 2).
         bias: whether to learn a bias per output channel.
         rng: generator for the initial weights; None draws a fresh, unseeded one.
@@ -147,7 +155,7 @@ class Conv2d(_ConvNd):
     ) -> None:
         super().__init__()
         self._setup("Conv2d", in_channels, out_channels, kernel_size, stride, padding,
-                    dilation, groups)
+                    dilation, groups, per_side=True)
         cg = self.in_channels // self.groups
         wshape = (self.out_channels, cg, *self.kernel_size)
         self.weight, self.bias = make_parameters(

@@ -10,6 +10,9 @@ kernels whatever the settings in force when backward runs.
 
 ``g`` below is a pooling geometry: any object with the sizes ``h, w, oh, ow`` and
 ``window`` = (kh, kw, sh, sw, ph, pw) (``xpnet.functions.pooling._window.Geometry``).
+The kernels bound each window to the input, so a trailing padding other than the
+leading one (padding per side) needs nothing of them; a dilated window (``g.dilated``)
+they do not compute, and such a geometry takes the views path.
 """
 
 from __future__ import annotations
@@ -38,8 +41,11 @@ class Plan(NamedTuple):
         return self.layout == "nhwc" or (self.layout == "auto" and is_channels_last(a))
 
 
-def _plan(x: Any) -> Plan | None:
-    """The kernels and layout for input ``x``, or None for the views path."""
+def _plan(x: Any, g: Any) -> Plan | None:
+    """The kernels and layout for input ``x``, or None for the views path (also for a
+    dilated window, which the kernels do not take)."""
+    if getattr(g, "dilated", False):
+        return None
     layout = current().layout
     kernels = load("pooling.kernels", x)
     if kernels is None:
@@ -55,7 +61,7 @@ def max_forward(x: Any, g: Any, keep: bool, idx_dtype: str) -> tuple[Any, Any, P
     y and the switches are (N, C, oh, ow), the switches the flat index h*W + w of each
     maximum in ``idx_dtype`` (None unless ``keep``); both NHWC memory when x's is.
     """
-    plan = _plan(x)
+    plan = _plan(x, g)
     if plan is None:
         return None
     n, c = x.shape[:2]
@@ -99,7 +105,7 @@ def mean_forward(x: Any, g: Any, div: Any) -> tuple[Any, Plan] | None:
     """(y, plan): the window means (N, C, oh, ow) of x (N, C, H, W), each window's sum
     divided by ``div`` (oh, ow); None for the views path. Channels-last input gives
     channels-last output."""
-    plan = _plan(x)
+    plan = _plan(x, g)
     if plan is None:
         return None
     n, c = x.shape[:2]

@@ -15,6 +15,8 @@ from xpnet import backend
 from xpnet.cpu import conv as conv_engines
 from xpnet.cpu.conv import Geometry
 from xpnet.function import Function
+from xpnet.functions.array.pad import pad as pad_op
+from xpnet.functions.pooling._window import padding4
 from xpnet.functions.utils import out_size, pair
 
 __all__ = ["conv2d", "conv_transpose2d"]
@@ -125,6 +127,19 @@ def _args(op: str, stride: Any, padding: Any, dilation: Any) -> tuple[tuple[int,
     )
 
 
+def _pad_unequal(x: Any, padding: Any, op: str) -> tuple[Any, Any]:
+    """(x, padding) with the part of a per-side padding that differs between the two
+    sides of an axis laid out by :func:`xpnet.functions.pad` (zeros; its backward cuts the
+    border off) and the rest, equal on both sides, left to the engines as a pair."""
+    if not (isinstance(padding, (tuple, list)) and len(padding) == 4):
+        return x, padding
+    top, bottom, left, right = padding4(padding, op)
+    ph, pw = min(top, bottom), min(left, right)
+    if (top, left) != (bottom, right):
+        x = pad_op(x, (left - pw, right - pw, top - ph, bottom - ph))
+    return x, (ph, pw)
+
+
 def conv2d(
     x: Any,
     weight: Any,
@@ -147,7 +162,10 @@ def conv2d(
         weight: kernels (O, C/groups, kH, kW), same dtype as x.
         bias: optional (O,).
         stride: S, an int or (sH, sW), >= 1.
-        padding: P, zeros added on each side, an int or (pH, pW), >= 0.
+        padding: P, zeros added on each side, an int or (pH, pW), >= 0; or four ints
+            (top, bottom, left, right) for a padding per side (ONNX's ``pads``; what
+            differs between two sides is laid out by :func:`xpnet.functions.pad` first,
+            the rest by the engines, so an equal padding computes as before).
         dilation: D, spacing between kernel taps, an int or (dH, dW), >= 1.
         groups: g, dividing both C and O.
 
@@ -156,7 +174,8 @@ def conv2d(
         ``channels_last``): the next convolution reads it without a copy.
 
     Shape:
-        oH = floor((H + 2 pH - dH (kH - 1) - 1) / sH) + 1, likewise oW.
+        oH = floor((H + 2 pH - dH (kH - 1) - 1) / sH) + 1, likewise oW (with a padding
+        per side: H + p_top + p_bottom in place of H + 2 pH).
 
     Raises:
         ValueError: a shape that does not fit (not 4-d, channels not divisible by groups,
@@ -170,6 +189,8 @@ def conv2d(
         (1, 2, 4, 4)
     """
     op = "conv2d"
+    if len(x.shape) == 4:
+        x, padding = _pad_unequal(x, padding, op)
     (sh, sw), (ph, pw), (dh, dw) = _args(op, stride, padding, dilation)
     _check(op, x, weight, bias, groups, 1)
     N, C, H, W = x.shape

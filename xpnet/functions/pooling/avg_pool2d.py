@@ -13,7 +13,7 @@ __all__ = ["avg_pool2d"]
 
 
 class AvgPool2dFunction(Function):
-    """y[n, c, i, j] = (1 / D[i, j]) sum_{a<kh, b<kw} x_pad[n, c, i*sh + a, j*sw + b].
+    """y[n, c, i, j] = (1 / D[i, j]) sum_{a<kh, b<kw} x_pad[n, c, i*sh + a*dh, j*sw + b*dw].
 
     x_pad is x padded with zeros; D[i, j] is the number of positions window (i, j)
     averages over (see :func:`avg_pool2d`). dE/dx[n, c, h, w] = sum over the windows
@@ -44,15 +44,19 @@ def avg_pool2d(
     padding: int | tuple[int, int] = 0,
     ceil_mode: bool = False,
     count_include_pad: bool = True,
+    dilation: int | tuple[int, int] = 1,
 ) -> Any:
     """2-D average pooling: the mean of each kh x kw window, PyTorch's semantics.
 
-    y[n, c, i, j] = (1 / D[i, j]) sum_{0<=a<kh, 0<=b<kw} x[n, c, i*sh - ph + a, j*sw - pw + b]
-    with positions outside the input counted as 0. The divisor, PyTorch's rule: window
-    (i, j) spans rows [r0, r1) with r0 = i*sh - ph and r1 = min(r0 + kh, H + ph) (columns
-    alike); D = (r1 - r0)(c1 - c0) with ``count_include_pad`` (the default: padding counts
-    as zeros in the average), else the span clipped to the input [0, H) x [0, W). Only a
-    ceil-mode window that runs past the padded input has D < kh*kw with the default.
+    y[n, c, i, j] = (1 / D[i, j]) sum_{0<=a<kh, 0<=b<kw} x[n, c, i*sh - ph + a*dh,
+    j*sw - pw + b*dw] with positions outside the input counted as 0. The divisor,
+    PyTorch's rule: window (i, j) spans rows [r0, r1) with r0 = i*sh - ph and
+    r1 = min(r0 + kh, H + qh) (qh the bottom padding; columns alike); D = (r1 - r0)(c1 - c0)
+    with ``count_include_pad`` (the default: padding counts as zeros in the average), else
+    the span clipped to the input [0, H) x [0, W). Only a ceil-mode window that runs past
+    the padded input has D < kh*kw with the default. A dilated window (ONNX
+    AveragePool's ``dilations``; PyTorch's avg_pool2d has none) counts its taps inside
+    those bounds.
 
     dE/dx[n, c, h, w] = sum over the windows (i, j) that hold (h, w) of dE/dy[n, c, i, j] / D[i, j].
 
@@ -60,17 +64,19 @@ def avg_pool2d(
         x: Tensor or array (N, C, H, W), floating.
         kernel_size: window (kh, kw) or one int for both.
         stride: step (sh, sw); None means ``kernel_size``.
-        padding: implicit zero padding (ph, pw) on both sides; at most half the kernel.
+        padding: implicit zero padding: one int, (ph, pw) on both sides, or four ints
+            (top, bottom, left, right); each at most half the kernel.
         ceil_mode: round the output size up, keeping only windows that start inside the
-            input or the left padding.
+            input or the leading padding.
         count_include_pad: count the zero padding in the divisor.
+        dilation: spacing (dh, dw) of the taps, >= 1 (a dilated window runs on the NumPy
+            views path).
 
     Returns:
         Tensor (N, C, oh, ow) of x's dtype.
 
     Shape:
-        x: (N, C, H, W); y: (N, C, oh, ow) with oh = floor((H + 2*ph - kh) / sh) + 1
-        (ceil in ceil mode, minus 1 when the last window would start at or past H + ph).
+        x: (N, C, H, W); y: (N, C, oh, ow), oh and ow as in :func:`max_pool2d`.
 
     Raises:
         TypeError: x not a floating Tensor/array, sizes not ints or pairs of ints.
@@ -85,7 +91,7 @@ def avg_pool2d(
     """
     op = "avg_pool2d"
     x = check_input(op, x)
-    g = geometry(op, x.shape, kernel_size, stride, padding, ceil_mode)
+    g = geometry(op, x.shape, kernel_size, stride, padding, ceil_mode, dilation)
     if not isinstance(count_include_pad, bool):
         raise TypeError(f"{op}: count_include_pad must be a bool, got {count_include_pad!r}")
     return AvgPool2dFunction(g, count_include_pad)(x)

@@ -48,6 +48,7 @@ def l2_pool2d(
     stride: int | tuple[int, int] | None = None,
     padding: int | tuple[int, int] = 0,
     ceil_mode: bool = False,
+    dilation: int | tuple[int, int] = 1,
 ) -> Any:
     """2-D L2 pooling: y = sqrt(mean over the window of x^2), the root mean square.
 
@@ -66,13 +67,24 @@ def l2_pool2d(
     ``LPPool2d(2, k, s)(x) == sqrt(kh*kw) * l2_pool2d(x, k, s)`` exactly, in ceil mode
     too (both use avg_pool2d's divisor). LPPool2d has no padding argument.
 
+    Relation to ONNX: ``LpPool`` with p = 2 computes sqrt(SUM of x^2 over the window's
+    positions inside the padded input), with no divisor, so
+    ``LpPool(p=2)(x) == sqrt(D) * l2_pool2d(x)``, D the divisor map above: a constant
+    sqrt(kh*kw) wherever every window lies inside the padded input (no ceil-mode
+    overhang). ``xpnet.onnx`` exports an L2Pool2d as LpPool times 1/sqrt(kh*kw) in that
+    case and as x*x, AveragePool, Sqrt otherwise, and imports LpPool(p=2) as this op
+    times sqrt(D).
+
     Args:
         x: Tensor or array (N, C, H, W), floating.
         kernel_size: window (kh, kw) or one int for both.
         stride: step (sh, sw); None means ``kernel_size``.
-        padding: implicit zero padding (ph, pw) on both sides; at most half the kernel.
+        padding: implicit zero padding: one int, (ph, pw) on both sides, or four ints
+            (top, bottom, left, right); each at most half the kernel.
         ceil_mode: round the output size up, keeping only windows that start inside the
-            input or the left padding.
+            input or the leading padding.
+        dilation: spacing (dh, dw) of the taps, >= 1 (ONNX LpPool's ``dilations``;
+            PyTorch's LPPool2d has none); a dilated window runs on the NumPy views path.
 
     Returns:
         Tensor (N, C, oh, ow) of x's dtype, >= 0.
@@ -92,5 +104,5 @@ def l2_pool2d(
     """
     op = "l2_pool2d"
     x = check_input(op, x)
-    g = geometry(op, x.shape, kernel_size, stride, padding, ceil_mode)
+    g = geometry(op, x.shape, kernel_size, stride, padding, ceil_mode, dilation)
     return L2Pool2dFunction(g)(x)

@@ -30,17 +30,18 @@ def offsets_to_indices(arg: Any, g: Geometry) -> Any:
     """Window offsets k = a*kw + b (N, C, oh, ow) -> flat input indices h*W + w (int64).
 
     Window (i, j) starts at (i*sh - ph, j*sw - pw), so offset (a, b) is input position
-    (i*sh - ph + a, j*sw - pw + b).
+    (i*sh - ph + a*dh, j*sw - pw + b*dw).
     """
     xp = backend.get_array_module(arg)
     arg = arg.astype("int64")
-    rows = (xp.arange(g.oh) * g.sh - g.ph)[:, None] + arg // g.kw  # (N, C, oh, ow)
-    cols = (xp.arange(g.ow) * g.sw - g.pw)[None, :] + arg % g.kw  # (N, C, oh, ow)
+    rows = (xp.arange(g.oh) * g.sh - g.ph)[:, None] + (arg // g.kw) * g.dh  # (N, C, oh, ow)
+    cols = (xp.arange(g.ow) * g.sw - g.pw)[None, :] + (arg % g.kw) * g.dw  # (N, C, oh, ow)
     return rows * g.w + cols
 
 
 class MaxPool2dFunction(Function):
-    """y[n, c, i, j] = max_{a<kh, b<kw} x_pad[n, c, i*sh + a, j*sw + b], x_pad = x padded by -inf.
+    """y[n, c, i, j] = max_{a<kh, b<kw} x_pad[n, c, i*sh + a*dh, j*sw + b*dw], x_pad = x
+    padded by -inf.
 
     dE/dx[n, c, h, w] = sum of dE/dy[n, c, i, j] over the windows (i, j) whose maximum is
     x[n, c, h, w]: the error flows only to the selected neuron (the switch); every other
@@ -48,8 +49,8 @@ class MaxPool2dFunction(Function):
     on the CPU; a NaN is selected and propagates.
 
     On the CPU the compiled kernels of :mod:`xpnet.cpu.pooling` compute the same (in
-    the input's layout, NCHW or channels-last); an input holding a NaN takes the views
-    path below, which follows PyTorch's rule.
+    the input's layout, NCHW or channels-last); an input holding a NaN, or a dilated
+    window, takes the views path below, which follows PyTorch's rule.
 
     Args:
         g: the window geometry.
@@ -62,7 +63,7 @@ class MaxPool2dFunction(Function):
     def forward(self, x: Any) -> Any:
         keep = self.want_indices or self.needs_input_grad[0]
         fast = cpu_pooling.max_forward(x, self.g, keep, self._switch_dtype())
-        if fast is None:  # no compiled kernels, or a NaN in x
+        if fast is None:  # no compiled kernels, a NaN in x or a dilated window
             self.plan = None
             return self._forward_views(x)
         y, indices, self.plan = fast
@@ -126,11 +127,14 @@ def max_pool2d(
     padding: int | tuple[int, int] = 0,
     ceil_mode: bool = False,
     return_indices: bool = False,
+    dilation: int | tuple[int, int] = 1,
 ) -> Any:
     """2-D max pooling: the largest value of each kh x kw window, PyTorch's semantics.
 
-    y[n, c, i, j] = max_{0<=a<kh, 0<=b<kw} x[n, c, i*sh - ph + a, j*sw - pw + b], where
-    positions outside the input count as -inf (so padding is never selected).
+    y[n, c, i, j] = max_{0<=a<kh, 0<=b<kw} x[n, c, i*sh - ph + a*dh, j*sw - pw + b*dw],
+    where positions outside the input count as -inf (so padding is never selected); the
+    dilation (dh, dw) spaces the taps, as ``torch.nn.functional.max_pool2d``'s and ONNX
+    MaxPool's ``dilations``.
 
     Backward: the error flows only to the selected neuron (the "switch" of Zeiler and
     Fergus 2013),
@@ -143,21 +147,26 @@ def max_pool2d(
         x: Tensor or array (N, C, H, W), floating.
         kernel_size: window (kh, kw) or one int for both.
         stride: step (sh, sw); None means ``kernel_size`` (non-overlapping windows).
-        padding: implicit -inf padding (ph, pw) on both sides; at most half the kernel.
+        padding: implicit -inf padding: one int, (ph, pw) on both sides, or four ints
+            (top, bottom, left, right) (ONNX's ``pads`` per side); each at most half the
+            kernel.
         ceil_mode: round the output size up, keeping only windows that start inside the
-            input or the left padding.
+            input or the leading padding.
         return_indices: also return the switches: for each output, the flat index
             h*W + w of its maximum in the (unpadded) input plane, int64, as PyTorch does;
             :func:`max_unpool2d` takes them.
+        dilation: spacing (dh, dw) of the window's taps, >= 1 (the compiled CPU kernels
+            take 1; a dilated window runs on the NumPy views path).
 
     Returns:
         Tensor y (N, C, oh, ow) of x's dtype, or ``(y, indices)`` with ``return_indices``
         (``indices`` a non-differentiable int64 Tensor of y's shape).
 
     Shape:
-        x: (N, C, H, W); y: (N, C, oh, ow) with oh = floor((H + 2*ph - kh) / sh) + 1
-        (ceil instead of floor in ceil mode, minus 1 when the last window would start at
-        or past H + ph), likewise ow.
+        x: (N, C, H, W); y: (N, C, oh, ow) with
+        oh = floor((H + p_top + p_bottom - dh (kh - 1) - 1) / sh) + 1 (ceil instead of
+        floor in ceil mode, minus 1 when the last window would start at or past
+        H + p_top), likewise ow.
 
     Raises:
         TypeError: x not a floating Tensor/array, sizes not ints or pairs of ints.
@@ -174,7 +183,7 @@ def max_pool2d(
     """
     op = "max_pool2d"
     x = check_input(op, x)
-    g = geometry(op, x.shape, kernel_size, stride, padding, ceil_mode)
+    g = geometry(op, x.shape, kernel_size, stride, padding, ceil_mode, dilation)
     if not isinstance(return_indices, bool):
         raise TypeError(f"{op}: return_indices must be a bool, got {return_indices!r}")
     fn = MaxPool2dFunction(g, want_indices=return_indices)
