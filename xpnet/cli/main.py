@@ -3,17 +3,22 @@
 Errors a user can cause (an unknown model, a missing file, a negative learning rate, a
 wrong type in a TOML file, ``cuda`` without a GPU, a model that does not fit the data)
 end with ONE line on stderr, ``xpnet: error: ...``, and a non-zero exit status; ``--debug``
-shows the traceback instead.
+shows the traceback instead. Warnings are one line too (``xpnet: warning: ...``), and a
+second Ctrl-C while the first one shuts the run down is ignored (exit status 130).
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 import traceback
+import warnings
 from collections.abc import Sequence
+from typing import Any
 
-from xpnet.cli import runs, train, viz, zoo
+from xpnet.cli import export, runs, train, viz, zoo
 from xpnet.cli.common import PROG, UsageError, note
 
 __all__ = ["build_parser", "main"]
@@ -38,7 +43,7 @@ def _thread_count(text: str) -> int:
 
 #: The command groups, each a module with ``add_commands(subparsers, common)``; a new
 #: command goes into one of them (or a new module listed here).
-COMMANDS = (train, runs, zoo, viz)
+COMMANDS = (train, runs, export, zoo, viz)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,6 +85,39 @@ def _usage_errors() -> tuple[type[BaseException], ...]:
     return UsageError, ConfigError, RunExistsError
 
 
+def _warning_line(message: Any, category: type, filename: str, lineno: int,
+                  file: Any = None, line: str | None = None) -> None:
+    """A warning as one line on stderr, ``xpnet: warning: ...`` (no source line)."""
+    note(f"{PROG}: warning: {' '.join(str(message).split())}")
+
+
+class _InterruptOnce:
+    """Ctrl-C stops the command (KeyboardInterrupt) once; a second Ctrl-C while it shuts
+    down (callbacks closing files, the final curves, the loader's thread) is ignored, so
+    the shutdown still ends cleanly with status 130 instead of a traceback or a death by
+    signal. Outside the main thread (where signals cannot be handled) it does nothing.
+    """
+
+    def __init__(self, restore: bool) -> None:
+        self.restore = restore  # False for the program itself: it exits right after
+        self.previous: Any = None
+        self.fired = False
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        self.fired = True
+        raise KeyboardInterrupt
+
+    def __enter__(self) -> _InterruptOnce:
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.previous is not None and (self.restore or not self.fired):
+            signal.signal(signal.SIGINT, self.previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``xpnet`` command line; returns the exit status.
 
@@ -94,7 +132,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         >>> main(["summary", "lenet5"])   # doctest: +SKIP
         0
     """
+    as_program = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
+    with warnings.catch_warnings(), _InterruptOnce(restore=not as_program):
+        warnings.showwarning = _warning_line
+        # Pillow warns of large images before xpnet refuses them in one line of its own
+        warnings.filterwarnings("ignore", message=r"Image size \(\d+ pixels\) exceeds limit")
+        return _run(argv)
+
+
+def _run(argv: list[str]) -> int:
+    """Parse ``argv``, run the command, and end every error in one line."""
     debug = "--debug" in argv
     try:
         args = build_parser().parse_args(argv)
