@@ -6,13 +6,12 @@ import sys
 
 import numpy
 import pytest
+from ort_helpers import onnx, rgb, run_onnx
 
 from xpnet import Tensor, nn, no_grad
 from xpnet.data import preprocessing as pre
 from xpnet.models.zoo import ZOO, build_model
 from xpnet.onnx import ExportError, export
-
-from ort_helpers import onnx, rgb, run_onnx
 
 #: the zoo models at the shapes tests can afford (AlexNet scaled to 64x64, as the zoo
 #: builds it for small inputs)
