@@ -210,11 +210,11 @@ def test_data_npz_errors(tmp_path):
     with pytest.raises(DataFormatError, match="3 labels for 2 images"):
         load_npz(p)
     numpy.savez(p, x=numpy.array([{}, {}], dtype=object), y=numpy.array([0, 1]))
-    with pytest.raises(DataFormatError, match=r"e\.npz: cannot read"):
+    with pytest.raises(DataFormatError, match=r"e\.npz: member x\.npy: holds Python objects"):
         load_npz(p)
     numpy.savez(p, x=numpy.zeros((2, 4, 4)), y=numpy.array([0, 1]))
     p.write_bytes(p.read_bytes()[:100])
-    with pytest.raises(DataFormatError, match=r"e\.npz: not an \.npz archive or truncated"):
+    with pytest.raises(DataFormatError, match=r"e\.npz: not an \.npz archive, truncated or"):
         read_npz(p)
 
 
@@ -308,3 +308,171 @@ def test_data_array_dataset_checks():
         ds.get_batch(numpy.array([2]))
     with pytest.raises(TypeError, match="integer index array"):
         ds.get_batch(numpy.array([0.5]))
+
+
+# ---------------------------------------------------------------- hostile or careless input
+
+def _png(path, h, w, value=0):
+    Image = pytest.importorskip("PIL.Image")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(numpy.full((h, w, 3), value, numpy.uint8)).save(path)
+
+
+def test_data_image_folder_splits_are_numbered_by_the_training_classes(tmp_path):
+    root = tmp_path / "bugs"
+    for k, name in enumerate(["ant", "bee", "cat"]):
+        _png(root / "train" / name / "0.png", 4, 4, 10 * k)
+    for name in ["bee", "cat"]:  # the validation tree lacks a class
+        _png(root / "val" / name / "0.png", 4, 4)
+    train = open_dataset(root, "train", image_size=4)
+    val = open_dataset(root, "test", image_size=4)
+    assert train.classes == val.classes == ["ant", "bee", "cat"]
+    assert val.y.tolist() == [1, 2]  # bee and cat keep the training numbers (not 0, 1)
+    _png(root / "val" / "dog" / "0.png", 4, 4)
+    with pytest.raises(DataFormatError) as info:
+        open_dataset(root, "test", image_size=4)
+    assert str(info.value) == (f"{root / 'val'}: class folder dog not among the 3 classes "
+                               "of the training split (ant, bee, cat)")
+
+
+def test_data_image_folder_hidden_empty_and_looping_folders_are_no_classes(tmp_path):
+    root = tmp_path / "tree"
+    for name in ["cat", "dog", ".ipynb_checkpoints"]:
+        _png(root / name / "0.png", 4, 4)
+    _png(root / "cat" / "._0.png", 4, 4)  # macOS's AppleDouble file: hidden
+    (root / "empty").mkdir()
+    (root / "empty" / "notes.txt").write_text("no image here")
+    (root / "loop").symlink_to(root, target_is_directory=True)  # back to the tree
+    (root / "a").symlink_to(root / "b")  # a symlink loop
+    (root / "b").symlink_to(root / "a")
+    ds = ImageFolder(root, size=4)
+    assert ds.classes == ["cat", "dog"] and len(ds) == 2 and ds.y.tolist() == [0, 1]
+    assert open_dataset(root, "train", image_size=4).classes == ["cat", "dog"]
+
+
+def test_data_image_bombs_are_refused_before_decoding(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from xpnet.data.datasets import limits
+
+    _png(tmp_path / "t" / "cat" / "big.png", 30, 40)
+    ds = ImageFolder(tmp_path / "t", size=4)
+    monkeypatch.setattr(limits, "MAX_IMAGE_PIXELS", 1000)
+    with pytest.raises(DataFormatError) as info:
+        ds.get_batch(numpy.array([0]))
+    assert str(info.value) == (f"{ds.paths[0]}: an image of 40x30 = 1,200 pixels, more than "
+                               "the 1,000 xpnet decodes (a decompression bomb?); refused "
+                               "before decoding")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # Pillow's own error, past 2x
+    with pytest.raises(DataFormatError, match=r"big\.png: refused before decoding, a "
+                                              r"decompression bomb\? \(Image size"):
+        ds.get_batch(numpy.array([0]))
+
+
+def test_data_image_a_thin_image_is_resized_without_exploding(tmp_path, rng):
+    # 1 x 100,000: resizing the whole image to a shorter side of 224 would make it
+    # 22,400,000 x 224 pixels (15 GB); only its centre pixel is resampled
+    Image = pytest.importorskip("PIL.Image")
+    row = rng.integers(0, 256, (1, 100_000, 3), dtype=numpy.uint8)
+    (tmp_path / "t" / "c").mkdir(parents=True)
+    Image.fromarray(row).save(tmp_path / "t" / "c" / "thin.png")
+    x, _ = ImageFolder(tmp_path / "t", size=224).get_batch(numpy.array([0]))
+    assert x.shape == (1, 3, 224, 224)
+    numpy.testing.assert_allclose(x[0, :, 112, 112], row[0, 49_999] / numpy.float32(255),
+                                  atol=2 / 255)
+
+
+def test_data_idx_sizes_that_overflow_or_wrap_are_refused(tmp_path):
+    for dims in ([2**32 - 1] * 3, [2**16] * 4):  # 2^96 overflows int64; 2^64 wraps to 0
+        path = tmp_path / "x-idx"
+        path.write_bytes(bytes([0, 0, 8, len(dims)]) + b"".join(
+            struct.pack(">I", d) for d in dims) + bytes(16))
+        with pytest.raises(DataFormatError) as info:
+            read_idx(path)
+        need = 4 + 4 * len(dims) + numpy.prod(dims, dtype=object)
+        assert str(info.value) == (f"{path}: truncated file: the header announces shape "
+                                   f"{tuple(dims)} ({need:,} bytes), the file has "
+                                   f"{path.stat().st_size:,} bytes")
+
+
+def test_data_idx_gz_inflates_only_what_its_header_announces(tmp_path):
+    import tracemalloc
+
+    big = tmp_path / "big-idx1-ubyte.gz"
+    with gzip.open(big, "wb", compresslevel=1) as f:
+        f.write(bytes([0, 0, 8, 3]) + b"".join(struct.pack(">I", d) for d in (10**5, 10**3,
+                                                                              10**3)))
+    with pytest.raises(DataFormatError) as info:
+        read_idx(big)
+    assert str(info.value) == (f"{big}: the header announces shape (100000, 1000, 1000) = "
+                               "100,000,000,000 bytes (93.1 GiB), more than the "
+                               "4,294,967,296 bytes (4.0 GiB) xpnet inflates into memory; "
+                               "gunzip it (plain files are memory-mapped)")
+    bomb = tmp_path / "bomb-idx1-ubyte.gz"  # announces 10 labels, inflates to 64 MiB
+    with gzip.open(bomb, "wb", compresslevel=1) as f:
+        f.write(bytes([0, 0, 8, 1]) + struct.pack(">I", 10) + bytes(range(10)))
+        f.write(bytes(64 * 2**20))
+    tracemalloc.start()
+    try:
+        labels = read_idx(bomb)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert labels.tolist() == list(range(10)) and peak < 4 * 2**20
+
+
+def test_data_npz_a_flipped_byte_of_a_stored_member_is_found(tmp_path):
+    p = tmp_path / "d.npz"
+    numpy.savez(p, x=numpy.zeros((4, 5, 5), numpy.uint8), y=numpy.arange(100) % 4 * 0 + 1)
+    blob = bytearray(p.read_bytes())
+    blob[blob.index(bytes(25)) + 7] ^= 0x01  # one pixel byte of x, stored uncompressed
+    p.write_bytes(bytes(blob))
+    with pytest.raises(DataFormatError) as info:
+        read_npz(p)
+    assert str(info.value) == (f"{p}: not an .npz archive, truncated or damaged (Bad CRC-32 "
+                               "for file 'x.npy')")
+
+
+def test_data_npz_announced_sizes_are_checked_before_reading(tmp_path, monkeypatch):
+    from xpnet.data.datasets import limits
+
+    p = tmp_path / "e.npz"
+    numpy.savez(p, x=numpy.zeros((2, 4, 4)), y=numpy.array([0, 10**11]))
+    with pytest.raises(DataFormatError) as info:
+        load_npz(p)
+    assert str(info.value) == (f"{p}: the largest label, 100000000000, announces "
+                               "100,000,000,001 classes, more than the 100,000 xpnet accepts; "
+                               "name the classes in a 'classes' member or renumber the labels")
+    numpy.savez_compressed(p, x=numpy.zeros((2, 64, 64)), y=numpy.array([0, 1]))
+    monkeypatch.setattr(limits, "MAX_INFLATED_BYTES", 2**15)
+    with pytest.raises(DataFormatError) as info:
+        load_npz(p)
+    assert str(info.value) == (f"{p}: member x.npy announces 65,664 bytes uncompressed, "
+                               "more than the 32,768 bytes xpnet inflates into memory; store "
+                               "it uncompressed (numpy.savez: memory-mapped)")
+    numpy.savez(p, x=numpy.zeros((2, 4, 4), numpy.uint8), y=numpy.array([0, 1]))
+    blob = p.read_bytes()
+    p.write_bytes(blob.replace(b"(2, 4, 4)", b"(9, 4, 4)", 1))  # more than the member holds
+    with pytest.raises(DataFormatError) as info:
+        read_npz(p)
+    assert str(info.value) == (f"{p}: member x.npy: the .npy header announces shape "
+                               "(9, 4, 4) of uint8 = 144 bytes, the member holds 32")
+
+
+def test_data_npz_splits_share_the_classes_of_all_labels(tmp_path):
+    p = tmp_path / "s.npz"
+    numpy.savez(p, x_train=numpy.zeros((3, 4, 4)), y_train=numpy.array([0, 1, 2]),
+                x_test=numpy.zeros((2, 4, 4)), y_test=numpy.array([0, 1]))
+    assert load_npz(p, "train").classes == load_npz(p, "test").classes == ["0", "1", "2"]
+
+
+def test_data_cifar_a_binary_names_file_is_named(tmp_path):
+    folder = tmp_path / "c"
+    folder.mkdir()
+    write_cifar(folder / "test_batch.bin", numpy.array([[3]], numpy.uint8),
+                numpy.zeros((1, 3, 32, 32), numpy.uint8))
+    (folder / "batches.meta.txt").write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
+    with pytest.raises(DataFormatError) as info:
+        CIFARDataset(folder, "test")
+    assert str(info.value).startswith(f"{folder / 'batches.meta.txt'}: not a UTF-8 text file "
+                                      "of class names ('utf-8' codec can't decode byte 0x89")

@@ -2,7 +2,8 @@
 
 One format per file: ``embedded`` (MNIST-5k, digits), ``idx`` (MNIST / Fashion-MNIST),
 ``cifar`` (CIFAR-10/100 binary), ``image_folder`` (class-per-folder images, lazy),
-``npz``; ``base`` holds the :class:`Dataset` protocol.
+``npz``; ``base`` holds the :class:`Dataset` protocol, ``limits`` what a file may announce
+before it is read (sizes, pixels, classes).
 """
 
 from xpnet.data.datasets.base import ArrayDataset, Dataset, Subset, holdout_split

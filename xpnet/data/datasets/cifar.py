@@ -26,13 +26,26 @@ CIFAR10_FILES = {"train": [f"data_batch_{i}.bin" for i in range(1, 6)],
 CIFAR100_FILES = {"train": ["train.bin"], "test": ["test.bin"]}
 
 
+_NAMES_BYTES = 2**20  # a names file of 100 short lines is a few hundred bytes
+
+
 def _read_names(path: Path, count: int) -> list[str]:
-    """Class names from a text file (one per line), or numbers when the file is absent."""
-    if path.is_file():
-        names = [line.strip() for line in path.read_text().splitlines() if line.strip()]
-        if len(names) == count:
-            return names
-    return [str(k) for k in range(count)]
+    """Class names from a UTF-8 text file (one per line), or numbers when it is absent.
+
+    Raises:
+        DataFormatError: the file is not UTF-8 text, or larger than 1 MiB.
+    """
+    if not path.is_file():
+        return [str(k) for k in range(count)]
+    if path.stat().st_size > _NAMES_BYTES:
+        raise DataFormatError(f"{path}: {path.stat().st_size:,} bytes is not a list of "
+                              f"{count} class names (at most {_NAMES_BYTES:,} bytes)")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataFormatError(f"{path}: not a UTF-8 text file of class names ({exc})") from None
+    names = [line.strip() for line in text.splitlines() if line.strip()]
+    return names if len(names) == count else [str(k) for k in range(count)]
 
 
 def _map_records(path: Path, n_label_bytes: int) -> numpy.memmap:

@@ -6,17 +6,20 @@ uint32 sizes, then the data in C order. MNIST images are ``idx3-ubyte`` (magic 2
 0x00000803), labels ``idx1-ubyte`` (magic 2049 = 0x00000801).
 
 Plain files are memory-mapped, so a set larger than memory stays on disk; ``.gz`` files
-are decompressed into memory.
+are decompressed into memory, up to the size their header announces and at most
+:data:`xpnet.data.datasets.limits.MAX_INFLATED_BYTES`.
 """
 
 from __future__ import annotations
 
 import gzip
+import math
 import zlib
 from pathlib import Path
 
 import numpy
 
+from xpnet.data.datasets import limits
 from xpnet.data.datasets.base import ArrayDataset
 from xpnet.data.errors import DataFormatError
 
@@ -49,8 +52,37 @@ def _parse_header(head: bytes, path: Path) -> tuple[numpy.dtype, tuple[int, ...]
     return _IDX_TYPES[head[2]], shape, 4 + 4 * ndim
 
 
+def _read_gz(path: Path) -> tuple[bytes, bytes]:
+    """(header bytes, the data the header announces) of a gzipped IDX file, streamed.
+
+    The header is read first; the data is then read only up to the size it announces,
+    which must be within :data:`limits.MAX_INFLATED_BYTES`: a small file that inflates
+    to gigabytes is never inflated past what its header claims.
+    """
+    try:
+        with gzip.open(path, "rb") as f:
+            head = f.read(4)
+            head += f.read(4 * head[3]) if len(head) == 4 else b""
+            dtype, shape, offset = _parse_header(head, path)
+            need = math.prod(shape) * dtype.itemsize
+            if need > limits.MAX_INFLATED_BYTES:
+                raise DataFormatError(
+                    f"{path}: the header announces shape {shape} = "
+                    f"{limits.fmt_bytes(need)}, more than the "
+                    f"{limits.fmt_bytes(limits.MAX_INFLATED_BYTES)} xpnet inflates into "
+                    "memory; gunzip it (plain files are memory-mapped)")
+            body = f.read(need)
+    except (EOFError, OSError, zlib.error) as exc:
+        raise DataFormatError(f"{path}: truncated or corrupt gzip stream ({exc})") from exc
+    return head, body
+
+
 def read_idx(path: str | Path, expect_ndim: int | None = None) -> numpy.ndarray:
     """Read an IDX file: memory-mapped when plain, decompressed when it ends in ``.gz``.
+
+    Sizes are checked before anything is read: the header's dimensions (in Python's exact
+    integers, so no product overflows) against the file's size, and a ``.gz`` against
+    :data:`xpnet.data.datasets.limits.MAX_INFLATED_BYTES`.
 
     Args:
         path: the file.
@@ -62,7 +94,8 @@ def read_idx(path: str | Path, expect_ndim: int | None = None) -> numpy.ndarray:
         plain files), else as stored.
 
     Raises:
-        DataFormatError: wrong magic number, unexpected dimensions, truncated data.
+        DataFormatError: wrong magic number, unexpected dimensions, truncated data, or a
+            ``.gz`` that announces more than the limit.
 
     Example:
         >>> import tempfile, os
@@ -73,12 +106,7 @@ def read_idx(path: str | Path, expect_ndim: int | None = None) -> numpy.ndarray:
     """
     path = Path(path)
     if path.suffix == ".gz":
-        try:
-            with gzip.open(path, "rb") as f:
-                raw = f.read()
-        except (EOFError, OSError, zlib.error) as exc:
-            raise DataFormatError(f"{path}: truncated or corrupt gzip stream ({exc})") from exc
-        head = raw[:4 + 4 * 255]
+        head, body = _read_gz(path)
     else:
         with open(path, "rb") as f:
             head = f.read(4 + 4 * 255)
@@ -88,16 +116,17 @@ def read_idx(path: str | Path, expect_ndim: int | None = None) -> numpy.ndarray:
             f"{path}: wrong magic number 0x{int.from_bytes(head[:4], 'big'):08X}: expected "
             f"a {expect_ndim}-dimensional IDX file, got {len(shape)} dimensions"
         )
-    need = offset + int(numpy.prod(shape)) * dtype.itemsize
-    size = len(raw) if path.suffix == ".gz" else path.stat().st_size
+    count = math.prod(shape)  # exact: uint32 sizes can overflow an int64 product
+    need = offset + count * dtype.itemsize
+    size = offset + len(body) if path.suffix == ".gz" else path.stat().st_size
     if size < need:
         raise DataFormatError(
-            f"{path}: truncated file: the header announces shape {shape} ({need} bytes), "
-            f"the file has {size} bytes"
+            f"{path}: truncated file: the header announces shape {shape} ({need:,} bytes), "
+            f"the file has {size:,} bytes"
         )
     if path.suffix == ".gz":
-        return numpy.frombuffer(raw, dtype, int(numpy.prod(shape)), offset).reshape(shape)
-    if int(numpy.prod(shape)) == 0:
+        return numpy.frombuffer(body, dtype, count).reshape(shape)
+    if count == 0:
         return numpy.zeros(shape, dtype)
     return numpy.memmap(path, dtype, mode="r", offset=offset, shape=shape)
 

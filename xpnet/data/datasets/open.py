@@ -8,7 +8,7 @@ from xpnet.data.datasets.base import ArrayDataset, Dataset, holdout_split
 from xpnet.data.datasets.cifar import CIFARDataset, cifar_kind
 from xpnet.data.datasets.embedded import load_digits, load_mnist5k
 from xpnet.data.datasets.idx import is_idx_folder, load_idx_folder
-from xpnet.data.datasets.image_folder import ImageFolder, is_image_tree
+from xpnet.data.datasets.image_folder import ImageFolder, class_folders, is_image_tree
 from xpnet.data.datasets.npz import load_npz
 
 EMBEDDED = {"mnist5k": load_mnist5k, "digits": load_digits}
@@ -23,10 +23,20 @@ _SPLIT_FOLDERS = {"train": ("train",), "test": ("test", "val", "valid", "validat
 
 
 def _image_tree(root: Path, split: str, seed: int, image_size: int) -> Dataset | None:
-    """Tree with split folders (root/train, root/val) or a single tree split 80/20."""
+    """Tree with split folders (root/train, root/val) or a single tree split 80/20.
+
+    Every split is numbered by the classes of the training tree: a test tree that lacks a
+    class still labels the others as training does, and one with a class the training
+    tree has not is refused (:class:`ImageFolder` with ``classes``).
+    """
     for name in _SPLIT_FOLDERS[split]:
         if is_image_tree(root / name):
-            return ImageFolder(root / name, size=image_size)
+            train = [t for t in _SPLIT_FOLDERS["train"] if is_image_tree(root / t)]
+            if split == "test" and not train:
+                raise FileNotFoundError(f"{root}: has a {name} folder but no train folder "
+                                        "to take the classes from")
+            classes = class_folders(root / train[0]) if split == "test" else None
+            return ImageFolder(root / name, size=image_size, classes=classes)
     if any(is_image_tree(root / name) for names in _SPLIT_FOLDERS.values() for name in names):
         raise FileNotFoundError(f"{root}: has split folders but none for split {split!r} "
                                 f"(looked for {', '.join(_SPLIT_FOLDERS[split])})")
