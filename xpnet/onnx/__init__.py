@@ -13,5 +13,6 @@ from __future__ import annotations
 
 from xpnet.onnx.errors import ExportError, OnnxImportError
 from xpnet.onnx.exporter import DEFAULT_OPSET, export
+from xpnet.onnx.importer import load
 
-__all__ = ["DEFAULT_OPSET", "ExportError", "OnnxImportError", "export"]
+__all__ = ["DEFAULT_OPSET", "ExportError", "OnnxImportError", "export", "load"]

@@ -58,7 +58,7 @@ class GraphBuilder:
         array = numpy.asarray(value, dtype=self.dtype if dtype is None else dtype)
         name = self.name(hint)
         self.initializers.append(self.onnx.numpy_helper.from_array(
-            numpy.ascontiguousarray(array), name))
+            array.copy(order="C"), name))  # (ascontiguousarray would make a 0-d array 1-d)
         return name
 
     def ints(self, values: Any, hint: str) -> str:
