@@ -17,7 +17,13 @@ from xpnet.train import (
     save_state,
     unflatten_state,
 )
-from xpnet.train.checkpoint import checkpoint_paths
+from xpnet.train.checkpoint import (
+    checkpoint_paths,
+    load_weights,
+    remove_temporaries,
+    repair_sidecar,
+)
+from xpnet.train.errors import CheckpointWarning
 
 
 def _tensors():
@@ -129,10 +135,31 @@ def test_crash_between_the_two_renames_keeps_a_loadable_checkpoint(tmp_path):
     old_json = (tmp_path / "last.json").read_bytes()
     save_checkpoint(tmp_path / "last", {"w": numpy.ones(3)}, {"epoch": 2})
     (tmp_path / "last.json").write_bytes(old_json)  # as if the JSON rename never happened
-    with pytest.warns(UserWarning, match="does not match"):
+    with pytest.warns(CheckpointWarning) as caught:
         t, meta = load_checkpoint(tmp_path / "last")
+    assert [str(w.message) for w in caught] == [
+        f"{tmp_path / 'last.json'} does not match the record inside last.safetensors (a save "
+        "interrupted between its two renames?); the verified record inside is used"]
     assert meta == {"epoch": 2}
     numpy.testing.assert_array_equal(t["w"], numpy.ones(3))
+    assert repair_sidecar(tmp_path / "last") is True  # from the verified record inside
+    assert json.loads((tmp_path / "last.json").read_text())["meta"] == {"epoch": 2}
+    assert repair_sidecar(tmp_path / "last") is False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert load_checkpoint(tmp_path / "last")[1] == {"epoch": 2}
+
+
+def test_temporary_files_of_interrupted_saves_are_removed(tmp_path):
+    save_checkpoint(tmp_path / "last", {"w": numpy.zeros(3)}, {"epoch": 1})
+    stale = [tmp_path / ".last.safetensors.k2j4x8q1.tmp", tmp_path / ".last.json.a_b9ZZ01.tmp"]
+    for p in stale:
+        p.write_bytes(b"half a save")
+    kept = [tmp_path / "notes.tmp", tmp_path / ".hidden", tmp_path / "last.safetensors"]
+    kept[0].write_text("mine")
+    kept[1].write_text("mine")
+    assert sorted(remove_temporaries(tmp_path)) == sorted(stale)
+    assert not any(p.exists() for p in stale) and all(p.exists() for p in kept)
 
 
 def test_failed_write_leaves_the_old_checkpoint(tmp_path):
@@ -186,3 +213,52 @@ def test_flatten_uses_dotted_keys_and_refuses_objects():
 def test_checkpoint_paths():
     assert checkpoint_paths("r/last.safetensors") == checkpoint_paths("r/last")
     assert checkpoint_paths("r/best.json")[0].name == "best.safetensors"
+
+
+def _record_with(tmp_path, record_text):
+    """A safetensors file whose xpnet record is ``record_text`` (with its true SHA-256)."""
+    import hashlib
+
+    from xpnet.train import safetensors
+
+    path = tmp_path / "crafted.safetensors"
+    safetensors.save_file({}, path, {
+        "xpnet.checkpoint": record_text,
+        "xpnet.checkpoint.sha256": hashlib.sha256(record_text.encode()).hexdigest()})
+    return path
+
+
+def test_a_deeply_nested_record_is_one_error(tmp_path):
+    path = _record_with(tmp_path, '{"a":' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(path)
+    assert str(info.value) == (f"{path}: the checkpoint record is not valid JSON (nested too "
+                               "deeply)")
+
+
+@pytest.mark.parametrize("state, message", [
+    ({"model": {"w": {"__tensor__": 5}}}, "checkpoint state refers to a missing tensor 5"),
+    ({"model": {"w": {"__tensor__": ["w"]}}},
+     "checkpoint state refers to a missing tensor ['w']"),
+    ({"model": {"w": {"__items__": 5}}},
+     "checkpoint state: __items__ holds an integer where a list of [key, value] pairs belongs"),
+    ({"model": {"w": {"__tuple__": "ab"}}},
+     "checkpoint state: __tuple__ holds a string where a list belongs"),
+    ({"model": {"w": 5}},
+     "the checkpoint's model entry 'w' is an integer (5) where a tensor belongs"),
+    ({"model": 7}, "the checkpoint holds no model state"),
+    ({"model": {}, "progress": {"epoch": -1}},
+     "the checkpoint's progress 'epoch' is an integer (-1) where a whole number >= 0 belongs"),
+    ({"model": {}, "optimizer": {"state": {"0": 3}}},
+     "the checkpoint's optimizer state of parameter 0 is an integer (3) where an object of "
+     "tensors belongs"),
+])
+def test_crafted_records_of_the_wrong_type_are_one_error(tmp_path, state, message):
+    record = {"format": "xpnet.checkpoint", "version": 1, "meta": {"state": state},
+              "tensors": {}}
+    text = json.dumps(record, sort_keys=True, separators=(",", ":"))
+    path = _record_with(tmp_path, text)
+    (tmp_path / "crafted.json").write_text(json.dumps(record, sort_keys=True, indent=1) + "\n")
+    with pytest.raises(CheckpointError) as info:
+        load_weights(None, path)
+    assert str(info.value) == f"{path}: {message}"

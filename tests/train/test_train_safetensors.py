@@ -118,3 +118,28 @@ def test_unstorable_dtypes_are_refused_on_write():
         st.serialize({"c": numpy.ones(2, numpy.complex64)})
     with pytest.raises(TypeError, match="str -> str"):
         st.serialize({"a": numpy.ones(1)}, {"k": 1})
+
+
+def test_a_file_padded_to_gigabytes_is_refused_from_its_header(tmp_path):
+    path = tmp_path / "padded.safetensors"
+    st.save_file({"w": numpy.ones(3, numpy.float32)}, path)
+    size = path.stat().st_size
+    with open(path, "r+b") as f:
+        f.truncate(64 * 2**30)  # sparse: reading it whole would need 64 GiB
+    with pytest.raises(CheckpointError) as info:
+        st.load_file(path)
+    head = 8 + struct.unpack("<Q", path.open("rb").read(8))[0]
+    assert str(info.value) == (f"{path}: not a valid safetensors file: the tensors cover 12 "
+                               f"bytes but the file holds {64 * 2**30 - head} data bytes "
+                               "(truncated or padded file)")
+    assert size == head + 12
+
+
+def test_a_deeply_nested_header_is_one_error(tmp_path):
+    path = tmp_path / "deep.safetensors"
+    text = b'{"a":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    path.write_bytes(struct.pack("<Q", len(text)) + text)
+    with pytest.raises(CheckpointError) as info:
+        st.load_file(path)
+    assert str(info.value) == (f"{path}: not a valid safetensors file: the header is not valid "
+                               "JSON (nested too deeply)")

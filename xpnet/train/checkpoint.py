@@ -22,17 +22,22 @@ Write order, and why it keeps a consistent pair through any crash:
 3. The folder is ``fsync``'ed so that both renames survive a power cut.
 
 A crash before (1)'s rename leaves the old pair untouched (and a stray temporary file,
-which is ignored). A crash between (1) and (2) leaves the new tensors beside the old
-JSON: :func:`load_checkpoint` sees that the JSON's record differs from the embedded one,
-warns, and uses the embedded record, which the SHA-256 of every tensor confirms.
+which is ignored; :func:`remove_temporaries` deletes it when the run starts again). A
+crash between (1) and (2) leaves the new tensors beside the old JSON:
+:func:`load_checkpoint` sees that the JSON's record differs from the embedded one, warns
+(:class:`~xpnet.train.errors.CheckpointWarning`, one line) and uses the embedded record,
+which the SHA-256 of every tensor confirms; :func:`repair_sidecar` rewrites the JSON.
 
 Loading never executes code: the bytes are parsed as safetensors and JSON only (never
-pickle, never eval), and every tensor's SHA-256 is checked against the record. A file that
-is truncated, altered or not a checkpoint at all raises :class:`CheckpointError`.
+pickle, never eval), the header is checked against the file's size before the tensors
+are read (a file padded to gigabytes is refused after its header), and every tensor's
+SHA-256 is checked against the record. A file that is truncated, altered or not a
+checkpoint at all raises :class:`CheckpointError`.
 
 Nested state (``model.state_dict()``, optimiser, scheduler, RNG states, ...) goes through
-:func:`flatten_state`: arrays become tensors under dotted keys, everything else stays in
-the JSON "skeleton" with references to those keys; :func:`unflatten_state` rebuilds it.
+:func:`~xpnet.train.state.flatten_state` (:mod:`xpnet.train.state`): arrays become tensors
+under dotted keys, everything else stays in the JSON "skeleton" with references to those
+keys; :func:`~xpnet.train.state.unflatten_state` rebuilds it.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import tempfile
 import warnings
 from collections.abc import Callable
@@ -50,7 +56,26 @@ from typing import Any
 import numpy
 
 from xpnet.train import safetensors
-from xpnet.train.errors import CheckpointError
+from xpnet.train.errors import CheckpointError, CheckpointWarning
+from xpnet.train.state import check_train_state, flatten_state, unflatten_state
+
+__all__ = [
+    "CheckpointError",
+    "atomic_write",
+    "check_train_state",
+    "checkpoint_exists",
+    "checkpoint_paths",
+    "flatten_state",
+    "load_checkpoint",
+    "load_meta",
+    "load_state",
+    "load_weights",
+    "remove_temporaries",
+    "repair_sidecar",
+    "save_checkpoint",
+    "save_state",
+    "unflatten_state",
+]
 
 FORMAT = "xpnet.checkpoint"
 VERSION = 1
@@ -166,8 +191,10 @@ def save_checkpoint(
 def _parse_record(source: str, text: str) -> dict:
     try:
         record = json.loads(text)
-    except ValueError as e:
-        raise CheckpointError(f"{source}: the checkpoint record is not valid JSON ({e})") from None
+    except (ValueError, RecursionError) as e:
+        what = "nested too deeply" if isinstance(e, RecursionError) else str(e)
+        raise CheckpointError(f"{source}: the checkpoint record is not valid JSON "
+                              f"({what})") from None
     if not isinstance(record, dict) or record.get("format") != FORMAT:
         raise CheckpointError(f"{source}: not an xpnet checkpoint (no {FORMAT!r} record)")
     if record.get("version") != VERSION:
@@ -197,17 +224,25 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, numpy.ndarray], 
     """
     st_path, json_path = checkpoint_paths(path)
     source = os.fspath(st_path)
-    blob = safetensors.read_bytes(st_path)
-    header, metadata, start = safetensors.parse_header(blob, source)
+    blob, header, metadata, start = safetensors.read_checked(st_path)
+    record = _record(source, metadata)
+    _verify(source, blob, header, start, record["tensors"])
+    if not sidecar_matches(json_path, record):
+        warnings.warn(CheckpointWarning(
+            f"{json_path} does not match the record inside {st_path.name} (a save "
+            "interrupted between its two renames?); the verified record inside is used"),
+            stacklevel=2)
+    tensors = {name: safetensors._array(blob, start, entry) for name, entry in header.items()}
+    return tensors, record["meta"]
+
+
+def _record(source: str, metadata: dict[str, str]) -> dict:
+    """The xpnet record embedded in a safetensors header, its SHA-256 checked."""
     if _KEY not in metadata:
         raise CheckpointError(f"{source}: a safetensors file, but not an xpnet checkpoint")
     if hashlib.sha256(metadata[_KEY].encode("utf-8")).hexdigest() != metadata.get(_KEY_SHA):
         raise CheckpointError(f"{source}: the checkpoint record is damaged (SHA-256 mismatch)")
-    record = _parse_record(source, metadata[_KEY])
-    _verify(source, blob, header, start, record["tensors"])
-    _check_sidecar(json_path, record)
-    tensors = {name: safetensors._array(blob, start, entry) for name, entry in header.items()}
-    return tensors, record["meta"]
+    return _parse_record(source, metadata[_KEY])
 
 
 def _verify(source: str, blob: Any, header: dict, start: int, expected: dict) -> None:
@@ -217,6 +252,8 @@ def _verify(source: str, blob: Any, header: dict, start: int, expected: dict) ->
         raise CheckpointError(f"{source}: tensors missing {missing}, unexpected {extra}")
     for name, entry in header.items():
         want = expected[name]
+        if not isinstance(want, dict):
+            raise CheckpointError(f"{source}: the record of tensor {name!r} is not an object")
         if entry["dtype"] != want.get("dtype") or entry["shape"] != want.get("shape"):
             raise CheckpointError(
                 f"{source}: tensor {name!r} is {entry['dtype']}{entry['shape']}, "
@@ -230,118 +267,69 @@ def _verify(source: str, blob: Any, header: dict, start: int, expected: dict) ->
             )
 
 
-def _check_sidecar(json_path: Path, record: dict) -> None:
-    """Warn when ``X.json`` is missing or differs from the record inside the tensors file."""
+def sidecar_matches(json_path: Path, record: dict) -> bool:
+    """Whether ``X.json`` holds exactly ``record`` (False when missing or unreadable)."""
     try:
         side = json.loads(json_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        side = None
-    if side != record:
-        warnings.warn(
-            f"{json_path} is missing or does not match the record inside its .safetensors "
-            "(a save interrupted between its two renames?); using the embedded record",
-            stacklevel=3,
-        )
+    except (OSError, ValueError, RecursionError):
+        return False
+    return side == record
+
+
+def repair_sidecar(path: str | os.PathLike) -> bool:
+    """Rewrite ``X.json`` from the verified record inside ``X.safetensors`` when they differ.
+
+    Only the header is read (the record's own SHA-256 vouches for it). Call it where no
+    other process can be saving the checkpoint (a run folder held by
+    :class:`~xpnet.train.lock.RunLock`).
+
+    Returns:
+        True when the sidecar was rewritten.
+
+    Raises:
+        CheckpointError: ``X.safetensors`` is damaged or no xpnet checkpoint.
+    """
+    st_path, json_path = checkpoint_paths(path)
+    with open(st_path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        first = f.read(8)
+        n = safetensors._header_length(first, size, os.fspath(st_path))
+        _, metadata = safetensors._parse_header_text(f.read(n), os.fspath(st_path),
+                                                     size - 8 - n)
+    record = _record(os.fspath(st_path), metadata)
+    if sidecar_matches(json_path, record):
+        return False
+    pretty = json.dumps(record, sort_keys=True, indent=1).encode("utf-8") + b"\n"
+    atomic_write(json_path, lambda f: f.write(pretty))
+    return True
+
+
+_TEMPORARY = re.compile(r"\..+\.[A-Za-z0-9_]{6,}\.tmp")  # atomic_write's temporary names
+
+
+def remove_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files that saves interrupted by a crash left in ``folder``
+    (``.last.safetensors.k2j4x8q1.tmp``: :func:`atomic_write`'s names).
+
+    Call it only where no other process can be saving there (a run folder held by
+    :class:`~xpnet.train.lock.RunLock`): a temporary file of a save in progress looks
+    the same.
+
+    Returns:
+        The files removed.
+    """
+    removed = []
+    for p in Path(folder).iterdir():
+        if _TEMPORARY.fullmatch(p.name) and p.is_file() and not p.is_symlink():
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
+                removed.append(p)
+    return removed
 
 
 def load_meta(path: str | os.PathLike) -> dict[str, Any]:
     """The metadata of a checkpoint, verified (reads the whole checkpoint)."""
     return load_checkpoint(path)[1]
-
-
-# --------------------------------------------------------------------- nested state
-_MARKERS = ("__tensor__", "__scalar__", "__tuple__", "__items__")
-
-
-def flatten_state(state: Any, prefix: str = "") -> tuple[dict[str, Any], Any]:
-    """Split a nested state into tensors (by dotted key) and a JSON-able skeleton.
-
-    Arrays (NumPy or CuPy) become tensors; NumPy scalars become 0-d tensors (so their
-    dtype survives); dicts, lists, tuples, numbers, strings, booleans and None stay in the
-    skeleton, with ``{"__tensor__": key}`` where an array was. Dicts with non-string keys
-    (an optimiser's per-parameter index) and tuples are encoded so that they come back
-    as they were.
-
-    Args:
-        state: nested dicts / lists / tuples whose leaves are arrays or JSON values.
-        prefix: prepended to every tensor key.
-
-    Returns:
-        ``(tensors, skeleton)``.
-
-    Raises:
-        TypeError: a leaf of another type, with its dotted path.
-
-    Example:
-        >>> t, s = flatten_state({"model": {"w": numpy.ones(2)}, "epoch": 3})
-        >>> list(t), s
-        (['model.w'], {'model': {'w': {'__tensor__': 'model.w'}}, 'epoch': 3})
-    """
-    tensors: dict[str, Any] = {}
-    skeleton = _flatten(state, prefix, tensors)
-    return tensors, skeleton
-
-
-def _key(path: str, tensors: dict) -> str:
-    key, n = path or "tensor", 1
-    while key in tensors:  # "a.b" as one key and as a nested path would collide
-        n += 1
-        key = f"{path}#{n}"
-    return key
-
-
-def _flatten(value: Any, path: str, tensors: dict) -> Any:
-    join = (lambda k: f"{path}.{k}" if path else str(k))  # noqa: E731
-    if isinstance(value, numpy.generic):
-        key = _key(path, tensors)
-        tensors[key] = numpy.asarray(value)
-        return {"__scalar__": key}
-    if hasattr(value, "shape") and hasattr(value, "dtype") and not isinstance(value, (bool, int)):
-        key = _key(path, tensors)
-        tensors[key] = value
-        return {"__tensor__": key}
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, dict):
-        if all(isinstance(k, str) for k in value) and not any(k in _MARKERS for k in value):
-            return {k: _flatten(v, join(k), tensors) for k, v in value.items()}
-        items = []
-        for k, v in value.items():
-            if not (k is None or isinstance(k, (bool, int, float, str))):
-                raise TypeError(f"flatten_state: key {k!r} at {path or '<root>'} is not JSON-able")
-            items.append([k, _flatten(v, join(k), tensors)])
-        return {"__items__": items}
-    if isinstance(value, list):
-        return [_flatten(v, join(i), tensors) for i, v in enumerate(value)]
-    if isinstance(value, tuple):
-        return {"__tuple__": [_flatten(v, join(i), tensors) for i, v in enumerate(value)]}
-    raise TypeError(
-        f"flatten_state: {path or '<root>'} holds a {type(value).__name__}; expected arrays, "
-        "numbers, strings, None, lists, tuples or dicts"
-    )
-
-
-def unflatten_state(tensors: dict[str, Any], skeleton: Any) -> Any:
-    """Rebuild the nested state from :func:`flatten_state`'s output.
-
-    Raises:
-        CheckpointError: the skeleton refers to a tensor that is not there.
-    """
-    if isinstance(skeleton, list):
-        return [unflatten_state(tensors, v) for v in skeleton]
-    if not isinstance(skeleton, dict):
-        return skeleton
-    if len(skeleton) == 1:
-        (marker, body), = skeleton.items()
-        if marker in ("__tensor__", "__scalar__"):
-            if body not in tensors:
-                raise CheckpointError(f"checkpoint state refers to a missing tensor {body!r}")
-            return tensors[body][()] if marker == "__scalar__" else tensors[body]
-        if marker == "__tuple__":
-            return tuple(unflatten_state(tensors, v) for v in body)
-        if marker == "__items__":
-            return {k: unflatten_state(tensors, v) for k, v in body}
-    return {k: unflatten_state(tensors, v) for k, v in skeleton.items()}
 
 
 def save_state(
@@ -368,10 +356,16 @@ def load_state(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, Any]]
         ``(state, meta)``: the nested state as saved, and the remaining metadata.
     """
     tensors, meta = load_checkpoint(path)
+    source = checkpoint_paths(path)[0]
     if "state" not in meta:
-        raise CheckpointError(f"{checkpoint_paths(path)[0]}: the checkpoint holds no 'state'")
+        raise CheckpointError(f"{source}: the checkpoint holds no 'state'")
     meta = dict(meta)
-    return unflatten_state(tensors, meta.pop("state")), meta
+    try:
+        return unflatten_state(tensors, meta.pop("state")), meta
+    except CheckpointError as e:
+        raise CheckpointError(f"{source}: {e}") from None
+    except RecursionError:
+        raise CheckpointError(f"{source}: the checkpoint state is nested too deeply") from None
 
 
 def load_weights(model: Any, path: str | os.PathLike) -> dict[str, Any]:
@@ -391,7 +385,9 @@ def load_weights(model: Any, path: str | os.PathLike) -> dict[str, Any]:
         CheckpointError: a damaged file, or one that holds no model state.
     """
     state, meta = load_state(path)
+    source = checkpoint_paths(path)[0]
     if not isinstance(state, dict) or "model" not in state:
-        raise CheckpointError(f"{checkpoint_paths(path)[0]}: the checkpoint holds no model")
+        raise CheckpointError(f"{source}: the checkpoint holds no model")
+    check_train_state(state, source)
     model.load_state_dict(state["model"])
     return meta

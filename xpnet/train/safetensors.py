@@ -190,18 +190,30 @@ def parse_header(blob: bytes | memoryview, source: str = "<bytes>") -> tuple[dic
         CheckpointError: anything wrong, with what and where.
     """
     size = len(blob)
-    if size < 8:
+    n = _header_length(bytes(blob[:8]), size, source)
+    header, metadata = _parse_header_text(bytes(blob[8 : 8 + n]), source, size - 8 - n)
+    return header, metadata, 8 + n
+
+
+def _header_length(first: bytes, size: int, source: str) -> int:
+    """N, from the first 8 bytes of a file of ``size`` bytes, checked against the size."""
+    if size < 8 or len(first) < 8:
         raise _fail(source, f"{size} bytes is too short to hold the 8-byte header length")
-    (n,) = struct.unpack("<Q", bytes(blob[:8]))
+    (n,) = struct.unpack("<Q", first[:8])
     if n > MAX_HEADER or 8 + n > size:
         raise _fail(source, f"header length {n} does not fit in a file of {size} bytes")
-    raw = bytes(blob[8 : 8 + n])
+    return n
+
+
+def _parse_header_text(raw: bytes, source: str, data_size: int) -> tuple[dict, dict]:
+    """The entries and metadata of a header's JSON text, checked against ``data_size``."""
     if not raw.startswith(b"{"):
         raise _fail(source, "the header does not start with '{'")
     try:
         header = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicates)
-    except (UnicodeDecodeError, ValueError) as e:
-        raise _fail(source, f"the header is not valid JSON ({e})") from None
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        what = "nested too deeply" if isinstance(e, RecursionError) else str(e)
+        raise _fail(source, f"the header is not valid JSON ({what})") from None
     if not isinstance(header, dict):
         raise _fail(source, "the header is not a JSON object")
     metadata = header.pop("__metadata__", None) or {}
@@ -211,8 +223,8 @@ def parse_header(blob: bytes | memoryview, source: str = "<bytes>") -> tuple[dic
         raise _fail(source, "__metadata__ must be an object of strings")
     for name, entry in header.items():
         _check_entry(source, name, entry)
-    _check_offsets(source, header, size - 8 - n)
-    return header, metadata, 8 + n
+    _check_offsets(source, header, data_size)
+    return header, metadata
 
 
 def _check_entry(source: str, name: str, entry: Any) -> None:
@@ -289,15 +301,31 @@ def _array(blob: Any, start: int, entry: dict) -> numpy.ndarray:
     return a.reshape(entry["shape"]).astype(dt.newbyteorder("="), copy=False)
 
 
-def read_bytes(path: str | os.PathLike) -> bytearray:
-    """The whole file as a (writable) bytearray, read in one go."""
+def read_checked(path: str | os.PathLike) -> tuple[bytearray, dict, dict, int]:
+    """Read a safetensors file header first: the header is validated against the file's
+    size before the data is read, so a file padded to gigabytes, or one whose header
+    announces more than it holds, is refused after reading its header only.
+
+    Returns:
+        ``(blob, entries, metadata, data_start)`` as :func:`parse_header` gives them, with
+        ``blob`` the whole file (writable).
+
+    Raises:
+        CheckpointError: anything wrong, with what and where.
+    """
+    source = os.fspath(path)
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size
+        first = f.read(8)
+        n = _header_length(first, size, source)
+        raw = f.read(n)
+        header, metadata = _parse_header_text(raw, source, size - 8 - n)
         blob = bytearray(size)
-        got = f.readinto(blob)
-    if got != size:
-        raise CheckpointError(f"{os.fspath(path)}: short read ({got} of {size} bytes)")
-    return blob
+        blob[: 8 + n] = first + raw
+        got = f.readinto(memoryview(blob)[8 + n :])
+    if 8 + n + got != size:
+        raise CheckpointError(f"{source}: short read ({8 + n + got} of {size} bytes)")
+    return blob, header, metadata, 8 + n
 
 
 def load_file(path: str | os.PathLike) -> dict[str, numpy.ndarray]:
@@ -318,12 +346,13 @@ def load_file(path: str | os.PathLike) -> dict[str, numpy.ndarray]:
         >>> load_file("w.safetensors")["w"]
         array([0., 0., 0.], dtype=float32)
     """
-    return deserialize(read_bytes(path), os.fspath(path))[0]
+    blob, header, _, start = read_checked(path)
+    return {name: _array(blob, start, entry) for name, entry in header.items()}
 
 
 def load_metadata(path: str | os.PathLike) -> dict[str, str]:
-    """The ``__metadata__`` of a safetensors file (after validating the whole file)."""
-    return deserialize(read_bytes(path), os.fspath(path))[1]
+    """The ``__metadata__`` of a safetensors file (after validating its header)."""
+    return read_checked(path)[2]
 
 
 def tensor_bytes(blob: Any, start: int, entry: dict) -> memoryview:
