@@ -5,7 +5,8 @@ the work is BLAS on the CPU and CUDA on the GPU.
 
 The sub-packages are attributes, imported on first use: ``xpnet.nn``, ``xpnet.optim``,
 ``xpnet.data``, ``xpnet.models``, ``xpnet.train``, ``xpnet.viz``, ``xpnet.cpu``,
-``xpnet.init``, ``xpnet.testing``. Importing xpnet changes nothing in the process (no
+``xpnet.init``, ``xpnet.testing``, ``xpnet.onnx`` (export and import) and
+``xpnet.interop`` (PyTorch state dicts). Importing xpnet changes nothing in the process (no
 environment variable, no allocator setting, no thread count): the CLI and
 :class:`xpnet.train.Trainer` tune glibc's allocator for training
 (:func:`xpnet.cpu.tune_allocator`), and a script may call it too.
@@ -32,7 +33,8 @@ from xpnet.tensor import Tensor
 __version__ = "0.2.0"
 
 #: The sub-packages reachable as attributes (``xpnet.nn``), each imported on first use.
-SUBPACKAGES = ("cpu", "data", "init", "models", "nn", "optim", "testing", "train", "viz")
+SUBPACKAGES = ("cpu", "data", "init", "interop", "models", "nn", "onnx", "optim", "testing",
+               "train", "viz")
 
 
 def __getattr__(name: str) -> Any:
