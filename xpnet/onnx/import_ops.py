@@ -167,6 +167,8 @@ def _pool(node: Any, ctx: Any) -> tuple[Module, list[str]]:
 
 def _pool_layer(node: Any, ctx: Any, k: tuple, s: tuple, pads: tuple, ceil: bool,
                 d: tuple) -> Module:
+    if pads[0] == pads[1] and pads[2] == pads[3]:
+        pads = (pads[0], pads[2])  # equal sides: the pair, as a layer is usually written
     if node.op == "MaxPool":
         return nn.MaxPool2d(k, s, pads, ceil, dilation=d)
     if node.op == "AveragePool":
