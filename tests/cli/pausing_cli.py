@@ -35,4 +35,5 @@ def _with_pause(train_run, step):
 
 if __name__ == "__main__":
     xpnet.train.train_run = _with_pause(xpnet.train.train_run, int(sys.argv[1]))
-    sys.exit(main(sys.argv[2:]))
+    del sys.argv[1]  # the step; the rest is xpnet's command line, read as the program reads it
+    sys.exit(main())

@@ -138,3 +138,32 @@ def test_workers_see_the_settings_of_the_thread_that_split(threads):
         parts = _threads.parallel_slices(10, work)
     assert parts == [("gemm", 2), ("gemm", 2)]
     assert sorted(seen.values()) == [False, True]  # one slice ran in a worker
+
+
+_NO_GLOBALS = """
+import os, sys
+before = dict(os.environ)
+import xpnet
+from xpnet import Tensor, cpu, functions as F
+import numpy
+with cpu.engines(threads=2, split="always"):  # BLAS held at one thread: threadpoolctl
+    F.linear(Tensor(numpy.ones((64, 300), numpy.float32)),
+             Tensor(numpy.ones((300, 300), numpy.float32)))
+print("threadpoolctl" in sys.modules, {k: v for k, v in os.environ.items()
+                                       if before.get(k) != v})
+"""
+
+
+def test_running_xpnet_ops_changes_no_environment_variable():
+    """threadpoolctl's import sets KMP_DUPLICATE_LIB_OK in os.environ; xpnet puts it back,
+    in a fresh process where nothing else has imported threadpoolctl."""
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("threadpoolctl")
+    env = {k: v for k, v in os.environ.items() if k != "KMP_DUPLICATE_LIB_OK"}
+    done = subprocess.run([sys.executable, "-c", _NO_GLOBALS], capture_output=True, text=True,
+                          timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["True", "{}"]

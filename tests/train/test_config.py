@@ -109,3 +109,62 @@ def test_read_toml(tmp_path):
         read_toml(str(path))
     with pytest.raises(ConfigError, match="No such file"):
         read_toml(str(tmp_path / "missing.toml"))
+
+
+def _run_folder(tmp_path, **values):
+    """A run folder whose config.json holds ``values`` over a valid config (as text)."""
+    from xpnet.train.builders import DataInfo
+    from xpnet.train.runfolder import write_config
+
+    run = tmp_path / "run"
+    write_config(run, RunConfig(model="mlp", data="digits"),
+                 DataInfo((1, 8, 8), tuple("0123456789")))
+    text = (run / "config.json").read_text()
+    for key, raw in values.items():
+        old = next(line for line in text.splitlines() if line.startswith(f'  "{key}": '))
+        text = text.replace(old, f'  "{key}": {raw}' + ("," if old.endswith(",") else ""))
+    (run / "config.json").write_text(text)
+    return run
+
+
+@pytest.mark.parametrize("key, raw, message", [
+    ("seed", "1.5", "seed must be an integer, got a number (1.5)"),
+    ("val_fraction", "-0.5", "val_fraction must be >= 0, got -0.5"),
+    ("limit_train", "-5", "limit_train must be > 0, got -5"),
+    ("tensorboard", '"no"', "tensorboard must be true or false, got a string ('no')"),
+    ("val_fraction", "NaN", "val_fraction must be a finite number, got nan"),  # bare NaN
+    ("pretrain_corruption", "Infinity", "pretrain_corruption must be a finite number, got inf"),
+])
+def test_a_tampered_config_json_is_refused_naming_the_file_and_the_setting(tmp_path, key, raw,
+                                                                           message):
+    from xpnet.train.runfolder import read_config
+
+    run = _run_folder(tmp_path, **{key: raw})
+    with pytest.raises(ValueError) as info:
+        read_config(run)
+    assert str(info.value) == f"{run / 'config.json'}: {message}"
+
+
+def test_a_deeply_nested_or_binary_config_is_one_error(tmp_path):
+    from xpnet.train.runfolder import read_config
+
+    run = _run_folder(tmp_path, model_options="[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ValueError, match=r"config\.json: not valid JSON \(maximum recursion"):
+        read_config(run)
+    (run / "config.json").write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
+    with pytest.raises(ValueError, match=r"config\.json: not valid JSON \('utf-8' codec"):
+        read_config(run)
+    toml = tmp_path / "binary.toml"
+    toml.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
+    with pytest.raises(ConfigError) as info:
+        read_toml(str(toml))
+    assert str(info.value).startswith(f"{toml}: not a UTF-8 text file, so not TOML ('utf-8' "
+                                      "codec can't decode byte 0x89")
+
+
+@pytest.mark.parametrize("flag", ["--val-fraction", "--pretrain-corruption", "--lr"])
+def test_nan_on_the_command_line_is_refused(flag):
+    name = flag[2:].replace("-", "_")
+    with pytest.raises(ConfigError) as info:
+        RunConfig.resolve({name: math.nan}, sources=("--",))
+    assert str(info.value) == f"{flag} must be a finite number, got nan"

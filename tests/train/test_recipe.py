@@ -3,6 +3,7 @@ exact resume, the perceptron through the Trainer, and run folders of xpnet 0.1."
 
 import json
 import shutil
+import warnings
 from pathlib import Path
 
 import numpy
@@ -156,3 +157,118 @@ def test_a_run_of_xpnet_0_1_resumes_and_its_perceptron_says_why_not(tmp_path):
     shutil.copytree(V1 / "perceptron", tmp_path / "p")
     with pytest.raises(ValueError, match="own perceptron loop.*cannot be resumed"):
         resume_run(tmp_path / "p", epochs=3)
+
+
+# ------------------------------------------------------------------ a careless or hostile world
+def _files(run_dir):
+    """Every file of a run folder and its bytes (to show that nothing was lost)."""
+    return {p.relative_to(run_dir).as_posix(): p.read_bytes()
+            for p in sorted(Path(run_dir).rglob("*")) if p.is_file()}
+
+
+def test_a_folder_in_use_is_refused_and_left_as_it_was(tmp_path):
+    from xpnet.train.errors import RunLockedError
+    from xpnet.train.lock import RunLock
+
+    train_run(_mlp(epochs=1), tmp_path / "run")
+    before = _files(tmp_path / "run")
+    with RunLock(tmp_path / "run"), pytest.raises(RunLockedError, match="is in use: another"):
+        resume_run(tmp_path / "run", epochs=2)  # as another process would
+    assert _files(tmp_path / "run") == before
+    with RunLock(tmp_path / "new"), pytest.raises(RunLockedError, match="is in use"):
+        train_run(_mlp(epochs=1), tmp_path / "new")
+    assert not (tmp_path / "new" / "config.json").exists()
+    assert len(resume_run(tmp_path / "run", epochs=2).history) == 2  # free again
+
+
+def test_a_resume_cleans_what_a_crash_left_and_reports_the_verified_step(tmp_path):
+    run = tmp_path / "run"
+    train_run(_mlp(epochs=1), run)  # 6 steps
+    stale = run / ".last.safetensors.x1y2z3w4.tmp"
+    stale.write_bytes(b"half a save")
+    record = json.loads((run / "last.json").read_text())
+    record["meta"]["step"] = 999  # a sidecar behind (or ahead of) its checkpoint
+    (run / "last.json").write_text(json.dumps(record))
+    lines = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the sidecar is repaired before it is read
+        resume_run(run, epochs=2, log=lines.append)
+    assert lines[0] == ("removed 1 temporary file(s) of interrupted saves: "
+                        ".last.safetensors.x1y2z3w4.tmp")
+    assert lines[1] == (f"{run / 'last'}.json rewritten from the verified record in "
+                        "last.safetensors (a save had been interrupted between its two renames)")
+    assert f"resuming from {run / 'last.safetensors'} at step 6 (epoch 2)" in lines
+    assert not stale.exists()
+
+
+def test_a_resume_that_dies_at_its_start_keeps_the_history(tmp_path, monkeypatch):
+    import xpnet.train.callbacks.history as history
+
+    run = tmp_path / "run"
+    train_run(_mlp(epochs=1), run)
+    before = (run / "history.jsonl").read_bytes()
+
+    def dies(record):
+        raise KeyboardInterrupt  # while the kept records are written again
+
+    monkeypatch.setattr(history, "_line", dies)
+    with pytest.raises(KeyboardInterrupt):
+        resume_run(run, epochs=2)
+    assert (run / "history.jsonl").read_bytes() == before
+
+
+def test_a_checkpoint_of_nonfinite_weights_does_not_evaluate(tmp_path):
+    from xpnet.train import load_state, save_state
+
+    run = tmp_path / "run"
+    train_run(_mlp(epochs=1), run)
+    state, meta = load_state(run / "best")
+    state["model"]["2.weight"][0, 0] = numpy.nan
+    save_state(run / "best", state, meta)
+    with pytest.raises(FloatingPointError) as info:
+        load_run(run)
+    assert str(info.value) == (f"{run / 'best.safetensors'}: 2.weight holds NaN/inf weights "
+                               "(the run diverged); it cannot evaluate or predict")
+
+
+def test_an_empty_test_split_is_refused_before_training(tmp_path):
+    x = numpy.zeros((20, 1, 4, 4), numpy.float32)
+    numpy.savez(tmp_path / "e.npz", x_train=x, y_train=numpy.arange(20) % 2,
+                x_test=x[:0], y_test=numpy.zeros(0, numpy.int64))
+    with pytest.raises(ValueError) as info:
+        train_run(RunConfig.resolve({"model": "mlp", "data": str(tmp_path / "e.npz"),
+                                     **FAST}), tmp_path / "run")
+    assert str(info.value) == (f"{tmp_path / 'e.npz'}: the test split has no examples, so the "
+                               "run could report no test accuracy")
+    assert not (tmp_path / "run").exists()
+
+
+def _bugs(root, val_classes):
+    """An image tree: ant red, bee green, cat blue; a validation tree of some of them."""
+    Image = pytest.importorskip("PIL.Image")
+    rng = numpy.random.default_rng(0)
+    for split, names, n in (("train", ("ant", "bee", "cat"), 12), ("val", val_classes, 4)):
+        for k, name in enumerate(("ant", "bee", "cat")):
+            if name not in names:
+                continue
+            (root / split / name).mkdir(parents=True)
+            for j in range(n):
+                a = rng.integers(0, 30, (8, 8, 3))
+                a[..., k] += 200  # one colour a class
+                Image.fromarray(a.astype(numpy.uint8)).save(root / split / name / f"{j}.png")
+
+
+def test_image_tree_splits_are_labelled_by_the_training_classes(tmp_path):
+    _bugs(tmp_path / "bugs", ("bee", "cat"))
+    config = RunConfig.resolve({"model": "perceptron", "data": str(tmp_path / "bugs"),
+                                "epochs": 3, "val_fraction": 0.0, **FAST})
+    result = train_run(config, tmp_path / "run")  # 224 x 224 images: the default size
+    assert load_run(tmp_path / "run").classes == ["ant", "bee", "cat"]
+    assert result.test["count"] == 8 and result.test["accuracy"] == 1.0  # bee, cat as trained
+    shutil.rmtree(tmp_path / "bugs")
+    _bugs(tmp_path / "bugs", ("bee", "cat"))
+    (tmp_path / "bugs" / "val" / "dog").mkdir()
+    shutil.copy(tmp_path / "bugs" / "val" / "bee" / "0.png", tmp_path / "bugs" / "val" / "dog")
+    with pytest.raises(ValueError, match=r"val: class folder dog not among the 3 classes"):
+        train_run(config, tmp_path / "run2")
+    assert not (tmp_path / "run2").exists()

@@ -305,3 +305,50 @@ def test_load_weights_for_evaluation(tmp_path):
     meta = load_weights(fresh, tmp_path / "last")
     assert meta["epoch"] == 2 and weights_sha256(fresh) == weights_sha256(trained)
     assert evaluate(fresh, val)["accuracy"] == history[-1]["val_accuracy"]
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered")
+def test_an_update_that_overflows_a_weight_stops_before_anything_is_saved(tmp_path):
+    model, opt, _, train, _ = make_run(scheduler=None, lr=1e39)  # finite in float64 only
+    with pytest.raises(NonFiniteError) as info:
+        Trainer(model, opt, train, run_dir=tmp_path, checkpoint_every_steps=1).fit(1)
+    err = info.value
+    assert (err.step, err.epoch, err.parameter) == (1, 0, "1.weight")
+    assert str(err).startswith("non-finite weights after the update at step 1 (epoch 1, "
+                               "batch 1): parameter '1.weight' holds NaN/inf although the loss (")
+    assert str(err).endswith(") and the gradients were finite (the step overflowed: lower the "
+                             "learning rate); training stopped; no checkpoint had been saved")
+    assert not list(tmp_path.glob("*.safetensors"))
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered")
+def test_the_guard_names_the_checkpoint_it_keeps_and_it_is_finite(tmp_path):
+    model, opt, _, train, _ = make_run(scheduler=None)
+
+    class Blow(Callback):  # after step 3, a learning rate no float32 weight survives
+        def on_batch_end(self, state):
+            if state.step == 3:
+                opt.lr = 1e39
+
+    with pytest.raises(NonFiniteError) as info:
+        Trainer(model, opt, train, run_dir=tmp_path, checkpoint_every_steps=1,
+                callbacks=[Blow()]).fit(1)
+    assert info.value.step == 4
+    assert str(info.value).endswith("training stopped; the last checkpoint, saved at step 3 "
+                                    f"with finite weights, is kept: {tmp_path / 'last'}"
+                                    ".safetensors")
+    tensors, meta = load_checkpoint(tmp_path / "last")
+    assert meta["step"] == 3
+    assert all(numpy.isfinite(t).all() for t in tensors.values() if t.dtype.kind == "f")
+
+
+def test_a_saved_state_that_does_not_fit_is_one_error_naming_the_file(tmp_path):
+    _fit(1, tmp_path)
+    state, _ = load_state(tmp_path / "last")
+    state["optimizer"]["state"]["0"] = {"momentum_buffer": numpy.zeros((2, 2), numpy.float32)}
+    model, opt, sched, train, val = make_run()
+    with pytest.raises(CheckpointError) as info:
+        Trainer(model, opt, train, val_loader=val, scheduler=sched,
+                run_dir=tmp_path).fit(2, resume=state)
+    assert str(info.value).startswith(f"{tmp_path / 'last.safetensors'}: the saved state does "
+                                      "not fit this run (SGD.load_state_dict: ")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from typing import Any
 
 import numpy
@@ -72,6 +73,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     else:
         result = evaluate(run.model, loader, LOSSES[run.config.loss], device=device,
                           num_classes=run.num_classes)
+    if not math.isfinite(result["loss"]):
+        raise FloatingPointError(f"{run.run_dir / run.checkpoint}.safetensors: the model's "
+                                 f"outputs on the {args.split} split are not finite (loss "
+                                 f"{result['loss']}); its numbers would mean nothing")
     out(f"run: {run.run_dir}  checkpoint: {run.checkpoint} (epoch {run.meta.get('epoch')})")
     out(f"{args.split} set: {result['count']} images, {run.num_classes} classes"
         + (f", test-time crops ({result['crops']})" if args.ten_crop else ""))
@@ -100,6 +105,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     run = load_run(args.run, args.checkpoint)
     x = numpy.stack([read_image(p, run.input_shape) for p in args.images])  # (N, C, H, W)
     probs = predict(run.model, x)
+    for path, p in zip(args.images, probs):
+        if not numpy.isfinite(p).all():
+            raise FloatingPointError(f"{path}: the model's outputs are not finite (NaN/inf); "
+                                     "no class can be given")
     k = min(args.top, run.num_classes)
     for path, p in zip(args.images, probs):
         best = numpy.argsort(-p, kind="stable")[:k]

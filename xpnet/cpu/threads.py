@@ -115,11 +115,27 @@ def _process_threads() -> int:
 def _blas_controller() -> Any:
     """A cached ``threadpoolctl.ThreadpoolController`` for BLAS, or None if unavailable."""
     try:
-        from threadpoolctl import ThreadpoolController  # noqa: PLC0415  (optional)
+        ThreadpoolController = _import_threadpoolctl()
     except ImportError:
         return None
     controller = ThreadpoolController().select(user_api="blas")
     return controller if controller.lib_controllers else None
+
+
+def _import_threadpoolctl() -> Any:
+    """``threadpoolctl.ThreadpoolController``, imported without its side effect on the
+    process: threadpoolctl's import sets ``KMP_DUPLICATE_LIB_OK=True`` in ``os.environ``
+    (for its own tests of two OpenMP runtimes), which a library imported into someone
+    else's program must not do; the variable is put back as it was."""
+    had = os.environ.get("KMP_DUPLICATE_LIB_OK")
+    try:
+        from threadpoolctl import ThreadpoolController  # noqa: PLC0415  (optional)
+    finally:
+        if had is None:
+            os.environ.pop("KMP_DUPLICATE_LIB_OK", None)
+        else:
+            os.environ["KMP_DUPLICATE_LIB_OK"] = had
+    return ThreadpoolController
 
 
 class _OneBlasThread:

@@ -193,10 +193,14 @@ def open_splits(config: RunConfig) -> Splits:
     The validation set is ``val_fraction`` of the training set, drawn with
     ``default_rng([seed, 1])`` after ``limit_train``, so training, evaluation and the
     visualisations all see the same examples in each split. The test set is checked
-    against the training set (image shape and classes) before anything trains.
+    against the training set (image shape and classes; each data set keeps its labels
+    within its classes) and must not be empty, and the first example of each split is
+    read, all before anything trains.
 
     Raises:
-        ValueError: no training examples left, or a test set that does not match.
+        ValueError: no training examples left, an empty test set, or one that does not
+            match the training set.
+        DataFormatError: the first example of a split cannot be read.
     """
     full = open_dataset(config.data, "train", seed=config.seed)
     test = open_dataset(config.data, "test", seed=config.seed)
@@ -213,6 +217,11 @@ def open_splits(config: RunConfig) -> Splits:
     if [str(c) for c in test.classes] != [str(c) for c in full.classes]:
         raise ValueError(f"{config.data}: the test set's classes differ from the training "
                          f"set's ({len(test.classes)} against {len(full.classes)})")
+    if len(test) == 0:
+        raise ValueError(f"{config.data}: the test split has no examples, so the run "
+                         "could report no test accuracy")
+    for split in (full, test):  # each split's first example decodes, before any step
+        split.get_batch(numpy.zeros(1, numpy.int64))
     # sorted: a memory-mapped set is then read in file order; the loader shuffles anyway
     train = Subset(full, numpy.sort(order[n_val:]))
     val = Subset(full, numpy.sort(order[:n_val])) if n_val else None

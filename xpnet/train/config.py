@@ -148,6 +148,11 @@ class RunConfig:
     seed: int = _setting(0, "seed of the weights, the splits, the order and augmentation",
                          low=0)
     device: str = _setting("cpu", "cpu or cuda (cuda:N)")
+    parallel: str = _setting("data", "how the processes of an mpiexec job share a run: data "
+                             "(each trains a replica on its share of every batch: the global "
+                             "batch is processes x batch-size) or towers (alexnet on 2 "
+                             "processes, one tower each, as in the 2012 paper); one process "
+                             "trains alone", choices=("data", "towers"))
     val_fraction: float = _setting(0.1, "share of the training set held out for validation "
                                    "(best checkpoint, plateau schedule)", low=0.0, high=0.9)
     limit_train: int | None = _setting(None, "use only N examples of the training set "
@@ -345,6 +350,8 @@ def read_toml(path: str, extra: tuple[str, ...] = ()) -> dict[str, Any]:
         raise ConfigError(f"--config {path}: {e.strerror or e}") from None
     except (tomllib.TOMLDecodeError, RecursionError) as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    except UnicodeDecodeError as e:  # a binary file
+        raise ConfigError(f"{path}: not a UTF-8 text file, so not TOML ({e})") from None
     out = {}
     for key, value in raw.items():
         name = key.replace("-", "_")

@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy
+
 from xpnet import __version__, backend
 from xpnet.data import Dataset
 from xpnet.nn import Sequential
@@ -148,8 +150,7 @@ def read_state(run_dir: str | os.PathLike, name: str, config: RunConfig,
     """
     path = Path(run_dir) / name
     state, meta = ckpt.load_state(path)
-    if not isinstance(state, dict) or not isinstance(state.get("model"), dict):
-        raise ckpt.CheckpointError(f"{path}.safetensors: the checkpoint holds no model state")
+    ckpt.check_train_state(state, f"{path}.safetensors")  # the types, before any use
     if "preprocess" in state:
         state = _upgrade_state(state, config, info)
     return state, meta
@@ -190,6 +191,14 @@ def _upgrade_state(state: dict[str, Any], config: RunConfig, info: DataInfo) -> 
     out = {k: v for k, v in state.items() if k != "preprocess"}
     out.update(model=weights, rng=rng)
     return out
+
+
+def _refuse_nonfinite(model: Sequential, source: str) -> None:
+    """A model whose weights hold NaN or inf (a diverged run) predicts nothing: refuse it."""
+    for name, value in model.state_dict().items():
+        if value.dtype.kind == "f" and not bool(numpy.isfinite(value).all()):
+            raise FloatingPointError(f"{source}: {name} holds NaN/inf weights (the run "
+                                     "diverged); it cannot evaluate or predict")
 
 
 @dataclass
@@ -268,6 +277,7 @@ def load_run(run_dir: str | os.PathLike, checkpoint: str = "best",
             names the folder and the checkpoints it has).
         ValueError: not a run folder, or a checkpoint that does not fit the config.
         CheckpointError: a damaged checkpoint.
+        FloatingPointError: weights that hold NaN or inf (a diverged run).
 
     Example:
         >>> run = load_run("runs/lenet5-mnist5k-20250101-120000")
@@ -290,5 +300,6 @@ def load_run(run_dir: str | os.PathLike, checkpoint: str = "best",
     except (KeyError, ValueError) as e:
         raise ValueError(f"{run_dir / checkpoint}.safetensors does not fit the model of "
                          f"{CONFIG_FILE}: {str(e).strip(chr(39))}") from None
+    _refuse_nonfinite(model, f"{run_dir / checkpoint}.safetensors")
     model.to(backend.check_device(device)).eval()
     return Run(run_dir, config, info, model, checkpoint, meta)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from xpnet.train.callbacks.base import Callback, TrainState
+from xpnet.train.checkpoint import atomic_write
 
 
 def _clean(value: Any) -> Any:
@@ -18,6 +19,16 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def _line(record: dict[str, Any]) -> str:
+    clean = {k: _clean(v) for k, v in record.items() if not hasattr(v, "shape")}
+    return json.dumps(clean) + "\n"
+
+
+def _at_most(value: Any, limit: int) -> bool:
+    """``value <= limit`` for a number; False for anything else (a hand-edited line)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value <= limit
+
+
 def read_history(path: str | os.PathLike) -> list[dict[str, Any]]:
     """The records of a ``history.jsonl`` file (a torn last line is skipped).
 
@@ -25,12 +36,14 @@ def read_history(path: str | os.PathLike) -> list[dict[str, Any]]:
         Records in file order; ``record["kind"]`` is ``"epoch"`` or ``"step"``.
     """
     records = []
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8", errors="replace") as f:
         for line in f:
             try:
-                records.append(json.loads(line))
-            except ValueError:
+                record = json.loads(line)
+            except (ValueError, RecursionError):
                 continue  # the process died while writing this line
+            if isinstance(record, dict):
+                records.append(record)
     return records
 
 
@@ -44,7 +57,8 @@ class History(Callback):
 
     A new run truncates the file; a resumed run keeps the records up to the checkpoint
     it resumed from and drops the ones written after it, so the file reads as if the run
-    had never stopped.
+    had never stopped. The kept records are written to a new file that then replaces the
+    old one atomically, so a resume that dies at its start loses nothing.
 
     Args:
         path: the file (``run_dir/history.jsonl`` when added by the trainer).
@@ -62,17 +76,16 @@ class History(Callback):
         if state.resumed and self.path.exists():
             done = state.trainer.epoch if state.trainer is not None else state.epoch
             for r in read_history(self.path):
-                if (r.get("kind") == "epoch" and r.get("epoch", 0) <= done) or (
-                    r.get("kind") == "step" and r.get("step", 0) <= state.step
+                if (r.get("kind") == "epoch" and _at_most(r.get("epoch"), done)) or (
+                    r.get("kind") == "step" and _at_most(r.get("step"), state.step)
                 ):
                     kept.append(r)
-        self._file = open(self.path, "w", encoding="utf-8")  # noqa: SIM115 (closed at the end)
-        for r in kept:
-            self._write(r)
+        text = "".join(_line(r) for r in kept).encode("utf-8")
+        atomic_write(self.path, lambda f: f.write(text))  # the old file stays until renamed
+        self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (closed at the end)
 
     def _write(self, record: dict[str, Any]) -> None:
-        clean = {k: _clean(v) for k, v in record.items() if not hasattr(v, "shape")}
-        self._file.write(json.dumps(clean) + "\n")
+        self._file.write(_line(record))
         self._file.flush()
 
     def on_batch_end(self, state: TrainState) -> None:
