@@ -476,3 +476,11 @@ def test_data_cifar_a_binary_names_file_is_named(tmp_path):
         CIFARDataset(folder, "test")
     assert str(info.value).startswith(f"{folder / 'batches.meta.txt'}: not a UTF-8 text file "
                                       "of class names ('utf-8' codec can't decode byte 0x89")
+
+
+def test_data_array_dataset_refuses_labels_that_announce_too_many_classes():
+    with pytest.raises(ValueError) as info:
+        ArrayDataset(numpy.zeros((2, 1, 2, 2)), [0, 10**11])
+    assert str(info.value) == ("ArrayDataset: the largest label, 100000000000, announces "
+                               "100,000,000,001 classes, more than the 100,000 xpnet accepts; "
+                               "give classes")

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 import numpy
 
+from xpnet.data.datasets import limits
+
 
 class Dataset:
     """A data set read a batch at a time.
@@ -129,6 +131,10 @@ class ArrayDataset(Dataset):
             raise TypeError(f"ArrayDataset: labels must be integers, got dtype {y.dtype}")
         n_classes = int(y.max()) + 1 if y.size else 0
         if classes is None:
+            if n_classes > limits.MAX_CLASSES:
+                raise ValueError(f"ArrayDataset: the largest label, {n_classes - 1}, announces "
+                                 f"{n_classes:,} classes, more than the "
+                                 f"{limits.MAX_CLASSES:,} xpnet accepts; give classes")
             classes = [str(k) for k in range(n_classes)]
         if y.size and (y.min() < 0 or y.max() >= len(classes)):
             raise ValueError(

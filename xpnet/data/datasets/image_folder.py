@@ -50,6 +50,18 @@ def image_files(folder: Path) -> list[Path]:
                   and f.suffix.lower() in IMAGE_EXTENSIONS and f.is_file())
 
 
+def _has_image(folder: Path) -> bool:
+    """Whether ``folder`` holds an image file: stops at the first (a class of ImageNet
+    holds 1,300), where :func:`image_files` lists them all."""
+    try:
+        with os.scandir(folder) as entries:
+            return any(not e.name.startswith(".") and
+                       os.path.splitext(e.name)[1].lower() in IMAGE_EXTENSIONS and
+                       e.is_file() for e in entries)
+    except OSError:
+        return False
+
+
 def class_folders(root: str | Path) -> list[str]:
     """The class sub-folders of ``root`` (see the module notes), sorted by name.
 
@@ -68,7 +80,7 @@ def class_folders(root: str | Path) -> list[str]:
         real = os.path.realpath(d)
         if real == real_root or real_root.startswith(real.rstrip(os.sep) + os.sep):
             continue  # a link to the tree or above it: its images are not a class
-        if image_files(d):
+        if _has_image(d):
             found.append(d.name)
     return sorted(found)
 
