@@ -83,6 +83,7 @@ class Tensor:
         self.generation = 0
         self.name: str | None = None
         self._retain_grad = False
+        self._grad_hooks: dict[int, Any] | None = None  # id -> hook(tensor), in order
 
     # ----------------------------------------------------------------- properties
     @property
@@ -192,6 +193,39 @@ class Tensor:
     def _accumulate(self, g: Any) -> None:
         # out of place: g may be shared with another node's gradient
         self.grad = g if self.grad is None else self.grad + g
+        if self._grad_hooks:
+            for hook in tuple(self._grad_hooks.values()):
+                hook(self)
+
+    def register_post_accumulate_grad_hook(self, hook: Any) -> HookHandle:
+        """Call ``hook(self)`` each time a backward sweep adds a gradient into ``grad``.
+
+        A leaf used by k ops of a graph gets k calls per backward, the last one when
+        ``grad`` holds the whole dE/d(leaf) of that sweep (PyTorch's hook of the same name
+        fires once, after its engine summed the k parts). :mod:`xpnet.distributed` uses
+        it to send a bucket of gradients while the rest of the backward still runs.
+
+        Args:
+            hook: a callable taking this Tensor; its return value is ignored.
+
+        Returns:
+            A :class:`HookHandle`; ``handle.remove()`` unregisters the hook.
+
+        Example:
+            >>> w = Tensor([1.0, 2.0], requires_grad=True)
+            >>> h = w.register_post_accumulate_grad_hook(lambda t: print(t.grad))
+            >>> (w * 3.0).sum().backward()
+            [3. 3.]
+            >>> h.remove()
+        """
+        if not callable(hook):
+            raise TypeError(f"register_post_accumulate_grad_hook: expected a callable, "
+                            f"got {type(hook).__name__}")
+        if self._grad_hooks is None:
+            self._grad_hooks = {}
+        handle = HookHandle(self._grad_hooks)
+        self._grad_hooks[handle.id] = hook
+        return handle
 
     # ------------------------------------------------------------------ operators
     def _operand(self, other: Any) -> Any:
@@ -281,6 +315,20 @@ class Tensor:
     def flatten(self, start_axis: int = 1) -> Tensor:
         """Merge the axes from ``start_axis`` on into one (PyTorch's ``nn.Flatten``)."""
         return _functions().flatten(self, start_axis)
+
+
+class HookHandle:
+    """What :meth:`Tensor.register_post_accumulate_grad_hook` returns: ``remove()`` it."""
+
+    _ids = itertools.count()
+
+    def __init__(self, hooks: dict[int, Any]) -> None:
+        self.id = next(HookHandle._ids)
+        self._hooks = hooks
+
+    def remove(self) -> None:
+        """Unregister the hook (a second call does nothing)."""
+        self._hooks.pop(self.id, None)
 
 
 def _sweep(root: Tensor, grad: Any, retain_graph: bool, check_finite: bool) -> None:
