@@ -12,3 +12,8 @@ python -m pip install -q captum==0.9.0
 python -m pip install -q --no-deps mlxtend==0.25.0 scikit-learn==1.9.1
 python -m ruff check xpnet tests bench examples
 python -m pytest "$@"
+# the distributed tests again, as one job of two processes (mpich's mpiexec from the test
+# extra, beside this Python); a failing test aborts the job, so the script fails
+MPIEXEC="$(python -c 'import pathlib, sys; print(pathlib.Path(sys.executable).with_name("mpiexec"))')"
+[ -x "$MPIEXEC" ] || MPIEXEC=mpiexec
+"$MPIEXEC" -n 2 python -m pytest tests/distributed -p no:cacheprovider

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Any
 
-from xpnet.cli.common import FORMAT, UsageError, json_object, note, out
+from xpnet.cli.common import FORMAT, PROG, UsageError, json_object, note, out
+
+#: What MPI launchers put in each process's environment: the number of processes.
+#: MPICH / Intel MPI / Slurm (PMI), Open MPI, MVAPICH.
+_JOB_SIZE = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
 
 _EXAMPLES = """\
 examples:
@@ -17,6 +22,8 @@ examples:
               --augment crop-flip --schedule plateau --device cuda
   xpnet train --config run.toml --epochs 3     a TOML file, overridden by options
   xpnet train --resume runs/lenet5-mnist5k-20250101-120000
+  mpiexec -n 2 xpnet train --model cifar_convnet --data DIR   data parallel: 2 x 64 a step
+  mpiexec -n 2 xpnet train --model alexnet --data DIR --parallel towers
 
 The run folder gets config.json, history.jsonl, last/best checkpoints, curves.png and
 tensorboard/. The last lines printed are 'test accuracy: NN.NN%' (the best checkpoint,
@@ -117,13 +124,67 @@ def _interrupted(run_dir: Path) -> None:
              "resume")
 
 
+def _job_size() -> int:
+    """How many processes the MPI launcher started (1 when none did)."""
+    sizes = [os.environ.get(name, "") for name in _JOB_SIZE]
+    return max([int(v) for v in sizes if v.strip().isdigit()] or [1])
+
+
+def _communicator() -> Any:
+    """The job's communicator under ``mpiexec -n R`` (R > 1), else None: one process
+    trains exactly as without MPI."""
+    size = _job_size()
+    if size == 1:
+        return None
+    from xpnet import distributed  # noqa: PLC0415
+
+    comm = distributed.init(abort_on_error=True)
+    if comm.size != size:
+        raise UsageError(f"started as one of {size} processes, but mpi4py is not installed, "
+                         "so each would train alone: pip install -e '.[mpi]'")
+    return comm
+
+
+def _share_cores(comm: Any, args: argparse.Namespace) -> None:
+    """Without --threads, the processes on one machine split its cores between them."""
+    if getattr(args, "threads", None) is None:
+        from xpnet import cpu  # noqa: PLC0415
+
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+            os.cpu_count() or 1)
+        cpu.set_num_threads(max(1, min(cpu.get_num_threads(), cores // comm.local_size())))
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    """``xpnet train``: a new run, or ``--resume RUN_DIR``."""
+    """``xpnet train``: a new run, or ``--resume RUN_DIR``; under ``mpiexec -n R``, one of
+    R processes training together (every rank runs this; rank 0 alone prints and writes)."""
+    comm = _communicator()
+    if comm is None:
+        return _train(args, None)
+    try:
+        _share_cores(comm, args)
+        return _train(args, comm)
+    except BaseException as e:  # noqa: BLE001 (one rank failing must end the whole job)
+        from xpnet.train import ConfigError, RunExistsError  # noqa: PLC0415
+
+        code = 2 if isinstance(e, (UsageError, ConfigError, RunExistsError)) else 1
+        text = " ".join((str(e) or type(e).__name__).split())
+        note(f"{PROG}: error: process {comm.rank} of {comm.size}: {text}")
+        if getattr(args, "debug", False):
+            import traceback  # noqa: PLC0415
+
+            traceback.print_exc()
+        comm.abort(code)
+        raise
+
+
+def _train(args: argparse.Namespace, comm: Any) -> int:
     from xpnet import cpu  # noqa: PLC0415
     from xpnet.train import resume_run, train_run  # noqa: PLC0415
 
     cpu.tune_allocator()  # reuse freed host arrays between steps (see its docstring)
-    options = {"log": out, "progress": True}
+    first = comm is None or comm.rank == 0
+    options = {"log": out if first else None, "progress": first, "comm": comm}
     if args.resume:
         changed = [k for k in _given(args) if k not in ("epochs", "device")]
         if changed or args.config or args.run_dir:
@@ -139,14 +200,22 @@ def cmd_train(args: argparse.Namespace) -> int:
         try:
             result = resume_run(run_dir, **changes, **options)
         except KeyboardInterrupt:
-            _interrupted(run_dir)
-            return 130
+            return _stopped(run_dir, comm)
     else:
         config, run_dir = _new_config(args)
         try:
             result = train_run(config, run_dir, **options)
         except KeyboardInterrupt:
-            _interrupted(run_dir)
-            return 130
-    _final_lines(result)
+            return _stopped(run_dir, comm)
+    if first:
+        _final_lines(result)
     return 0
+
+
+def _stopped(run_dir: Path, comm: Any) -> int:
+    """Ctrl-C: rank 0 says what is kept; in a job, every rank ends at once."""
+    if comm is None or comm.rank == 0:
+        _interrupted(run_dir)
+    if comm is not None:
+        comm.abort(130)
+    return 130
