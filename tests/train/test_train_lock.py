@@ -52,3 +52,20 @@ def test_the_lock_of_a_killed_process_is_free(tmp_path):
             holder.kill()
     with RunLock(run):  # no stale lock to clean by hand
         pass
+
+
+def test_a_file_system_without_locks_warns_and_trains_unprotected(tmp_path, monkeypatch):
+    import errno
+
+    from xpnet.train import lock as lock_module
+
+    def no_locks(fd):
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(lock_module, "_try_lock", no_locks)
+    with pytest.warns(RuntimeWarning) as caught, RunLock(tmp_path / "run"):
+        pass
+    assert [str(w.message) for w in caught] == [
+        f"{tmp_path / 'run' / '.lock'}: this file system cannot lock files "
+        f"({os.strerror(errno.ENOLCK)}); nothing stops a second process from training in "
+        f"{tmp_path / 'run'}"]

@@ -9,7 +9,9 @@ drops it when the process ends in any way (exit, exception, ``kill -9``, power c
 lock is never left stale, and nothing has to be cleaned up by hand. While it holds the
 lock, a process writes its id, host and start time into the file, so that a second one
 is refused with a message naming it. Readers (``xpnet evaluate``, ``predict``,
-``visualize``) take no lock: every file they read is replaced atomically.
+``visualize``) take no lock: every file they read is replaced atomically. On a file
+system that cannot lock at all (some network or FUSE mounts), the run goes on with a
+one-line warning that the folder is unprotected.
 
 Example:
     >>> with RunLock("runs/mlp"):
@@ -19,9 +21,11 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import socket
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -38,20 +42,25 @@ __all__ = ["LOCK_FILE", "RunLock", "RunLockedError"]
 LOCK_FILE = ".lock"
 
 
+_HELD = {errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES, getattr(errno, "EDEADLOCK", -1)}
+
+
 def _try_lock(fd: int) -> bool:
-    """Take the lock on ``fd`` without waiting; False when another process holds it."""
+    """Take the lock on ``fd`` without waiting; False when another process holds it.
+
+    Raises:
+        OSError: the file system cannot lock at all (some network or FUSE mounts).
+    """
     try:
         if fcntl is not None:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         else:
             os.lseek(fd, 0, os.SEEK_SET)
             msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-    except (BlockingIOError, PermissionError):
-        return False
     except OSError as e:
-        if fcntl is None or e.errno not in (11, 35, 13):  # EAGAIN, EWOULDBLOCK, EACCES
-            raise
-        return False
+        if e.errno in _HELD:
+            return False
+        raise
     return True
 
 
@@ -84,6 +93,7 @@ class RunLock:
         self.run_dir = Path(run_dir)
         self.path = self.run_dir / LOCK_FILE
         self._fd: int | None = None
+        self._unlocked = False  # held without a lock: the file system has none
 
     def acquire(self) -> None:
         """Take the lock, or raise :class:`RunLockedError` at once (never waits)."""
@@ -91,7 +101,15 @@ class RunLock:
             return
         self.run_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        if not _try_lock(fd):
+        try:
+            locked = _try_lock(fd)
+        except OSError as e:  # no locks here: train unprotected rather than not at all
+            warnings.warn(f"{self.path}: this file system cannot lock files ({e.strerror}); "
+                          f"nothing stops a second process from training in {self.run_dir}",
+                          RuntimeWarning, stacklevel=2)
+            self._fd, self._unlocked = fd, True
+            return
+        if not locked:
             os.close(fd)
             holder = _holder(self.path)
             raise RunLockedError(
@@ -110,6 +128,10 @@ class RunLock:
         if self._fd is None:
             return
         fd, self._fd = self._fd, None
+        if self._unlocked:
+            self._unlocked = False
+            os.close(fd)
+            return
         with contextlib.suppress(OSError):
             os.ftruncate(fd, 0)
         if fcntl is not None:
