@@ -18,7 +18,7 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
-from xpnet.cli import export, runs, train, viz, zoo
+from xpnet.cli import export, runs, study, train, viz, zoo
 from xpnet.cli.common import PROG, UsageError, note
 
 __all__ = ["build_parser", "main"]
@@ -43,7 +43,7 @@ def _thread_count(text: str) -> int:
 
 #: The command groups, each a module with ``add_commands(subparsers, common)``; a new
 #: command goes into one of them (or a new module listed here).
-COMMANDS = (train, runs, export, zoo, viz)
+COMMANDS = (train, runs, export, zoo, viz, study)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -136,8 +136,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     with warnings.catch_warnings(), _InterruptOnce(restore=not as_program):
         warnings.showwarning = _warning_line
-        # Pillow warns of large images before xpnet refuses them in one line of its own
+        # Pillow warns of large images before xpnet refuses them in one line of its own;
+        # NumPy warns of NaN and inf that the guard and evaluate/predict report precisely
         warnings.filterwarnings("ignore", message=r"Image size \(\d+ pixels\) exceeds limit")
+        warnings.filterwarnings("ignore", category=RuntimeWarning,
+                                message=r"(invalid value|overflow|divide by zero) encountered")
         return _run(argv)
 
 

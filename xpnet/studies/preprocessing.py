@@ -1,0 +1,108 @@
+"""Study ``preprocessing``: raw pixels, mean 0 and variance 1, ZCA whitening; and with
+extreme values injected, clipped or not (LeCun et al. 1998b)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy
+
+from xpnet import nn
+from xpnet.data.preprocessing import Clip, Pipeline, Standardize, ZCAWhitening
+from xpnet.studies.arms import Recipe, fit_arm
+from xpnet.studies.base import Context, Metric, Plot, Study
+from xpnet.studies.digits import mnist
+
+#: arm -> (outliers injected, the pre-processing steps)
+ARMS = {
+    "raw pixels": (False, ()),
+    "mean 0, variance 1": (False, (Standardize,)),
+    "ZCA whitening": (False, (ZCAWhitening,)),
+    "outliers, raw": (True, ()),
+    "outliers, mean 0, variance 1": (True, (Standardize,)),
+    "outliers, clipped, mean 0, variance 1": (True, (Clip, Standardize)),
+}
+OUTLIER_SHARE, OUTLIER_VALUE = 0.002, 30.0
+
+
+def _budget(ctx: Context) -> dict[str, Any]:
+    return {"hidden": 256, "epochs": ctx.pick(10, 1), "batch_size": 64, "lr": 0.05,
+            "momentum": 0.9, "weight_decay": 5e-4}
+
+
+def setup(ctx: Context) -> str:
+    b = _budget(ctx)
+    ctx.settings.update(b, outlier_share=OUTLIER_SHARE, outlier_value=OUTLIER_VALUE)
+    (x, _), (xt, _) = mnist(ctx.quick)
+    return (f"MLP 784-{b['hidden']}-10 (ReLU) on MNIST-5k ({len(x)} training / {len(xt)} "
+            f"test digits, pixels in [0, 1]); SGD lr {b['lr']}, momentum {b['momentum']}, "
+            f"weight decay {b['weight_decay']}, batch {b['batch_size']}, {b['epochs']} "
+            f"epochs. The pre-processing is fitted on the training digits and put in front "
+            f"of the network (as xpnet train --preprocess does): mean 0, variance 1 "
+            f"(standardize), ZCA whitening (eps 0.01), clipping to the 0.5th and 99.5th "
+            f"percentiles of the training values (clip). Outliers: {100 * OUTLIER_SHARE:g}% "
+            f"of the pixels of every training and test digit set to {OUTLIER_VALUE:g} (a "
+            f"faulty sensor), drawn with the seed.")
+
+
+def _outliers(data: Any, rng: numpy.random.Generator) -> Any:
+    x, y = data
+    x = x.copy()
+    hit = rng.random(x.shape) < OUTLIER_SHARE
+    x[hit] = OUTLIER_VALUE
+    return x, y
+
+
+def _build(steps: tuple, train: Any, hidden: int) -> Any:
+    fitted = Pipeline([s() for s in steps]).fit(train[0]) if steps else Pipeline()
+
+    def build(seed: int) -> nn.Sequential:
+        front = Pipeline([s() for s in steps])
+        front.load_state_dict(fitted.state_dict())
+        rng = numpy.random.default_rng(seed)
+        return nn.Sequential(*front, nn.Flatten(), nn.Linear(784, hidden, rng=rng), nn.ReLU(),
+                             nn.Linear(hidden, 10, rng=rng))
+
+    return build
+
+
+def run(ctx: Context, seed: int) -> dict[str, dict[str, Any]]:
+    b = _budget(ctx)
+    clean = mnist(ctx.quick)
+    rng = numpy.random.default_rng([seed, 6])
+    dirty = tuple(_outliers(d, rng) for d in clean)
+    results = {}
+    for arm, (outliers, steps) in ARMS.items():
+        train, test = dirty if outliers else clean
+        recipe = Recipe(_build(steps, train, b["hidden"]), train, test, b["epochs"],
+                        b["batch_size"], b["lr"], b["momentum"], b["weight_decay"])
+        results[arm] = fit_arm(ctx, arm, recipe, seed)
+    return results
+
+
+def findings(summary: Any) -> list[str]:
+    acc = {arm: summary.mean(arm, "test_accuracy") for arm in ARMS}
+    clean = ", ".join(f"{arm} {100 * acc[arm]:.2f}%" for arm in list(ARMS)[:3])
+    dirty = ", ".join(f"{arm.removeprefix('outliers, ')} {100 * acc[arm]:.2f}%"
+                      for arm in list(ARMS)[3:])
+    return [f"Clean digits: {clean}.", f"With outliers: {dirty}."]
+
+
+STUDY = Study(
+    name="preprocessing",
+    title="raw, standardised and whitened inputs; outliers clipped or not",
+    claim="Inputs of mean 0 and variance 1 make gradient descent better conditioned "
+          "(LeCun et al. 1998b, Efficient BackProp); decorrelating them (whitening: Coates "
+          "et al. 2011; Goodfellow et al. 2013) goes further; and a few extreme values, left "
+          "in, blow up the statistics and the steps, while clipping them first restores the "
+          "clean result.",
+    arms=tuple(ARMS),
+    metrics=(Metric("test_accuracy", "test accuracy (%)", scale=100),
+             Metric("train_loss", "last epoch's training loss", digits=4)),
+    plots=(Plot("bars", "test_accuracy", "test accuracy", "", "accuracy (%)", scale=100),
+           Plot("curves", "test_error", "test error per epoch", "epoch", "error (%)",
+                scale=100, logy=True)),
+    setup=setup,
+    run=run,
+    findings=findings,
+)
