@@ -152,3 +152,15 @@ def test_a_second_ctrl_c_while_stopping_still_ends_cleanly():
                           timeout=60)
     assert (done.returncode, done.stdout, done.stderr) == (130, "shut down\n",
                                                            "\nxpnet: interrupted\n")
+
+
+def test_a_diverging_run_is_one_error_line_and_keeps_a_finite_checkpoint(tmp_path, capsys):
+    run = tmp_path / "run"
+    line = error_line(capsys, "train", "--model", "mlp", "--data", "digits", "--lr", "1e30",
+                      "--epochs", "1", "--checkpoint-every", "1", "--run-dir", run, *QUIET)
+    assert line.startswith("xpnet: error: non-finite training at step 2 (epoch 1, batch 2): ")
+    assert line.endswith("training stopped; the last checkpoint, saved at step 1 with finite "
+                         f"weights, is kept: {run / 'last.safetensors'}")
+    assert error_line(capsys, "evaluate", run, "--checkpoint", "last") == (
+        f"xpnet: error: {run / 'last.safetensors'}: the model's outputs on the test split are "
+        "not finite (loss nan); its numbers would mean nothing")
