@@ -19,11 +19,13 @@ TARGETS = (0.25, 0.05)  # training error rates to reach: Krizhevsky et al.'s 25%
 
 
 def _budget(ctx: Context) -> dict[str, Any]:
-    return {"epochs": ctx.pick(8, 2), "batch_size": 64, "rates": RATES, "momentum": 0.9,
+    return {"epochs": ctx.pick(6, 2), "batch_size": 64, "rates": RATES, "momentum": 0.9,
             "weight_decay": 5e-4, "window": ctx.pick(16, 4)}
 
 
 def setup(ctx: Context) -> str:
+    """The data, network and budget in words (for the table); records the budget in
+    ``ctx.settings``."""
     b = _budget(ctx)
     ctx.settings.update(b)
     (x, _), (xt, _) = mnist(ctx.quick)
@@ -52,6 +54,7 @@ def _reached(trained: Any) -> dict[str, Any]:
 
 
 def run(ctx: Context, seed: int) -> dict[str, dict[str, Any]]:
+    """Train every arm once with ``seed``; see :class:`xpnet.studies.base.Study`."""
     b = _budget(ctx)
     train, test = mnist(ctx.quick)
     results = {}
@@ -75,6 +78,7 @@ def _best(summary: Any, unit: str, key: str) -> tuple[float, float] | None:
 
 
 def findings(summary: Any) -> list[str]:
+    """Sentences computed from the summary, for the table and results.json."""
     out = []
     for target in TARGETS:
         key = f"epochs_to_{round(100 * target)}"

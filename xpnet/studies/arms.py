@@ -22,6 +22,7 @@ import numpy
 
 from xpnet import nn, optim
 from xpnet.data import DataLoader
+from xpnet.optim.lr_scheduler import StepLR
 from xpnet.train import Trainer
 from xpnet.train import builders as B
 from xpnet.train.callbacks import Callback, ProgressBar
@@ -46,6 +47,8 @@ class Recipe:
         epochs: passes over ``train`` (the most, when ``seconds`` is set).
         batch_size: examples per step (len(train): full batch; 1: online).
         lr, momentum, weight_decay: SGD's (PyTorch's rule in both frameworks).
+        decay_every: multiply the rate by 0.1 after every this many epochs (PyTorch's
+            StepLR, in both), or None for a constant rate.
         augment: a batch transform ``fn(x, rng) -> x`` (drawn from the loader's
             per-batch generator, so both frameworks get the same images), or None.
         seconds: a wall-time budget: training stops at the first step past it.
@@ -65,6 +68,7 @@ class Recipe:
     lr: float = 0.05
     momentum: float = 0.9
     weight_decay: float = 5e-4
+    decay_every: int | None = None
     augment: Callable | None = None
     seconds: float | None = None
     window: int = 0
@@ -240,9 +244,10 @@ def train_xpnet(recipe: Recipe, seed: int, ctx: Any) -> Trained:
     callbacks: list[Callback] = [track] + ([StudyProgress()] if ctx.progress else [])
     opt = optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
                     weight_decay=recipe.weight_decay)
+    schedule = StepLR(opt, recipe.decay_every, 0.1) if recipe.decay_every else None
     trainer = Trainer(model, opt, loader, B.LOSSES["cross_entropy"], callbacks=callbacks,
                       val_loader=_test_loader(recipe.test) if recipe.test_each_epoch else None,
-                      seed=seed)
+                      scheduler=schedule, seed=seed)
     history = trainer.fit(recipe.epochs)
     if recipe.test_each_epoch:
         final = {"accuracy": history[-1]["val_accuracy"], "loss": history[-1]["val_loss"]}

@@ -22,13 +22,16 @@ def _budget(ctx: Context) -> dict[str, Any]:
 
 
 def setup(ctx: Context) -> str:
+    """The data, network and budget in words (for the table); records the budget in
+    ``ctx.settings``."""
     b = _budget(ctx)
     ctx.settings.update(b)
     (_, _), (xt, _) = mnist(ctx.quick)
     return (f"LeNet-5 on {', '.join(f'{n:,}' for n in b['sizes'])} MNIST-5k training digits "
             f"(a different draw per seed), tested on {len(xt)}, standardised after the "
             f"augmentation; about {b['steps']} steps of SGD whatever the size (whole epochs: "
-            f"more passes over fewer digits), lr {b['lr']}, momentum {b['momentum']}, weight "
+            f"more passes over fewer digits), lr {b['lr']} (x 0.1 for the last quarter of "
+            f"the epochs), momentum {b['momentum']}, weight "
             f"decay {b['weight_decay']}, batch {b['batch_size']}. Augmentations as xpnet "
             f"train --augment names them: elastic (Simard et al.'s alpha 34, sigma 4), "
             f"crop-flip (random 28x28 crops of the digit padded by 3, and mirror images half "
@@ -43,6 +46,7 @@ def _augment(name: str, train: Any) -> Any:
 
 
 def run(ctx: Context, seed: int) -> dict[str, dict[str, Any]]:
+    """Train every arm once with ``seed``; see :class:`xpnet.studies.base.Study`."""
     b = _budget(ctx)
     full, test = mnist(ctx.quick)
     results: dict[str, dict[str, Any]] = {arm: {} for arm in ARMS}
@@ -52,7 +56,8 @@ def run(ctx: Context, seed: int) -> dict[str, dict[str, Any]]:
         for arm in ARMS:
             recipe = Recipe(standardized(lambda rng: list(lenet5(rng=rng)), train), train,
                             test, epochs, b["batch_size"], b["lr"], b["momentum"],
-                            b["weight_decay"], augment=_augment(arm, train),
+                            b["weight_decay"], max(1, round(0.75 * epochs)),
+                            augment=_augment(arm, train),
                             test_each_epoch=False)
             found = fit_arm(ctx, f"{arm}, {n} digits", recipe, seed)
             for fw in ("xpnet", "torch"):
@@ -74,6 +79,7 @@ def _sizes(summary: Any) -> list[int]:
 
 
 def findings(summary: Any) -> list[str]:
+    """Sentences computed from the summary, for the table and results.json."""
     out = []
     for n in _sizes(summary):
         none = summary.mean("none", f"acc_{n}")

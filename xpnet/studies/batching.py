@@ -28,6 +28,8 @@ def _budget(ctx: Context) -> dict[str, Any]:
 
 
 def setup(ctx: Context) -> str:
+    """The data, network and budget in words (for the table); records the budget in
+    ``ctx.settings``."""
     b = _budget(ctx)
     ctx.settings.update(b)
     (x, _), (xt, _) = mnist(ctx.quick)
@@ -133,6 +135,7 @@ def _gradients(ctx: Context, seed: int, build: Any, train: Any, b: dict) -> dict
 
 
 def run(ctx: Context, seed: int) -> dict[str, dict[str, Any]]:
+    """Train every arm once with ``seed``; see :class:`xpnet.studies.base.Study`."""
     b = _budget(ctx)
     train, test = mnist(ctx.quick)
     build = standardized(_network(b["hidden"]), train)
@@ -140,6 +143,7 @@ def run(ctx: Context, seed: int) -> dict[str, dict[str, Any]]:
 
 
 def findings(summary: Any) -> list[str]:
+    """Sentences computed from the summary, for the table and results.json."""
     out = []
     fws = ("xpnet", "torch") if summary.compared() else ("xpnet",)
     for fw in fws:

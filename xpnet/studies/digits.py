@@ -16,7 +16,7 @@ from xpnet import nn
 from xpnet.data import load_mnist5k
 from xpnet.data.preprocessing import Standardize
 
-__all__ = ["Arrays", "first_below", "mnist", "standardized", "subset"]
+__all__ = ["Arrays", "decay_text", "first_below", "mnist", "standardized", "subset"]
 
 Arrays = tuple[numpy.ndarray, numpy.ndarray]
 
@@ -53,6 +53,12 @@ def standardized(net: Callable[[numpy.random.Generator], list[nn.Module]], train
         return nn.Sequential(front, *net(numpy.random.default_rng(seed)))
 
     return build
+
+
+def decay_text(budget: dict) -> str:
+    """", the rate x 0.1 after every N epochs" for a budget that decays it, else ""."""
+    every = budget.get("decay_every")
+    return f", the rate x 0.1 after every {every} epochs" if every else ""
 
 
 def first_below(curve: dict[str, list[float]], target: float) -> float | None:

@@ -10,7 +10,7 @@ from xpnet import nn
 from xpnet.models._common import child_rng
 from xpnet.studies.arms import Recipe, fit_arm
 from xpnet.studies.base import Context, Metric, Plot, Study
-from xpnet.studies.digits import mnist, standardized
+from xpnet.studies.digits import decay_text, mnist, standardized
 
 ARMS = ("ReLU", "maxout", "ReLU + dropout", "maxout + dropout")
 
@@ -28,11 +28,13 @@ def relu_width(parameters: int) -> int:
 
 
 def _budget(ctx: Context) -> dict[str, Any]:
-    return {"units": ctx.pick(240, 32), "pieces": ctx.pick(5, 3), "epochs": ctx.pick(15, 2),
-            "batch_size": 64, "lr": 0.05, "momentum": 0.9}
+    return {"units": ctx.pick(240, 32), "pieces": ctx.pick(5, 3), "epochs": ctx.pick(12, 2),
+            "decay_every": ctx.pick(9, None), "batch_size": 64, "lr": 0.01, "momentum": 0.9}
 
 
 def setup(ctx: Context) -> str:
+    """The data, network and budget in words (for the table); records the budget in
+    ``ctx.settings``."""
     b = _budget(ctx)
     h = relu_width(maxout_parameters(b["units"], b["pieces"]))
     ctx.settings.update(b, relu_width=h)
@@ -43,7 +45,7 @@ def setup(ctx: Context) -> str:
             f"Goodfellow et al.'s MNIST network) against ReLU 784-{h}-{h}-10, the width that "
             f"gives the same number of parameters. Dropout as the paper: 20% of the inputs, "
             f"50% of each hidden layer's units. SGD lr {b['lr']}, momentum {b['momentum']}, "
-            f"no weight decay, batch {b['batch_size']}, {b['epochs']} epochs.")
+            f"no weight decay, batch {b['batch_size']}, {b['epochs']} epochs{decay_text(b)}.")
 
 
 def _layers(kind: str, units: int, pieces: int, width: int, dropout: bool) -> Any:
@@ -68,6 +70,7 @@ def _layers(kind: str, units: int, pieces: int, width: int, dropout: bool) -> An
 
 
 def run(ctx: Context, seed: int) -> dict[str, dict[str, Any]]:
+    """Train every arm once with ``seed``; see :class:`xpnet.studies.base.Study`."""
     b = _budget(ctx)
     width = relu_width(maxout_parameters(b["units"], b["pieces"]))
     train, test = mnist(ctx.quick)
@@ -76,7 +79,7 @@ def run(ctx: Context, seed: int) -> dict[str, dict[str, Any]]:
         kind, dropout = arm.split(" ")[0], arm.endswith("dropout")
         build = standardized(_layers(kind, b["units"], b["pieces"], width, dropout), train)
         recipe = Recipe(build, train, test, b["epochs"], b["batch_size"], b["lr"],
-                        b["momentum"], 0.0, random=dropout)
+                        b["momentum"], 0.0, b["decay_every"], random=dropout)
         params = build(seed).num_parameters()
         results[arm] = fit_arm(ctx, arm, recipe, seed, extra=lambda t, n=params: {
             "parameters": float(n)})
@@ -84,6 +87,7 @@ def run(ctx: Context, seed: int) -> dict[str, dict[str, Any]]:
 
 
 def findings(summary: Any) -> list[str]:
+    """Sentences computed from the summary, for the table and results.json."""
     out = []
     for relu, maxout in ((ARMS[0], ARMS[1]), (ARMS[2], ARMS[3])):
         a, m = summary.stat(relu, "test_accuracy"), summary.stat(maxout, "test_accuracy")

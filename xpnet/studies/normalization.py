@@ -5,20 +5,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from xpnet import nn
+import numpy
+
+from xpnet import Tensor, nn, no_grad
 from xpnet.studies.arms import Recipe, fit_arm
 from xpnet.studies.base import Context, Metric, Plot, Study
-from xpnet.studies.digits import mnist, standardized
+from xpnet.studies.digits import decay_text, mnist, standardized
 
 ARMS = ("LRN", "no LRN")
 
 
 def _budget(ctx: Context) -> dict[str, Any]:
     return {"channels": ctx.pick((32, 32, 64), (8, 8, 16)), "epochs": ctx.pick(8, 1),
-            "batch_size": 64, "lr": 0.01, "momentum": 0.9, "weight_decay": 5e-4}
+            "decay_every": ctx.pick(6, None), "batch_size": 64, "lr": 0.01, "momentum": 0.9,
+            "weight_decay": 5e-4}
 
 
 def setup(ctx: Context) -> str:
+    """The data, network and budget in words (for the table); records the budget in
+    ``ctx.settings``."""
     b = _budget(ctx)
     ctx.settings.update(b)
     (x, _), (xt, _) = mnist(ctx.quick)
@@ -30,7 +35,7 @@ def setup(ctx: Context) -> str:
             f"4); LRN over 3 channels, alpha 1.5e-4, beta 0.75, k 1 (cuda-convnet's). "
             f"MNIST-5k, {len(x)} training / {len(xt)} test digits, standardised; SGD lr "
             f"{b['lr']}, momentum {b['momentum']}, weight decay {b['weight_decay']}, batch "
-            f"{b['batch_size']}, {b['epochs']} epochs.")
+            f"{b['batch_size']}, {b['epochs']} epochs{decay_text(b)}.")
 
 
 def _layers(channels: tuple[int, int, int], lrn: bool) -> Any:
@@ -51,26 +56,59 @@ def _layers(channels: tuple[int, int, int], lrn: bool) -> Any:
     return build
 
 
+def lrn_change(model: Any, x: Any) -> float | None:
+    """How much the LRN layers change what passes through them, on images ``x``:
+    mean |b - a| / mean |a| over their inputs a and outputs b (xpnet networks only)."""
+    if not isinstance(model, nn.Sequential):
+        return None
+    moved = size = 0.0
+    with no_grad():
+        out = Tensor(x)
+        for m in model:
+            new = m(out)
+            if isinstance(m, nn.LocalResponseNorm):
+                moved += float(numpy.abs(new.data - out.data).mean())
+                size += float(numpy.abs(out.data).mean())
+            out = new
+    return moved / size if size else None
+
+
+def _measure(test: Any) -> Any:
+    def measure(trained: Any) -> dict[str, Any]:
+        out = {"test_error": 1 - trained.measured["test_accuracy"]}
+        change = lrn_change(trained.model, test[0][:500])
+        if change is not None:
+            out["lrn_change"] = change
+        return out
+
+    return measure
+
+
 def run(ctx: Context, seed: int) -> dict[str, dict[str, Any]]:
+    """Train every arm once with ``seed``; see :class:`xpnet.studies.base.Study`."""
     b = _budget(ctx)
     train, test = mnist(ctx.quick)
     results = {}
     for arm in ARMS:
         recipe = Recipe(standardized(_layers(b["channels"], arm == "LRN"), train), train,
                         test, b["epochs"], b["batch_size"], b["lr"], b["momentum"],
-                        b["weight_decay"])
-        results[arm] = fit_arm(ctx, arm, recipe, seed, extra=lambda t: {
-            "test_error": 1 - t.measured["test_accuracy"]})
+                        b["weight_decay"], b["decay_every"])
+        results[arm] = fit_arm(ctx, arm, recipe, seed, extra=_measure(test))
     return results
 
 
 def findings(summary: Any) -> list[str]:
+    """Sentences computed from the summary, for the table and results.json."""
     on, off = (summary.stat(arm, "test_error") for arm in ARMS)
     delta = 100 * (on.mean - off.mean)
-    return [f"LRN {'lowered' if delta < 0 else 'raised'} the test error by {abs(delta):.2f} "
-            f"points ({100 * off.mean:.2f}% -> {100 * on.mean:.2f}%; seed standard deviations "
-            f"{100 * off.std:.2f} and {100 * on.std:.2f}; Krizhevsky et al.: lowered by 2 "
-            f"points on CIFAR-10 with this network, 1.4 top-1 on ImageNet)."]
+    change = summary.mean("LRN", "lrn_change")
+    verb = "lowered" if delta < 0 else "raised"
+    return [f"LRN {verb} the test error by {abs(delta):.2f} points ({100 * off.mean:.2f}% -> "
+            f"{100 * on.mean:.2f}%; seed standard deviations {100 * off.std:.2f} and "
+            f"{100 * on.std:.2f}; Krizhevsky et al.: lowered by 2 points on CIFAR-10 with "
+            f"this network, 1.4 top-1 on ImageNet).",
+            f"The trained network's LRN layers changed their inputs by {100 * change:.3f}% "
+            f"on average (mean |b - a| / mean |a| on 500 test digits)."]
 
 
 STUDY = Study(
@@ -83,7 +121,9 @@ STUDY = Study(
           "top-5 errors by 1.4 and 1.2 points.",
     arms=ARMS,
     metrics=(Metric("test_error", "test error (%)", scale=100),
-             Metric("train_loss", "last epoch's training loss", digits=4)),
+             Metric("train_loss", "last epoch's training loss", digits=4),
+             Metric("lrn_change", "change made by LRN (% of its input)", scale=100, digits=3,
+                    compare=False)),
     plots=(Plot("curves", "test_error", "test error per epoch", "epoch", "error (%)",
                 scale=100, logy=True),
            Plot("curves", "train_error", "training error (during each epoch)", "epoch",

@@ -21,6 +21,8 @@ def _budget(ctx: Context) -> dict[str, Any]:
 
 
 def setup(ctx: Context) -> str:
+    """The data, network and budget in words (for the table); records the budget in
+    ``ctx.settings``."""
     b = _budget(ctx)
     ctx.settings.update(b)
     (_, _), (xt, _) = mnist(ctx.quick)
@@ -80,6 +82,7 @@ def _gaussian(train: Any, test: Any) -> Any:
 
 
 def run(ctx: Context, seed: int) -> dict[str, dict[str, Any]]:
+    """Train every arm once with ``seed``; see :class:`xpnet.studies.base.Study`."""
     b = _budget(ctx)
     full, test = mnist(ctx.quick)
     train = subset(full, b["examples"], seed)
@@ -104,6 +107,7 @@ def run(ctx: Context, seed: int) -> dict[str, dict[str, Any]]:
 
 
 def findings(summary: Any) -> list[str]:
+    """Sentences computed from the summary, for the table and results.json."""
     out = []
     for arm in ARMS:
         test, gap = summary.mean(arm, "test_accuracy"), summary.mean(arm, "gap")

@@ -27,6 +27,8 @@ def _budget(ctx: Context) -> dict[str, Any]:
 
 
 def setup(ctx: Context) -> str:
+    """The data, network and budget in words (for the table); records the budget in
+    ``ctx.settings``."""
     b = _budget(ctx)
     ctx.settings.update(b)
     return (f"The four points of the unit square. Perceptron: one step unit, weights and "
@@ -146,6 +148,7 @@ def _pair(ours: tuple, theirs: tuple | None) -> dict[str, Any]:
 
 
 def run(ctx: Context, seed: int) -> dict[str, dict[str, Any]]:
+    """Train every arm once with ``seed``; see :class:`xpnet.studies.base.Study`."""
     b, results = _budget(ctx), {}
     torch_too = ctx.compare == "torch"
     for arm, d in zip(RULE_ARMS, TARGETS.values(), strict=True):
@@ -160,6 +163,7 @@ def run(ctx: Context, seed: int) -> dict[str, dict[str, Any]]:
 
 
 def findings(summary: Any) -> list[str]:
+    """Sentences computed from the summary, for the table and results.json."""
     out = []
     for arm in (*RULE_ARMS, *MLP_ARMS):
         solved = summary.values(arm, "solved")

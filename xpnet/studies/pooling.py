@@ -8,7 +8,7 @@ from typing import Any
 from xpnet import nn
 from xpnet.studies.arms import Recipe, fit_arm
 from xpnet.studies.base import Context, Metric, Plot, Study
-from xpnet.studies.digits import mnist, standardized
+from xpnet.studies.digits import decay_text, mnist, standardized
 
 KINDS = {"max": nn.MaxPool2d, "average": nn.AvgPool2d, "L2": nn.L2Pool2d}
 #: window, stride, padding: 28 -> 14 and 10 -> 5 either way
@@ -17,11 +17,13 @@ ARMS = {f"{kind}, {w}": (kind, w) for w in WINDOWS for kind in KINDS}
 
 
 def _budget(ctx: Context) -> dict[str, Any]:
-    return {"epochs": ctx.pick(8, 1), "batch_size": 64, "lr": 0.05, "momentum": 0.9,
-            "weight_decay": 5e-4}
+    return {"epochs": ctx.pick(8, 1), "decay_every": ctx.pick(6, None), "batch_size": 64,
+            "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4}
 
 
 def setup(ctx: Context) -> str:
+    """The data, network and budget in words (for the table); records the budget in
+    ``ctx.settings``."""
     b = _budget(ctx)
     ctx.settings.update(b)
     (x, _), (xt, _) = mnist(ctx.quick)
@@ -31,7 +33,7 @@ def setup(ctx: Context) -> str:
             f"average and L2 pools count the padding in their divisor. MNIST-5k, {len(x)} "
             f"training / {len(xt)} test digits, standardised; SGD lr {b['lr']}, momentum "
             f"{b['momentum']}, weight decay {b['weight_decay']}, batch {b['batch_size']}, "
-            f"{b['epochs']} epochs.")
+            f"{b['epochs']} epochs{decay_text(b)}.")
 
 
 def _layers(kind: str, window: str) -> Any:
@@ -50,19 +52,21 @@ def _layers(kind: str, window: str) -> Any:
 
 
 def run(ctx: Context, seed: int) -> dict[str, dict[str, Any]]:
+    """Train every arm once with ``seed``; see :class:`xpnet.studies.base.Study`."""
     b = _budget(ctx)
     train, test = mnist(ctx.quick)
     results = {}
     for arm, (kind, window) in ARMS.items():
         recipe = Recipe(standardized(_layers(kind, window), train), train, test,
                         b["epochs"], b["batch_size"], b["lr"], b["momentum"],
-                        b["weight_decay"])
+                        b["weight_decay"], b["decay_every"])
         results[arm] = fit_arm(ctx, arm, recipe, seed,
                                extra=lambda t: {"test_error": 1 - t.measured["test_accuracy"]})
     return results
 
 
 def findings(summary: Any) -> list[str]:
+    """Sentences computed from the summary, for the table and results.json."""
     out = []
     for kind in KINDS:
         plain, over = (summary.stat(f"{kind}, {w}", "test_error") for w in WINDOWS)

@@ -11,7 +11,7 @@ from xpnet import nn
 from xpnet.data.preprocessing import Clip, Pipeline, Standardize, ZCAWhitening
 from xpnet.studies.arms import Recipe, fit_arm
 from xpnet.studies.base import Context, Metric, Plot, Study
-from xpnet.studies.digits import mnist
+from xpnet.studies.digits import decay_text, mnist
 
 #: arm -> (outliers injected, the pre-processing steps)
 ARMS = {
@@ -26,19 +26,21 @@ OUTLIER_SHARE, OUTLIER_VALUE = 0.002, 30.0
 
 
 def _budget(ctx: Context) -> dict[str, Any]:
-    return {"hidden": 256, "epochs": ctx.pick(10, 1), "batch_size": 64, "lr": 0.05,
-            "momentum": 0.9, "weight_decay": 5e-4}
+    return {"hidden": 256, "epochs": ctx.pick(8, 1), "decay_every": ctx.pick(6, None),
+            "batch_size": 64, "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4}
 
 
 def setup(ctx: Context) -> str:
+    """The data, network and budget in words (for the table); records the budget in
+    ``ctx.settings``."""
     b = _budget(ctx)
     ctx.settings.update(b, outlier_share=OUTLIER_SHARE, outlier_value=OUTLIER_VALUE)
     (x, _), (xt, _) = mnist(ctx.quick)
     return (f"MLP 784-{b['hidden']}-10 (ReLU) on MNIST-5k ({len(x)} training / {len(xt)} "
             f"test digits, pixels in [0, 1]); SGD lr {b['lr']}, momentum {b['momentum']}, "
             f"weight decay {b['weight_decay']}, batch {b['batch_size']}, {b['epochs']} "
-            f"epochs. The pre-processing is fitted on the training digits and put in front "
-            f"of the network (as xpnet train --preprocess does): mean 0, variance 1 "
+            f"epochs{decay_text(b)}. The pre-processing is fitted on the training digits and "
+            f"put in front of the network (as xpnet train --preprocess does): mean 0, variance 1 "
             f"(standardize), ZCA whitening (eps 0.01), clipping to the 0.5th and 99.5th "
             f"percentiles of the training values (clip). Outliers: {100 * OUTLIER_SHARE:g}% "
             f"of the pixels of every training and test digit set to {OUTLIER_VALUE:g} (a "
@@ -67,6 +69,7 @@ def _build(steps: tuple, train: Any, hidden: int) -> Any:
 
 
 def run(ctx: Context, seed: int) -> dict[str, dict[str, Any]]:
+    """Train every arm once with ``seed``; see :class:`xpnet.studies.base.Study`."""
     b = _budget(ctx)
     clean = mnist(ctx.quick)
     rng = numpy.random.default_rng([seed, 6])
@@ -75,12 +78,14 @@ def run(ctx: Context, seed: int) -> dict[str, dict[str, Any]]:
     for arm, (outliers, steps) in ARMS.items():
         train, test = dirty if outliers else clean
         recipe = Recipe(_build(steps, train, b["hidden"]), train, test, b["epochs"],
-                        b["batch_size"], b["lr"], b["momentum"], b["weight_decay"])
+                        b["batch_size"], b["lr"], b["momentum"], b["weight_decay"],
+                        b["decay_every"])
         results[arm] = fit_arm(ctx, arm, recipe, seed)
     return results
 
 
 def findings(summary: Any) -> list[str]:
+    """Sentences computed from the summary, for the table and results.json."""
     acc = {arm: summary.mean(arm, "test_accuracy") for arm in ARMS}
     clean = ", ".join(f"{arm} {100 * acc[arm]:.2f}%" for arm in list(ARMS)[:3])
     dirty = ", ".join(f"{arm.removeprefix('outliers, ')} {100 * acc[arm]:.2f}%"

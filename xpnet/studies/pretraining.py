@@ -29,6 +29,8 @@ def _budget(ctx: Context) -> dict[str, Any]:
 
 
 def setup(ctx: Context) -> str:
+    """The data, network and budget in words (for the table); records the budget in
+    ``ctx.settings``."""
     b = _budget(ctx)
     ctx.settings.update(b)
     (x, _), (xt, _) = mnist(ctx.quick)
@@ -68,6 +70,7 @@ def _network(layers: int, method: str | None, train: Any, seed: int, b: dict) ->
 
 
 def run(ctx: Context, seed: int) -> dict[str, dict[str, Any]]:
+    """Train every arm once with ``seed``; see :class:`xpnet.studies.base.Study`."""
     b = _budget(ctx)
     train, test = mnist(ctx.quick)
     results = {}
@@ -84,6 +87,7 @@ def run(ctx: Context, seed: int) -> dict[str, dict[str, Any]]:
 
 
 def findings(summary: Any) -> list[str]:
+    """Sentences computed from the summary, for the table and results.json."""
     out = []
     for arm in ARMS:
         s = summary.stat(arm, "test_accuracy")

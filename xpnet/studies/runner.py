@@ -232,17 +232,20 @@ def run_study(study: str | Study, seeds: int = 3, quick: bool = False,
     except (TypeError, ValueError, ZeroDivisionError):  # an arm with no value on any seed
         findings = ["No findings: some arm has no value on any seed (see the table)."]
     table = report.table_text(study, summary, setup, command, seconds, ctx, findings)
-    folder.mkdir(parents=True, exist_ok=True)
-    files = [folder / "results.json", folder / "table.md"]
     record = {"study": study.name, "title": study.title, "claim": study.claim,
               "setup": setup, "command": command, "seeds": list(range(seeds)),
               "quick": quick, "compare": compare, "settings": ctx.settings,
               "seconds": seconds, "machine": _machine(compare),
               "summary": summary.to_json(), "findings": findings, "arms": runs}
-    text = json.dumps(_clean(record), indent=1) + "\n"
-    atomic_write(files[0], lambda f: f.write(text.encode("utf-8")))
-    atomic_write(files[1], lambda f: f.write(table.encode("utf-8")))
+    files = _write(folder, record, table)
     plot = report.draw(study, summary, folder / "plot.png", command)
-    if plot is not None:
-        files.append(plot)
-    return StudyRun(summary, table, folder, files, seconds)
+    return StudyRun(summary, table, folder, files + ([plot] if plot else []), seconds)
+
+
+def _write(folder: Path, record: dict[str, Any], table: str) -> list[Path]:
+    """results.json and table.md, each written whole or not at all."""
+    folder.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(_clean(record), indent=1) + "\n"
+    atomic_write(folder / "results.json", lambda f: f.write(text.encode("utf-8")))
+    atomic_write(folder / "table.md", lambda f: f.write(table.encode("utf-8")))
+    return [folder / "results.json", folder / "table.md"]

@@ -11,7 +11,7 @@ from xpnet import nn
 from xpnet.data.transforms import random_crop
 from xpnet.studies.arms import Recipe, fit_arm
 from xpnet.studies.base import Context, Metric, Plot, Study
-from xpnet.studies.digits import mnist, standardized
+from xpnet.studies.digits import decay_text, mnist, standardized
 
 LAYERS = ("convolutional", "locally connected")
 DATA = ("centred", "shifted")
@@ -19,11 +19,13 @@ ARMS = {f"{layer}, {data}": (layer, data) for data in DATA for layer in LAYERS}
 
 
 def _budget(ctx: Context) -> dict[str, Any]:
-    return {"epochs": ctx.pick(10, 1), "batch_size": 64, "lr": 0.05, "momentum": 0.9,
-            "weight_decay": 5e-4, "max_shift": 4}
+    return {"epochs": ctx.pick(8, 1), "decay_every": ctx.pick(6, None), "batch_size": 64,
+            "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4, "max_shift": 4}
 
 
 def setup(ctx: Context) -> str:
+    """The data, network and budget in words (for the table); records the budget in
+    ``ctx.settings``."""
     b = _budget(ctx)
     ctx.settings.update(b)
     (x, _), (xt, _) = mnist(ctx.quick)
@@ -36,7 +38,8 @@ def setup(ctx: Context) -> str:
             f"centred as MNIST is, or each digit (training and test) moved once by a random "
             f"whole-pixel shift of up to {b['max_shift']} in each direction, drawn with the "
             f"seed. SGD lr {b['lr']}, momentum {b['momentum']}, weight decay "
-            f"{b['weight_decay']}, batch {b['batch_size']}, {b['epochs']} epochs.")
+            f"{b['weight_decay']}, batch {b['batch_size']}, {b['epochs']} epochs"
+            f"{decay_text(b)}.")
 
 
 def _layers(layer: str) -> Any:
@@ -58,6 +61,7 @@ def _moved(data: Any, seed: int, which: int, max_shift: int) -> Any:
 
 
 def run(ctx: Context, seed: int) -> dict[str, dict[str, Any]]:
+    """Train every arm once with ``seed``; see :class:`xpnet.studies.base.Study`."""
     b = _budget(ctx)
     centred = mnist(ctx.quick)
     shifted = tuple(_moved(d, seed, 4 + i, b["max_shift"]) for i, d in enumerate(centred))
@@ -65,12 +69,14 @@ def run(ctx: Context, seed: int) -> dict[str, dict[str, Any]]:
     for arm, (layer, data) in ARMS.items():
         train, test = centred if data == "centred" else shifted
         recipe = Recipe(standardized(_layers(layer), train), train, test, b["epochs"],
-                        b["batch_size"], b["lr"], b["momentum"], b["weight_decay"])
+                        b["batch_size"], b["lr"], b["momentum"], b["weight_decay"],
+                        b["decay_every"])
         results[arm] = fit_arm(ctx, arm, recipe, seed)
     return results
 
 
 def findings(summary: Any) -> list[str]:
+    """Sentences computed from the summary, for the table and results.json."""
     out = []
     for data in DATA:
         conv, local = (summary.stat(f"{layer}, {data}", "test_accuracy") for layer in LAYERS)

@@ -211,6 +211,8 @@ def train_torch(recipe: Recipe, seed: int, ctx: Any) -> Trained:
     net, params = to_torch(recipe.build(seed))
     opt = torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum,
                           weight_decay=recipe.weight_decay)
+    schedule = (torch.optim.lr_scheduler.StepLR(opt, recipe.decay_every, 0.1)
+                if recipe.decay_every else None)
     loader: Any = make_loader(recipe, seed)
     budget = Budget(loader, recipe.seconds) if recipe.seconds else None
     loader = budget or loader
@@ -228,6 +230,8 @@ def train_torch(recipe: Recipe, seed: int, ctx: Any) -> Trained:
         if recipe.test_each_epoch:
             record["val_accuracy"], record["val_loss"] = _accuracy(net, *recipe.test)
         history.append(record)
+        if schedule is not None:
+            schedule.step()
         state.metrics = record
         for c in callbacks:
             c.on_epoch_end(state)
