@@ -10,6 +10,11 @@ Launch any script or ``xpnet train`` with ``mpiexec -n R``; :func:`init` gives t
 - :class:`DistributedTrainer`: :class:`xpnet.train.Trainer` for a data-parallel job
   (broadcast and checked start, per-rank random streams, metrics summed over ranks,
   checkpoints written by rank 0 alone).
+- :class:`TowerModel`, :class:`TowerTrainer`: AlexNet's two towers on two ranks, with
+  the exchanges of :mod:`xpnet.distributed.exchange` (:func:`all_gather`,
+  :func:`halo_exchange`) where the towers talk.
+
+``xpnet train`` does all of this under ``mpiexec`` (``docs/distributed.md``).
 
 Example:
     >>> from xpnet import distributed
@@ -31,23 +36,30 @@ from xpnet.distributed.data_parallel import (
     broadcast_optimizer,
     check_identical,
 )
+from xpnet.distributed.exchange import ExchangeMeter, all_gather, halo_exchange
 from xpnet.distributed.sampler import DistributedLoader, evaluation_shard, shard_sizes
-from xpnet.distributed.trainer import DistributedTrainer
+from xpnet.distributed.towers import TowerModel
+from xpnet.distributed.trainer import DistributedTrainer, TowerTrainer
 
 __all__ = [
     "Communicator",
     "DataParallel",
     "DistributedLoader",
     "DistributedTrainer",
+    "ExchangeMeter",
     "GradientBuckets",
     "LocalCommunicator",
     "MPICommunicator",
     "Request",
+    "TowerModel",
+    "TowerTrainer",
+    "all_gather",
     "broadcast_module",
     "broadcast_optimizer",
     "check_identical",
     "count_uses",
     "evaluation_shard",
+    "halo_exchange",
     "init",
     "shard_sizes",
 ]

@@ -409,10 +409,13 @@ def init(*, abort_on_error: bool = True, cuda_aware: bool = False,
 def _install_abort_hook(comm: MPICommunicator) -> None:
     """An uncaught exception on any rank prints its traceback, then ends the whole job."""
     previous = sys.excepthook
+    if getattr(previous, "xpnet_abort", False):
+        return  # init() called again: one hook is enough
 
     def hook(kind: type[BaseException], error: BaseException, tb: Any) -> None:
         sys.stderr.write(f"xpnet: rank {comm.rank} of {comm.size} failed; aborting the job\n")
         previous(kind, error, tb)
         comm.abort(1)
 
+    hook.xpnet_abort = True  # type: ignore[attr-defined]
     sys.excepthook = hook
