@@ -22,6 +22,7 @@ def _run(ctx, seed):
         if ctx.compare:
             out[arm]["torch"] = {**ours, "acc": ours["acc"] - 0.01}
             out[arm]["weight_diff"] = 1e-7 * (seed + 1)
+            out[arm]["step_diff"] = 1e-17
     return out
 
 
@@ -79,9 +80,10 @@ def test_compare_adds_pytorch_difference_and_weight_columns(tmp_path, monkeypatc
     rows = [line for line in done.table.splitlines() if line.startswith("| ")]
     assert rows[0].split(" | ")[1:5] == ["accuracy (%), xpnet", "accuracy (%), PyTorch",
                                          "accuracy (%), difference", "epochs, xpnet"]
-    assert rows[0].endswith("| max abs weight difference after epoch 1 |")
+    assert rows[0].endswith("| max abs weight difference, 1 step in float64 | "
+                            "max abs weight difference, epoch 1 in float32 |")
     a = rows[1].split(" | ")
-    assert a[3] == "1.00 ± 0.00" and a[-1] == "2.0e-07 |"
+    assert a[3] == "1.00 ± 0.00" and a[-2:] == ["1.0e-17", "2.0e-07 |"]
 
 
 def test_summary_curve_pads_a_curve_that_stopped_early():

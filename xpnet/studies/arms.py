@@ -298,8 +298,10 @@ def fit_arm(ctx: Any, arm: str, recipe: Recipe, seed: int,
             network (accuracy on shifted digits, ...), made in each framework.
 
     Returns:
-        ``{"xpnet": measured, "torch": measured, "weight_diff": float}`` ("torch" and
-        "weight_diff" only where they apply); a framework whose training diverged (NaN
+        ``{"xpnet": measured, "torch": measured, "weight_diff": float, "step_diff":
+        float}`` ("torch" and the differences only where they apply: the largest weight
+        difference after the first epoch in float32, and after one step in float64,
+        :func:`xpnet.studies.twin.first_step`); a framework whose training diverged (NaN
         or inf) measured ``{"diverged": 1.0}`` only.
     """
     ctx.say(f"  {arm}, seed {seed}: xpnet")
@@ -323,4 +325,6 @@ def fit_arm(ctx: Any, arm: str, recipe: Recipe, seed: int,
         if not recipe.random and ours is not None and theirs is not None and \
                 ours.weights is not None and theirs.weights is not None:
             result["weight_diff"] = max_weight_difference(ours.weights, theirs.weights)
+        if not recipe.random:
+            result["step_diff"] = twin.first_step(recipe, seed)
     return result

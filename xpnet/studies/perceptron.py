@@ -137,6 +137,31 @@ def _mlp_torch(start: list, b: dict[str, Any]) -> tuple[dict[str, Any], Any]:
     return _mlp_measured(errors), first
 
 
+def _mlp_step64(start: list, b: dict[str, Any]) -> float:
+    """The largest weight difference after one step in float64, xpnet against PyTorch."""
+    import torch  # noqa: PLC0415
+
+    from xpnet.studies.arms import max_weight_difference  # noqa: PLC0415
+
+    hidden = start[0].shape[0]
+    net = mlp((2, hidden, 1), activation="sigmoid", output_activation="sigmoid").double()
+    tnet = torch.nn.Sequential(torch.nn.Linear(2, hidden), torch.nn.Sigmoid(),
+                               torch.nn.Linear(hidden, 1), torch.nn.Sigmoid()).double()
+    with torch.no_grad():
+        for p, t, value in zip(net.parameters(), tnet.parameters(), start, strict=True):
+            p.data[...] = value
+            t.copy_(torch.from_numpy(value.astype(numpy.float64)))
+    x, d = X.astype(numpy.float64), numpy.array(TARGETS["XOR"], numpy.float64).reshape(4, 1)
+    opt = optim.SGD(net.parameters(), lr=b["lr"], momentum=b["momentum"])
+    F.squared_error(net(xpnet.Tensor(x)), xpnet.Tensor(d)).backward()
+    opt.step()
+    topt = torch.optim.SGD(tnet.parameters(), lr=b["lr"], momentum=b["momentum"])
+    (0.5 * ((tnet(torch.from_numpy(x)) - torch.from_numpy(d)) ** 2).sum()).backward()
+    topt.step()
+    return max_weight_difference([p.data for p in net.parameters()],
+                                 [t.detach().numpy() for t in tnet.parameters()])
+
+
 def _pair(ours: tuple, theirs: tuple | None) -> dict[str, Any]:
     from xpnet.studies.arms import max_weight_difference  # noqa: PLC0415
 
@@ -159,6 +184,8 @@ def run(ctx: Context, seed: int) -> dict[str, dict[str, Any]]:
         ctx.say(f"  {arm}, seed {seed}")
         measured, first, start = _mlp(hidden, seed, b)
         results[arm] = _pair((measured, first), _mlp_torch(start, b) if torch_too else None)
+        if torch_too:
+            results[arm]["step_diff"] = _mlp_step64(start, b)
     return results
 
 

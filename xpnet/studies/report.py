@@ -50,7 +50,8 @@ def _header(study: Study, summary: Any, compared: bool) -> list[str]:
         else:
             heads.append(m.label)
     if compared:
-        heads.append("max abs weight difference after epoch 1")
+        heads += ["max abs weight difference, 1 step in float64",
+                  "max abs weight difference, epoch 1 in float32"]
     return heads
 
 
@@ -62,8 +63,9 @@ def _row(study: Study, summary: Any, arm: str, compared: bool) -> list[str]:
             cells.append(cell(summary.stat(arm, m.key, "torch"), m))
             cells.append(cell(summary.difference(arm, m.key), m))
     if compared:
-        w = summary.weight_diff(arm)
-        cells.append(_DASH if w is None else f"{w:.1e}")
+        for key in ("step_diff", "weight_diff"):
+            w = summary.weight_diff(arm, key)
+            cells.append(_DASH if w is None else f"{w:.1e}")
     return cells
 
 
@@ -100,9 +102,12 @@ def table_text(study: Study, summary: Any, setup: str, command: str, seconds: fl
     if summary.compared():
         notes.append("PyTorch: the same network with the same initial weights, trained on "
                      "the same batches in the same order with torch.optim.SGD; difference: "
-                     "xpnet - PyTorch, seed by seed. The weight difference is given where "
-                     "the two should agree step for step (no dropout or DropConnect in the "
-                     "network; augmentation is drawn once and fed to both).")
+                     "xpnet - PyTorch, seed by seed. The weight differences (the largest "
+                     "over the seeds) are given where the two should agree step for step "
+                     "(no dropout or DropConnect in the network; augmentation is drawn once "
+                     "and fed to both): after one step on the first batch in float64, and "
+                     "after the first epoch in float32, where rounding differences grow "
+                     "with the steps.")
     notes += _diverged(summary)
     if ctx.quick:
         notes.append("Quick mode: small budgets, a check that the study runs, not a result.")

@@ -29,6 +29,9 @@ from xpnet.train.checkpoint import atomic_write
 __all__ = ["Stat", "StudyRun", "Summary", "run_study"]
 
 FRAMEWORKS = ("xpnet", "torch")
+#: The weight differences between xpnet and its twin: after one step in float64, after
+#: the first epoch in float32.
+WEIGHT_DIFFS = ("step_diff", "weight_diff")
 
 
 @dataclass(frozen=True)
@@ -88,9 +91,10 @@ class Summary:
                  and r["torch"].get(key) is not None]
         return stat(diffs)
 
-    def weight_diff(self, arm: str) -> float | None:
-        """The largest weight difference after the first epoch over the seeds, or None."""
-        found = [r["weight_diff"] for r in self.runs.get(arm, ()) if "weight_diff" in r]
+    def weight_diff(self, arm: str, key: str = "weight_diff") -> float | None:
+        """The largest weight difference over the seeds, or None: after the first epoch
+        (``weight_diff``, float32) or the first step (``step_diff``, float64)."""
+        found = [r[key] for r in self.runs.get(arm, ()) if key in r]
         return max(found) if found else None
 
     def compared(self) -> bool:
@@ -125,8 +129,9 @@ class Summary:
                     row["difference"] = vars(self.difference(arm, m.key))
                 if row:
                     out[arm][m.key] = row
-            if self.weight_diff(arm) is not None:
-                out[arm]["weight_diff_max"] = self.weight_diff(arm)
+            for key in WEIGHT_DIFFS:
+                if self.weight_diff(arm, key) is not None:
+                    out[arm][f"{key}_max"] = self.weight_diff(arm, key)
         return out
 
 

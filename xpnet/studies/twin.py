@@ -23,7 +23,10 @@ import torch
 from torch import nn as tnn
 from torch.nn import functional as TF
 
+import xpnet
 from xpnet import cpu, nn
+from xpnet import functions as xF
+from xpnet import optim as xpnet_optim
 from xpnet.data.preprocessing import Preprocessor
 from xpnet.studies.arms import (
     Budget,
@@ -33,12 +36,13 @@ from xpnet.studies.arms import (
     Trained,
     examples_seen,
     make_loader,
+    max_weight_difference,
     measured_from,
 )
 from xpnet.train.callbacks.base import TrainState
 from xpnet.train.errors import NonFiniteError
 
-__all__ = ["NoTwinError", "to_torch", "train_torch"]
+__all__ = ["NoTwinError", "first_step", "to_torch", "train_torch"]
 
 
 class NoTwinError(ValueError):
@@ -136,15 +140,20 @@ def _layer(m: nn.Module) -> tnn.Module:
     raise NoTwinError(f"PyTorch has no layer for xpnet's {type(m).__name__}")
 
 
-def to_torch(model: nn.Sequential) -> tuple[tnn.Sequential, list[tnn.Parameter]]:
-    """A float32 PyTorch copy of an xpnet Sequential, and its parameters in xpnet's order.
+def to_torch(model: nn.Sequential, dtype: torch.dtype = torch.float32
+             ) -> tuple[tnn.Sequential, list[tnn.Parameter]]:
+    """A PyTorch copy of an xpnet Sequential, and its parameters in xpnet's order.
+
+    Args:
+        model: the network (its parameters are copied, never shared).
+        dtype: the copy's float type (the weights are copied after the cast).
 
     Raises:
         NoTwinError: a layer PyTorch does not have (DropConnect).
     """
     layers, params = [], []
     for m in model:
-        t = _layer(m)
+        t = _layer(m).to(dtype)
         target = t.linear if isinstance(t, Maxout) else t
         if isinstance(target, (tnn.Conv2d, tnn.Linear)):
             with torch.no_grad():
@@ -158,6 +167,32 @@ def to_torch(model: nn.Sequential) -> tuple[tnn.Sequential, list[tnn.Parameter]]
             raise NoTwinError(f"{type(m).__name__}: {len(ours)} parameters against {len(theirs)}")
         params.extend(theirs)
     return tnn.Sequential(*layers), params
+
+
+def first_step(recipe: Recipe, seed: int) -> float:
+    """The largest weight difference after one SGD step in float64 from the same weights
+    on the arm's first batch: rounding then sits at 1e-16 of the weights, so anything
+    larger would be a different computation (float32 trajectories drift further apart
+    where training is chaotic, or where a max pool's equal values are told apart by
+    rounding)."""
+    model = recipe.build(seed).double()
+    net, params = to_torch(model, torch.float64)
+    batches = iter(make_loader(recipe, seed))
+    x, y = next(batches)
+    batches.close()  # stops the loader's worker
+    x = x.astype(numpy.float64)
+    settings = {"lr": recipe.lr, "momentum": recipe.momentum,
+                "weight_decay": recipe.weight_decay}
+    ours = xpnet_optim.SGD(model.parameters(), **settings)
+    ours.zero_grad()
+    xF.softmax_cross_entropy(model(xpnet.Tensor(x)), y).backward()
+    ours.step()
+    theirs = torch.optim.SGD(params, **settings)
+    theirs.zero_grad()
+    TF.cross_entropy(net(torch.from_numpy(x)), torch.from_numpy(y)).backward()
+    theirs.step()
+    return max_weight_difference([p.data for p in model.parameters()],
+                                 [p.detach().numpy() for p in params])
 
 
 def _accuracy(net: tnn.Module, x: numpy.ndarray, y: numpy.ndarray) -> tuple[float, float]:
