@@ -1,8 +1,10 @@
 """Op-level race: xpnet conv2d against PyTorch, forward + backward per layer shape.
 
-The layer shapes are the convolutions of the three benchmark networks (batch 128,
-float32, NCHW): LeNet-5 on 28x28x1, cuda-convnet's CIFAR net on 32x32x3 and the
-AlexNet shape scaled to 64x64x3 (channels 24/64/96/96/64, conv1 11x11/4, groups=2).
+The layer shapes are the convolutions of the zoo's three benchmark networks (batch
+128, float32, NCHW): LeNet-5 on 28x28x1, cuda-convnet's CIFAR net on 32x32x3 and the
+AlexNet shape scaled to 64x64x3 (channels 24/64/96/96/64, conv1 11x11/4, groups=2),
+then those of Caffe's LeNet widths (20 and 50 channels) and of the narrow variants of
+``bench/nets.py`` whose channel counts are not multiples of half the SIMD width.
 Both libraries run in this one process on the same thread count, in alternating turns,
 each after a pause and untimed calls (as ``bench_cnn.py``); the median of each is
 reported with ratio = torch time / xpnet time (>= 1: xpnet is as fast or faster).
@@ -41,6 +43,12 @@ LAYERS = [
     ("alexnet64", "conv3", 64, 3, 96, 3, 1, 1, 1, False),
     ("alexnet64", "conv4", 96, 3, 96, 3, 1, 1, 2, False),
     ("alexnet64", "conv5", 96, 3, 64, 3, 1, 1, 2, False),
+    ("caffe", "conv1", 1, 28, 20, 5, 1, 0, 1, True),  # Caffe's LeNet widths
+    ("caffe", "conv2", 20, 12, 50, 5, 1, 0, 1, False),
+    ("narrow", "lenet2", 6, 14, 8, 5, 1, 0, 1, False),  # bench/nets.py's narrow variants
+    ("narrow", "cifar1", 3, 32, 16, 5, 1, 2, 1, True),
+    ("narrow", "alex1", 3, 64, 12, 11, 4, 2, 1, True),
+    ("narrow", "alex2", 12, 7, 32, 5, 1, 2, 2, False),
 ]
 
 
@@ -171,7 +179,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--batch", type=int, default=128)
-    ap.add_argument("--net", default=None, help="only this net (lenet5, cifar, alexnet64)")
+    ap.add_argument("--net", default=None,
+                    help="only this net (lenet5, cifar, alexnet64, caffe, narrow, extra)")
     ap.add_argument("--clock", choices=["wall", "cpu"], default="wall",
                     help="--paths only; cpu: process CPU time (with --threads 1 on a busy machine)")
     ap.add_argument("--paths", action="store_true",

@@ -95,9 +95,9 @@ def test_register_blocks_match_gemm_on_the_cifar_conv2(blocks_spy):
 
 
 def test_register_blocks_apply_only_where_they_fit():
-    """Og not a multiple of half the SIMD width, or fewer outputs per map than a block's
-    NR, leave the convolution to the other engines; forced, the blocks take every shape
-    they can compute."""
+    """Any Og fits the blocks (a last block masked); fewer outputs per map than a block's
+    NR never; a forward pass with many blocks half used goes to the GEMM unless the GEMM
+    would be narrow; forced, the blocks take every shape they can compute."""
     blocks = pytest.importorskip("xpnet.cpu.conv.blocks")
     vl, nr, f32 = blocks.lanes(numpy.float32), blocks.NR, numpy.float32
 
@@ -106,8 +106,7 @@ def test_register_blocks_apply_only_where_they_fit():
 
     assert apply(2 * vl, nr) and apply(vl, 64)
     assert apply(vl // 2 * 3, 64)  # 2 VL / 2 + VL / 2
-    assert not apply(vl // 2 + 1, 64)
-    assert not apply(vl // 2, 64)  # a half-width block alone
+    assert apply(vl // 2 + 1, 64) and apply(3, 64) and apply(2 * vl + 2, 64)  # masked
     assert not apply(2 * vl, nr - 1)
     assert not apply(4 * vl, nr + 1)  # 2 blocks, half used
     assert apply(4 * vl, 4 * nr)
@@ -119,8 +118,25 @@ def test_register_blocks_apply_only_where_they_fit():
     # what they can compute, whatever the measured thresholds
     assert select.blocks_fit(blocks, vl // 2, nr, f32)
     assert select.blocks_fit(blocks, 4 * vl, nr + 1, f32)
-    assert not select.blocks_fit(blocks, vl // 2 + 1, 64, f32)
+    assert select.blocks_fit(blocks, 1, nr, f32)
     assert not select.blocks_fit(blocks, 2 * vl, nr - 1, f32)
+
+
+def test_direct_sums_go_first_only_for_few_output_channels():
+    """Where both run, the direct sums take the forward pass for Og < VL / 2, and dE/dw
+    for Og < VL or for short tap runs (a grey 5 x 5 layer: 5 taps a window row) with
+    Og < 2 VL; elsewhere the blocks."""
+    blocks = pytest.importorskip("xpnet.cpu.conv.blocks")
+    vl, f32 = blocks.lanes(numpy.float32), numpy.float32
+
+    def first(cin, og, wgrad):
+        geo = select.Geometry(5, 5, 1, 1, 2, 2, 1, 1, 1, 28, 28, 28, 28)
+        return select.direct_first(blocks, geo, cin, og, f32, wgrad)
+
+    assert first(1, vl // 2 - 2, False) and not first(1, vl // 2, False)
+    assert first(3, vl - 1, True) and not first(3, vl, True)  # 15 taps a row: a long run
+    assert first(1, 2 * vl - 2, True) == (5 < blocks.NR)
+    assert not first(1, 2 * vl, True)
 
 
 # (x shape, w shape, stride, padding, groups): the benchmark nets' layers (bench_conv_ops)
@@ -212,7 +228,8 @@ for name in ("forward", "weight_grad"):
         return _real(*a)
     setattr(blocks, name, spy)
 rng = numpy.random.default_rng(0)
-modes = [((2, 8, 9, 10), 12, 3, 1, 1, 1), ((2, 16, 7, 7), 32, 3, 2, 1, 2)]
+modes = [((2, 8, 9, 10), 12, 3, 1, 1, 1), ((2, 16, 7, 7), 32, 3, 2, 1, 2),
+         ((2, 8, 9, 10), 7, 3, 1, 1, 1)]  # 7: a masked last block on every width
 for (n, c, h, w), co, k, s, p, g in modes:
     x, wt = rng.standard_normal((n, c, h, w)), rng.standard_normal((co, c // g, k, k))
     outs = []
@@ -234,7 +251,7 @@ def test_register_blocks_on_other_hosts_shapes(drop, shape, tmp_path):
     """The blocks as numba compiles them for an AVX2 machine (VL 8 float32, NR 6) and an
     SSE one (16-byte vectors), forced by hiding CPU features from llvmlite in a fresh
     process with its own numba cache: y, dE/dx and dE/dw equal the GEMM path's
-    (float64), half-width last block and strided groups included."""
+    (float64), half-width and masked last blocks and strided groups included."""
     pytest.importorskip("numba")
     import os
     import subprocess

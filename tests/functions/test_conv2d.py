@@ -345,14 +345,15 @@ def test_conv2d_by_register_blocks(mode, threads, blocks_spy):
 
 
 def test_short_tap_runs_leave_the_weight_gradient_to_the_direct_sums(blocks_spy):
-    """A grey 5x5 layer to 16 channels: the blocks take its forward pass, but its weight
-    gradient (5 taps per window row, fewer than a block's rows) goes to the direct sums;
-    the gradient is still right (float64, against central differences)."""
+    """A grey 5x5 layer to 12 channels: the blocks take its forward pass, but its weight
+    gradient (5 taps per window row, fewer than a block's rows, and Og < 2 VL) goes to
+    the direct sums; the gradient is still right (float64, against central
+    differences)."""
     blocks = pytest.importorskip("xpnet.cpu.conv.blocks")
     rng = numpy.random.default_rng(11)
     x = rng.standard_normal((2, 1, 10, 10))
-    w = rng.standard_normal((16, 1, 5, 5))
-    assert 5 < blocks.NR
+    w = rng.standard_normal((12, 1, 5, 5))
+    assert 5 < blocks.NR and 12 < 2 * blocks.lanes(numpy.float64)
     check_op(lambda x, w: F.conv2d(x, w, padding=2), lambda x, w: ref_conv2d(x, w, padding=2),
              x, w, wrt=[1])
     assert blocks_spy["forward"] > 0 and blocks_spy["weight_grad"] == 0
@@ -371,3 +372,64 @@ def test_conv_transpose2d_by_register_blocks(stride, blocks_spy):
     check_op(lambda x, w, b: F.conv_transpose2d(x, w, b, **kw),
              lambda x, w, b: ref_conv_transpose2d(x, w, b, **kw), x, w, b)
     assert blocks_spy["forward"] > 0 and blocks_spy["weight_grad"] > 0
+
+
+# Shapes the register blocks take with a masked last block (Og not a multiple of half
+# the SIMD width): float64 has 8 lanes with AVX-512, 4 with AVX2. Forced, so that the
+# direct sums do not take the narrow ones first.
+MASKED_MODES = {
+    "og3": ((2, 8, 9, 10), 3, 3, 1, 1, 1, 1, True),
+    "og5_pad2_kernel5": ((2, 8, 10, 12), 5, 5, 1, 2, 1, 1, True),
+    "og10": ((2, 8, 9, 10), 10, 3, 1, 1, 1, 1, True),  # 8 + 2 lanes
+    "og13_no_bias": ((2, 8, 9, 10), 13, 3, 1, 1, 1, 1, False),
+    "og19_stride2": ((2, 8, 17, 18), 19, 3, 2, 1, 1, 1, True),  # 16 + 3
+    "groups2_og6": ((2, 10, 10, 10), 12, 3, 1, 1, 1, 2, True),
+    "dilation2_og7": ((2, 8, 12, 13), 7, 3, 1, 2, 2, 1, True),
+    "grey_og6": ((2, 1, 12, 12), 6, 5, 1, 0, 1, 1, True),  # LeNet's conv1, no padding
+}
+
+
+@pytest.mark.parametrize("mode", MASKED_MODES)
+def test_conv2d_by_masked_register_blocks(mode, threads, blocks_spy):
+    """Forced onto the blocks: forward against the loops, dE/dx, dE/dw, dE/db against
+    central differences (float64). A lane written past Og would land on the next
+    output's first channels, already summed, and the loops' reference would show it."""
+    shape, co, k, s, p, d, g, bias = MASKED_MODES[mode]
+    rng = numpy.random.default_rng(13)
+    x = rng.standard_normal(shape)
+    w = rng.standard_normal((co, shape[1] // g, k, k))
+    b = rng.standard_normal(co) if bias else None
+    kw = dict(stride=s, padding=p, dilation=d, groups=g)
+    with cpu.engines(conv="blocks"):
+        if b is None:
+            check_op(lambda x, w: F.conv2d(x, w, **kw), lambda x, w: ref_conv2d(x, w, **kw),
+                     x, w)
+        else:
+            check_op(lambda x, w, b: F.conv2d(x, w, b, **kw),
+                     lambda x, w, b: ref_conv2d(x, w, b, **kw), x, w, b)
+    assert blocks_spy["forward"] > 0 and blocks_spy["weight_grad"] > 0
+
+
+@pytest.mark.parametrize("co, cin, size, padding", [(20, 1, 28, 0), (50, 20, 12, 0),
+                                                    (12, 3, 16, 2), (8, 6, 14, 0)])
+def test_masked_blocks_in_float32_match_the_float64_loops(co, cin, size, padding):
+    """float32 (16 lanes with AVX-512: 20 = 16 + 4, 50 = 32 + 16 + 2, 12 and 8 one
+    masked vector), Caffe's LeNet widths among them: y, dE/dx and dE/dw by the blocks
+    against the float64 loops, to float32 rounding."""
+    pytest.importorskip("numba")
+    rng = numpy.random.default_rng(14)
+    x = rng.standard_normal((3, cin, size, size))
+    w = rng.standard_normal((co, cin, 5, 5)) * 0.2
+    gy = rng.standard_normal((3, co, size + 2 * padding - 4, size + 2 * padding - 4))
+    got = []
+    for dtype, engine in ((numpy.float32, "blocks"), (numpy.float64, "gemm")):
+        with cpu.engines(conv=engine):
+            xt = Tensor(x.astype(dtype), requires_grad=True)
+            wt = Tensor(w.astype(dtype), requires_grad=True)
+            y = F.conv2d(xt, wt, padding=padding)
+            y.backward(gy.astype(dtype))
+        got.append((y.data, xt.grad, wt.grad))
+    numpy.testing.assert_allclose(got[1][0], ref_conv2d(x, w, padding=padding), rtol=1e-10,
+                                  atol=1e-10)
+    for a, ref in zip(*got):
+        numpy.testing.assert_allclose(a, ref, rtol=2e-4, atol=2e-4 * numpy.abs(ref).max())

@@ -15,7 +15,13 @@ the sum runs over the output positions, and the "weights" are dE/dy:
     dE/dw[k0 + r, :] += x[pos + off + k0 + r] * dE/dy[pos, (0 .. CB)].
 
 The sums are reassociated, so the rounding differs from the GEMM path's but is the same
-from run to run. Which convolutions take the blocks: :mod:`xpnet.cpu.conv.select`.
+from run to run. Any Og is covered: blocks of 2 VL channels, then VL or VL / 2, and a
+last block with a masked vector for any other rest (:func:`blocks_ir.block`). Which
+convolutions take the blocks: :mod:`xpnet.cpu.conv.select`.
+
+numba caches these loops keyed on this file alone, and they inline the blocks of
+``blocks_ir.py``: a change there must come with a change here (the revision below), or
+a stale cache would run the old blocks.
 """
 
 from __future__ import annotations
@@ -32,6 +38,9 @@ from xpnet.cpu.threads import ordered_sum, parallel_slices
 
 __all__ = ["NR", "VECTOR_BYTES", "forward", "lanes", "run_forward", "run_param_grads",
            "tap_runs", "weight_grad"]
+
+#: blocks_ir's revision these loops were compiled with (2: masked last blocks).
+BLOCKS_IR_REVISION = 2
 
 
 def tap_runs(kw: int, cg: int, dw: int, g: int) -> tuple[bool, int, int]:
@@ -95,7 +104,7 @@ def forward(x: Any, w: Any, b: Any, has_b: bool, geo: Any, y: Any) -> None:
                     yf[yb + r * co + o] = b[o] if has_b else 0.0
             for k in range(g):
                 cb = 0
-                while cb < og:  # blocks of 2 VL channels, then VL, then VL / 2
+                while cb < og:  # blocks of 2 VL channels, then the rest (block)
                     c_off = yb + k * og + cb
                     if merged:  # the window's kh runs of kw C taps
                         width = block(og - cb, vl, buf, wf, yf, po, kh, kw * channels, 0,
@@ -148,7 +157,7 @@ def weight_grad(x: Any, gy: Any, geo: Any, kh: int, kw: int, g: int, gw: Any) ->
                     for t in range(0, run, NR):
                         row0 = ((k * kh + i) * rows + j * per_run + t) * og
                         cb = 0
-                        while cb < og:  # blocks of 2 VL channels, then VL, then VL / 2
+                        while cb < og:  # blocks of 2 VL channels, then the rest (block)
                             cb += block(og - cb, vl, buf, gyf, gwf, po, oh, ow, a_run + t,
                                          sh * wp * channels, sw * channels,
                                          gy0 + k * og + cb, ow * co, co, row0 + cb, og)

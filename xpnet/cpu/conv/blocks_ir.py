@@ -12,7 +12,11 @@ for mi < m (window rows) and ki < k (taps of one row), where po[r] is where pixe
 window starts. One tap costs NR broadcasts and NV vector loads for NR NV fused
 multiply-adds, so the loop runs at the FMA units' speed. Og is covered by blocks of
 2 VL channels, then one of VL and one of VL / 2 for what is left (Og = 24 float32:
-16 + 8).
+16 + 8); any other rest is one block whose last vector is masked (Og = 50: 32, then
+16 + 2 lanes; Og = 20: 16 + 4), its weights and outputs loaded and stored under a lane
+mask (``llvm.masked.load`` / ``llvm.masked.store``: AVX-512's k-registers), so that no
+lane past Og is read or written. Every lane's sum runs over the taps in the same order
+whatever the block's width: the width never changes a result's bits.
 
 numba's compiler does not keep such a block in registers by itself (its loop vectoriser
 leaves the partial sums in memory, and its straight-line vectoriser is off), so the
@@ -60,25 +64,65 @@ def lanes(dtype: Any) -> int:
     return VECTOR_BYTES // numpy.dtype(dtype).itemsize
 
 
-def _make_block(nv: int, split: int = 1) -> Any:
+class _Lanes:
+    """Loads and stores of one vector type, whole or under a lane mask (the last vector
+    of a masked block: lanes l < tail only)."""
+
+    def __init__(self, builder: Any, vty: Any, tail: Any) -> None:
+        self.builder, self.vty = builder, vty
+        self.mask = None
+        if tail is not None:  # <l < tail for l in lanes>, AVX-512: one k-register
+            i32 = ir.IntType(32)
+            n = vty.count
+            vi = ir.VectorType(i32, n)
+            undef = ir.Constant(vi, ir.Undefined)
+            first = builder.insert_element(undef, builder.trunc(tail, i32), ir.Constant(i32, 0))
+            splat = builder.shuffle_vector(first, undef, ir.Constant(vi, [0] * n))
+            self.mask = builder.icmp_signed("<", ir.Constant(vi, list(range(n))), splat)
+            name = f"v{n}{vty.element.intrinsic_name}.p0"
+            pty, i1s = vty.as_pointer(), self.mask.type
+            self.masked_load = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(vty, [pty, i32, i1s, vty]),
+                f"llvm.masked.load.{name}")
+            self.masked_store = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(ir.VoidType(), [vty, pty, i32, i1s]),
+                f"llvm.masked.store.{name}")
+            self.zeros = ir.Constant(vty, [0.0] * n)
+            self.align = ir.Constant(i32, 4)  # float32's, enough for float64 too
+
+    def load(self, ptr: Any, masked: bool) -> Any:
+        if masked and self.mask is not None:
+            return self.builder.call(self.masked_load, [ptr, self.align, self.mask, self.zeros])
+        return self.builder.load(ptr, align=1)
+
+    def store(self, value: Any, ptr: Any, masked: bool) -> None:
+        if masked and self.mask is not None:
+            self.builder.call(self.masked_store, [value, ptr, self.align, self.mask])
+        else:
+            self.builder.store(value, ptr, align=1)
+
+
+def _make_block(nv: int, split: int = 1, masked: bool = False) -> Any:
     """The NR x (nv VL / split) register block as a numba intrinsic (module docstring):
     nv vectors of VL / split lanes (split 2: half-width vectors, for a last VL / 2 output
-    channels).
+    channels; ``masked``: the last vector holds only ``tail`` lanes).
 
     ``block(a, b, c, po, m, k, a_off, ams, aks, b_off, bms, bks, c_off, crs)`` adds, for
-    r < NR and lanes l < nv VL / split,
+    r < NR and lanes l < nv VL / split (masked: l < (nv - 1) VL + tail),
 
         c[c_off + r crs + l] += sum_{mi < m, ki < k} a[a_off + mi ams + ki aks + po[r]]
                                                     * b[b_off + mi bms + ki bks + l];
 
     a, b, c are 1-D C-contiguous arrays of one float dtype, po (NR,) int64 the rows'
     offsets into a; the offsets are element indices and are not checked (the callers'
-    loops keep them in bounds).
+    loops keep them in bounds). A masked block takes ``tail`` (1 <= tail <= VL) after
+    ``crs``, and reads and writes no lane past it.
     """
 
-    @intrinsic
-    def block(typingctx, a, b, c, po, m, k, a_off, ams, aks, b_off, bms, bks, c_off, crs):
-        sig = types.void(a, b, c, po, m, k, a_off, ams, aks, b_off, bms, bks, c_off, crs)
+    def block(typingctx, a, b, c, po, m, k, a_off, ams, aks, b_off, bms, bks, c_off, crs,
+              *tail):
+        sig = types.void(a, b, c, po, m, k, a_off, ams, aks, b_off, bms, bks, c_off, crs,
+                         *tail)
 
         def codegen(context, builder, sig, args):
             dt = sig.args[0].dtype
@@ -90,7 +134,8 @@ def _make_block(nv: int, split: int = 1) -> Any:
                 context.make_array(t)(context, builder, v).data
                 for t, v in zip(sig.args[:4], args[:4])
             )
-            m_, k_, a_off_, ams_, aks_, b_off_, bms_, bks_, c_off_, crs_ = args[4:]
+            m_, k_, a_off_, ams_, aks_, b_off_, bms_, bks_, c_off_, crs_ = args[4:14]
+            lanes = _Lanes(builder, vty, args[14] if masked else None)
             po = [builder.load(builder.gep(pptr, [ir.Constant(i64, r)])) for r in range(NR)]
             fma = cgutils.get_or_insert_function(
                 builder.module, ir.FunctionType(vty, [vty] * 3),
@@ -104,10 +149,12 @@ def _make_block(nv: int, split: int = 1) -> Any:
                 row = builder.mul(ir.Constant(i64, r), crs_)
                 return builder.add(builder.add(c_off_, row), ir.Constant(i64, v * vl))
 
+            last = nv - 1  # the vector a masked block masks
             slots = [[cgutils.alloca_once(builder, vty) for _ in range(nv)] for _ in range(NR)]
             for r in range(NR):
                 for v in range(nv):
-                    builder.store(builder.load(vptr(cptr, c_index(r, v)), align=1), slots[r][v])
+                    value = lanes.load(vptr(cptr, c_index(r, v)), v == last)
+                    builder.store(value, slots[r][v])
             zeros = ir.Constant(ir.VectorType(i32, vl), [0] * vl)
             undef = ir.Constant(vty, ir.Undefined)
             with cgutils.for_range(builder, m_) as rows:
@@ -116,8 +163,8 @@ def _make_block(nv: int, split: int = 1) -> Any:
                 with cgutils.for_range(builder, k_) as taps:
                     ai = builder.add(a_row, builder.mul(taps.index, aks_))
                     bi = builder.add(b_row, builder.mul(taps.index, bks_))
-                    wv = [builder.load(vptr(bptr, builder.add(bi, ir.Constant(i64, v * vl))),
-                                       align=1) for v in range(nv)]
+                    wv = [lanes.load(vptr(bptr, builder.add(bi, ir.Constant(i64, v * vl))),
+                                     v == last) for v in range(nv)]
                     for r in range(NR):
                         at = builder.add(ai, po[r])
                         xs = builder.load(builder.gep(aptr, [at]))
@@ -129,29 +176,54 @@ def _make_block(nv: int, split: int = 1) -> Any:
                             builder.store(builder.call(fma, [xv, wv[v], builder.load(s)]), s)
             for r in range(NR):
                 for v in range(nv):
-                    builder.store(builder.load(slots[r][v]), vptr(cptr, c_index(r, v)), align=1)
+                    lanes.store(builder.load(slots[r][v]), vptr(cptr, c_index(r, v)),
+                                v == last)
             return context.get_dummy_value()
 
         return sig, codegen
 
-    return block
+    if masked:  # numba reads the signature's arity: one more argument, the tail
+
+        def masked_block(typingctx, a, b, c, po, m, k, a_off, ams, aks, b_off, bms, bks,
+                         c_off, crs, tail):
+            return block(typingctx, a, b, c, po, m, k, a_off, ams, aks, b_off, bms, bks,
+                         c_off, crs, tail)
+
+        return intrinsic(masked_block)
+
+    def whole_block(typingctx, a, b, c, po, m, k, a_off, ams, aks, b_off, bms, bks, c_off,
+                    crs):
+        return block(typingctx, a, b, c, po, m, k, a_off, ams, aks, b_off, bms, bks, c_off,
+                     crs)
+
+    return intrinsic(whole_block)
 
 
 _block2 = _make_block(2)  # NR x 2 VL: the main block
 _block1 = _make_block(1)  # NR x VL: a last VL channels
 _block_half = _make_block(1, 2)  # NR x VL / 2: a last VL / 2 channels
+_block2_masked = _make_block(2, masked=True)  # NR x (VL + tail): a last VL + 1 .. 2 VL - 1
+_block1_masked = _make_block(1, masked=True)  # NR x tail: a last 1 .. VL - 1 channels
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
 def block(left: int, vl: int, a: Any, b: Any, c: Any, po: Any, m: int, k: int, a_off: int,
           ams: int, aks: int, b_off: int, bms: int, bks: int, c_off: int, crs: int) -> int:
-    """The widest block that fits ``left`` output channels (2 VL, VL or VL / 2 of them;
-    ``left`` a multiple of VL / 2), run with the blocks' arguments; returns its width."""
+    """The widest block that fits ``left`` (>= 1) output channels, run with the blocks'
+    arguments; returns its width: 2 VL, else all of ``left`` in a masked 2-vector block
+    (VL < left < 2 VL), VL, VL / 2, or all of ``left`` in a masked 1-vector block."""
     if left >= 2 * vl:
         _block2(a, b, c, po, m, k, a_off, ams, aks, b_off, bms, bks, c_off, crs)
         return 2 * vl
-    if left >= vl:
+    if left > vl:
+        _block2_masked(a, b, c, po, m, k, a_off, ams, aks, b_off, bms, bks, c_off, crs,
+                       left - vl)
+        return left
+    if left == vl:
         _block1(a, b, c, po, m, k, a_off, ams, aks, b_off, bms, bks, c_off, crs)
         return vl
-    _block_half(a, b, c, po, m, k, a_off, ams, aks, b_off, bms, bks, c_off, crs)
-    return vl // 2
+    if left == vl // 2:
+        _block_half(a, b, c, po, m, k, a_off, ams, aks, b_off, bms, bks, c_off, crs)
+        return vl // 2
+    _block1_masked(a, b, c, po, m, k, a_off, ams, aks, b_off, bms, bks, c_off, crs, left)
+    return left

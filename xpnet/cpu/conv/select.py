@@ -1,21 +1,25 @@
 """Which engine takes a convolution: by shape, from measured thresholds, or as forced.
 
-The engines, in the order they are tried (``xpnet.cpu.engines(conv=...)`` forces one):
+The engines (``xpnet.cpu.engines(conv=...)`` forces one):
 
-- the register blocks (:mod:`~xpnet.cpu.conv.blocks`): Og a multiple of half the SIMD
-  width VL and at least VL, at least NR outputs per map and few of them recomputed by
-  the last block (:data:`MIN_BLOCK_USE`) unless the GEMM would be narrow
-  (:data:`NARROW_GEMM_VL`); for dE/dw also a run of at least NR taps per window row;
+- the register blocks (:mod:`~xpnet.cpu.conv.blocks`): any Og (the last block masked
+  where Og is not a multiple of half the SIMD width VL), at least NR outputs per map; for
+  the forward pass few outputs recomputed by the last block (:data:`MIN_BLOCK_USE`)
+  unless the GEMM would be narrow (:data:`NARROW_GEMM_VL`);
 - the direct sums (:mod:`~xpnet.cpu.conv.direct`): stride 1, one group, at most
   :data:`DIRECT_MAX_TAPS` inputs per output and few weights (:data:`DIRECT_FWD_MAX`,
-  :data:`DIRECT_WGRAD_MAX`);
+  :data:`DIRECT_WGRAD_MAX`); where both could run, the direct sums are taken only for
+  the few output channels on which a block's vectors would stand mostly empty
+  (:func:`direct_first`);
 - im2col + GEMM (:mod:`~xpnet.cpu.conv.gemm`): every shape, every array module; its
   columns as im2row's layout up to :data:`ROWS_MAX_CG` channels per group.
 
-dE/dx is the full convolution of dE/dy (any engine above) for stride 1 and at least
-:data:`DX_BY_CONV_MIN_CG` channels per group, else col2im: one GEMM and the direct
-module's compiled fold for one group, or kh kw NumPy products. A forced engine takes
-every convolution it can compute, whatever the thresholds; the others go to the GEMM.
+dE/dx is the full convolution of dE/dy (any engine above) for stride 1, at least
+:data:`DX_BY_CONV_MIN_CG` channels per group (or more than one group) and a border of
+zeros that adds little work (:data:`DX_BY_CONV_MAX_GROWTH`), else col2im: one GEMM and
+the direct module's compiled fold for one group, or kh kw NumPy products. A forced
+engine takes every convolution it can compute, whatever the thresholds; the others go
+to the GEMM.
 Every threshold's measurement: docs/benchmarks.md, "Engine thresholds"
 (``python bench/bench_conv_ops.py --paths`` re-measures them on the machine at hand).
 """
@@ -56,19 +60,26 @@ ROWS_MAX_CG = 2
 #: dE/dx by a full convolution needs Cg columns in its GEMM; below this, col2im is faster.
 DX_BY_CONV_MIN_CG = 8
 
+#: ... and the full convolution sums over dE/dy padded by kh - 1 - ph rows (likewise
+#: columns) of zeros: over H W outputs where dE/dy has oH oW. Beyond this ratio the fold
+#: (one GEMM, no zeros) is faster: Caffe's LeNet conv2 (12 x 12 from 8 x 8, 2.25) 6.3
+#: ms against 10.7 by the full convolution.
+DX_BY_CONV_MAX_GROWTH = 1.5
+
 
 def blocks_fit(blocks: Any, og: int, outputs: int, dtype: Any) -> bool:
     """Whether the register blocks can compute Og outputs per group on maps of
-    ``outputs`` positions: Og a multiple of VL / 2 and at least NR outputs per map."""
-    return og % (blocks.lanes(dtype) // 2) == 0 and og > 0 and outputs >= blocks.NR
+    ``outputs`` positions: any Og (a last block masked where it is not a multiple of
+    VL / 2), at least NR outputs per map."""
+    return og > 0 and outputs >= blocks.NR
 
 
 def blocks_apply(blocks: Any, og: int, outputs: int, dtype: Any) -> bool:
-    """Whether the register blocks are chosen: they fit, Og >= VL (a half-width block
-    alone holds too few sums) and few outputs are recomputed (``MIN_BLOCK_USE``) unless
-    Og is at most ``NARROW_GEMM_VL`` VL."""
+    """Whether the register blocks are chosen for a forward pass: they fit, and few
+    outputs are recomputed by a map's last block (``MIN_BLOCK_USE``) unless Og is at most
+    ``NARROW_GEMM_VL`` VL (a narrow GEMM loses even to half-used blocks)."""
     vl = blocks.lanes(dtype)
-    if not blocks_fit(blocks, og, outputs, dtype) or og < vl:
+    if not blocks_fit(blocks, og, outputs, dtype):
         return False
     if og <= NARROW_GEMM_VL * vl:
         return True
@@ -76,18 +87,30 @@ def blocks_apply(blocks: Any, og: int, outputs: int, dtype: Any) -> bool:
     return outputs >= MIN_BLOCK_USE * n_blocks * blocks.NR
 
 
-def _blocks(x: Any, geo: Geometry, cg: int, og: int, wgrad: bool, forced: bool) -> Any:
-    """The register blocks module if it takes this convolution, else None."""
+def direct_first(blocks: Any, geo: Geometry, cg: int, og: int, dtype: Any,
+                 wgrad: bool) -> bool:
+    """Where both the direct sums and the register blocks can run: whether the direct
+    sums are faster. The forward pass: Og < VL / 2 (a block's one vector mostly empty:
+    LeNet's conv1, 6 channels, 1.28 ms against 1.54). dE/dw: Og < VL, or short tap runs
+    (fewer than NR taps per window row, a grey 5 x 5 layer) with Og < 2 VL (Caffe's LeNet
+    conv1, 20 channels: 2.51 against 3.01)."""
+    vl = blocks.lanes(dtype)
+    if not wgrad:
+        return og < vl // 2
+    run = blocks.tap_runs(geo.kw, cg, geo.dw, geo.groups)[1]
+    return og < vl or (run < blocks.NR and og < 2 * vl)
+
+
+def _blocks(x: Any, geo: Geometry, og: int, wgrad: bool, forced: bool) -> Any:
+    """The register blocks module if it takes this convolution, else None (dE/dw: on
+    every map they fit; measured faster than the GEMM on every layer, 3 x 3 maps too)."""
     blocks = load("conv.blocks", x)
     if blocks is None:
         return None
     outputs = geo.oh * geo.ow
-    if forced:
+    if forced or wgrad:
         return blocks if blocks_fit(blocks, og, outputs, x.dtype) else None
-    if not blocks_apply(blocks, og, outputs, x.dtype):
-        return None
-    run = blocks.tap_runs(geo.kw, cg, geo.dw, geo.groups)[1]
-    return None if wgrad and run < blocks.NR else blocks  # a short run wastes the block
+    return blocks if blocks_apply(blocks, og, outputs, x.dtype) else None
 
 
 def _direct(x: Any, geo: Geometry, cg: int, og: int, limit: int, forced: bool) -> Any:
@@ -107,13 +130,20 @@ def engine(x: Any, geo: Geometry, cg: int, og: int, step: str) -> tuple[str, Any
     group: ``("blocks", blocks)``, ``("direct", direct)`` or ``("gemm", None)``."""
     choice = current().conv
     wgrad = step == "weight_grad"
-    if choice in ("auto", "blocks"):
-        module = _blocks(x, geo, cg, og, wgrad, choice == "blocks")
+    limit = DIRECT_WGRAD_MAX if wgrad else DIRECT_FWD_MAX
+    if choice == "auto":
+        blocks = _blocks(x, geo, og, wgrad, False)
+        direct = _direct(x, geo, cg, og, limit, False)
+        if direct is not None and (
+                blocks is None or direct_first(blocks, geo, cg, og, x.dtype, wgrad)):
+            return "direct", direct
+        return ("blocks", blocks) if blocks is not None else ("gemm", None)
+    if choice == "blocks":
+        module = _blocks(x, geo, og, wgrad, True)
         if module is not None:
             return "blocks", module
-    if choice in ("auto", "direct"):
-        limit = DIRECT_WGRAD_MAX if wgrad else DIRECT_FWD_MAX
-        module = _direct(x, geo, cg, og, limit, choice == "direct")
+    if choice == "direct":
+        module = _direct(x, geo, cg, og, limit, True)
         if module is not None:
             return "direct", module
     return "gemm", None
@@ -131,7 +161,13 @@ def input_grad_method(cg: int, gy: Any, geo: Geometry) -> tuple[str, Any]:
     ``("col2im", None)``."""
     choice = current().conv_dx
     full = full_conv_geometry(geo) is not None
-    if full and (choice == "conv" or (choice == "auto" and cg >= DX_BY_CONV_MIN_CG)):
+    growth = geo.H * geo.W / (geo.oh * geo.ow)  # the full convolution's outputs per dE/dy
+    # groups > 1 have no fold, and col2im's NumPy products lose to the full convolution
+    # also with few channels (AlexNet-64 at width 1/8, conv2's 6 per group: 4.2 ms
+    # against 5.9)
+    wide = cg >= DX_BY_CONV_MIN_CG or geo.groups > 1
+    if full and (choice == "conv" or (choice == "auto" and wide
+                                      and growth <= DX_BY_CONV_MAX_GROWTH)):
         return "conv", None
     if choice != "col2im" and geo.groups == 1:
         fold = load("conv.direct", gy)
