@@ -1,24 +1,31 @@
-"""Whole-network race: xpnet against PyTorch on LeNet-5, the CIFAR net and AlexNet-64.
+"""Whole-network race: xpnet against PyTorch at its better layout, training and inference.
 
-For each network, in one process, on the same number of threads (``--threads``, 2 by
-default: ``torch.set_num_threads``, xpnet's batch split and the BLAS pool behind NumPy),
-float32, random data:
+For each network (``--models``, from :data:`nets.CONVNETS`: the zoo's LeNet-5, CIFAR net
+and AlexNet-64, Caffe's LeNet widths, narrower and wider variants) and each batch size
+(``--batches``, 1, 32, 128 and 256 by default), in one process, on the same number of
+threads (``--threads``, 2 by default: ``torch.set_num_threads``, xpnet's batch split and
+the BLAS pool behind NumPy), float32, random data:
 
-- a training step at batch 128: forward, softmax cross-entropy, backward, SGD step
-  (momentum 0.9) -- ``train`` rows;
-- inference at batch 256: eval mode, no graph (``xpnet.no_grad`` against
-  ``torch.inference_mode``) -- ``infer`` rows.
+- ``train`` rows: a training step (forward, softmax cross-entropy, backward, SGD with
+  momentum 0.9);
+- ``infer`` rows: inference, eval mode, no graph (``xpnet.no_grad`` against
+  ``torch.inference_mode``).
 
-Contestants: xpnet, PyTorch NCHW (as users run it) and PyTorch channels_last (model and
-input converted with ``memory_format=torch.channels_last``). The torch networks are
-built layer by layer from the xpnet one with the same weights. Rounds alternate between
-the contestants (their order rotates each round) so that load from other processes on a
-shared machine hits all of them alike; in its turn a contestant pauses (``--cooldown``,
-so the other library's spinning pool threads park), makes untimed calls for ``--warm``
-seconds (so idle vCPUs are awake again), then ``--inner`` timed calls (see :func:`race`
-for why). Each cell is the median over rounds of
-the per-turn medians, and ratio = xpnet images/s / PyTorch-NCHW images/s (>= 1: xpnet is
-as fast or faster).
+Contestants: xpnet, PyTorch NCHW and PyTorch channels_last (model and input converted
+with ``memory_format=torch.channels_last``); the torch networks are built layer by layer
+from the xpnet one with the same weights. Each row prints the images/s of the three,
+the ratio xpnet / the better PyTorch layout (>= 1: xpnet is as fast or faster), xpnet's
+GFLOP/s (FLOPs from ``xpnet.models.summary``, :func:`nets.flops`) and its fraction of
+this machine's fp32 peak (``bench/peak.py``, measured at the start on as many threads).
+
+How the race is run (:func:`race`): rounds alternate between the contestants, their
+order rotating; in its turn a contestant pauses (``--cooldown``, so the other library's
+spinning pool threads park), makes untimed calls for ``--warm`` seconds (so idle vCPUs
+are awake again), then timed calls (at least ``--inner`` and ``--timed`` seconds) whose
+median is the turn's value; a cell is the median over rounds. On a shared machine the
+other processes' CPU time is read from ``/proc/stat`` during each turn: a turn in which
+they took more than ``--quiet`` of the machine is run again (up to ``--retries``
+times), and each row reports the median share they took ("others").
 
 Peak memory (``--memory``): each framework's training step runs in its own fresh
 subprocess (model, data and optimiser built, three warm-up steps), with glibc's
@@ -28,19 +35,21 @@ through ``/proc/self/clear_refs`` and read after one step. The row reports
 peak - before (the step's own working memory: activations, gradients, temporaries);
 for xpnet the NumPy allocations traced by ``tracemalloc`` over one step are shown too.
 
-``--profile`` times every layer's forward and backward alone (batch 128, the layer's
-input from the real forward, a random output gradient) for xpnet and PyTorch NCHW, to
-show which op at which shape takes the time.
+``--profile`` times every layer's forward and backward alone (the layer's input from the
+real forward, a random output gradient in the layout the network hands over) for xpnet
+and both PyTorch layouts; ``--torch-profiler`` prints PyTorch's own profiler table
+(``torch.profiler``, self CPU time per op) for one training step of each layout.
 
 ``--device cuda`` races both libraries on the GPU (xpnet on CuPy, PyTorch on CUDA), each
 call ending with a device synchronisation so that the clock sees the work; the memory
 and profile modes are CPU-only.
 
 Run:
-    python bench/bench_cnn.py                       # throughput, 7 rounds
-    python bench/bench_cnn.py --device cuda         # the same race on the GPU
-    python bench/bench_cnn.py --memory              # + peak memory of a training step
-    python bench/bench_cnn.py --profile --models lenet5
+    python bench/bench_cnn.py                          # every network, batches 1-256
+    python bench/bench_cnn.py --models lenet_caffe --batches 128
+    python bench/bench_cnn.py --memory-only            # peak memory of a training step
+    python bench/bench_cnn.py --profile --models lenet_caffe
+    python bench/bench_cnn.py --device cuda --models lenet5,cifar_convnet
 """
 
 from __future__ import annotations
@@ -53,61 +62,17 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy
 
-MODELS: dict[str, tuple[int, int, int]] = {
-    "lenet5": (1, 28, 28),
-    "cifar_convnet": (3, 32, 32),
-    "alexnet_small": (3, 64, 64),
-}
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from nets import CONVNETS, build_xpnet, flops, to_torch  # noqa: E402
 
-def build_xpnet(name: str) -> Any:
-    """The xpnet network ``name`` of the zoo, float32, seed 0."""
-    from xpnet.models.alexnet import alexnet_small
-    from xpnet.models.cifar import cifar_convnet
-    from xpnet.models.lenet import lenet5
-
-    return {"lenet5": lenet5, "cifar_convnet": cifar_convnet,
-            "alexnet_small": alexnet_small}[name](seed=0)
-
-
-def to_torch(net: Any) -> Any:
-    """A torch.nn.Sequential with the same layers and weights as xpnet Sequential ``net``."""
-    import torch
-
-    from xpnet import nn
-
-    tnn = torch.nn
-    simple = {nn.ReLU: tnn.ReLU, nn.Tanh: tnn.Tanh, nn.Sigmoid: tnn.Sigmoid,
-              nn.Flatten: tnn.Flatten}
-    layers = []
-    for m in net:
-        if isinstance(m, nn.Conv2d):
-            t = tnn.Conv2d(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding,
-                           m.dilation, m.groups, bias=m.bias is not None)
-        elif isinstance(m, nn.Linear):
-            t = tnn.Linear(m.weight.shape[1], m.weight.shape[0], bias=m.bias is not None)
-        elif isinstance(m, nn.MaxPool2d):
-            t = tnn.MaxPool2d(m.kernel_size, m.stride, m.padding, ceil_mode=m.ceil_mode)
-        elif isinstance(m, nn.AvgPool2d):
-            t = tnn.AvgPool2d(m.kernel_size, m.stride, m.padding, ceil_mode=m.ceil_mode,
-                              count_include_pad=m.count_include_pad)
-        elif isinstance(m, nn.LocalResponseNorm):
-            t = tnn.LocalResponseNorm(m.size, m.alpha, m.beta, m.k)
-        elif isinstance(m, nn.Dropout):
-            t = tnn.Dropout(m.p)
-        else:
-            t = simple[type(m)]()
-        if isinstance(t, (tnn.Conv2d, tnn.Linear)):
-            with torch.no_grad():
-                t.weight.copy_(torch.from_numpy(numpy.asarray(m.weight.data)))
-                if m.bias is not None:
-                    t.bias.copy_(torch.from_numpy(numpy.asarray(m.bias.data)))
-        layers.append(t)
-    return tnn.Sequential(*layers)
+MODELS = CONVNETS  # name -> input shape (the other benchmarks import it from here)
+__all__ = ["MODELS", "build_xpnet", "data", "race", "set_threads", "to_torch"]
 
 
 def set_threads(n: int) -> None:
@@ -152,7 +117,8 @@ def xpnet_steps(name: str, train_batch: int, infer_batch: int,
     sync = _xpnet_sync(device)
 
     def train() -> None:
-        net.train()
+        if not net.training:  # the mode switched once per race, not per call
+            net.train()
         opt.zero_grad()
         loss = F.softmax_cross_entropy(net(xpnet.Tensor(x)), y)
         loss.backward()
@@ -160,7 +126,8 @@ def xpnet_steps(name: str, train_batch: int, infer_batch: int,
         sync()
 
     def infer() -> None:
-        net.eval()
+        if net.training:
+            net.eval()
         with xpnet.no_grad():
             net(xpnet.Tensor(xi))
         sync()
@@ -185,7 +152,8 @@ def torch_steps(name: str, train_batch: int, infer_batch: int,
     sync = torch.cuda.synchronize if device != "cpu" else (lambda: None)
 
     def train() -> None:
-        net.train()
+        if not net.training:  # the mode switched once per race, not per call
+            net.train()
         opt.zero_grad()
         loss = torch.nn.functional.cross_entropy(net(x), y)
         loss.backward()
@@ -193,7 +161,8 @@ def torch_steps(name: str, train_batch: int, infer_batch: int,
         sync()
 
     def infer() -> None:
-        net.eval()
+        if net.training:
+            net.eval()
         with torch.inference_mode():
             net(xi)
         sync()
@@ -201,64 +170,159 @@ def torch_steps(name: str, train_batch: int, infer_batch: int,
     return {"train": train, "infer": infer}
 
 
+# ------------------------------------------------------------------------- race
+class Others:
+    """CPU time taken by other processes, from ``/proc/stat`` and this process's times.
+
+    ``share()`` after ``start()``: the other processes' busy CPU time (all CPUs' busy
+    time, steal included, minus this process's user + system time) over the wall time
+    times the CPU count: 0 on an idle machine, 1 when the others filled every CPU. None
+    where ``/proc/stat`` cannot be read. Its resolution is the kernel's clock tick
+    (10 ms), so a short turn reads roughly.
+    """
+
+    HZ = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    CPUS = os.cpu_count() or 1
+
+    @staticmethod
+    def _busy() -> float | None:
+        try:
+            with open("/proc/stat") as f:
+                ticks = [int(v) for v in f.readline().split()[1:9]]
+        except (OSError, ValueError):
+            return None
+        return (sum(ticks) - ticks[3] - ticks[4]) / Others.HZ  # all but idle and iowait
+
+    def start(self) -> None:
+        times = os.times()
+        self.t0, self.busy0, self.own0 = time.perf_counter(), self._busy(), times[0] + times[1]
+
+    def share(self) -> float | None:
+        busy = self._busy()
+        if busy is None or self.busy0 is None:
+            return None
+        times = os.times()
+        wall = time.perf_counter() - self.t0
+        others = (busy - self.busy0) - (times[0] + times[1] - self.own0)
+        return max(0.0, others) / (wall * self.CPUS)
+
+
+def _turn(fn: Callable, cooldown: float, warm: float, inner: int, timed: float) -> float:
+    """One contestant's turn: pause, warm calls, then the median of the timed calls."""
+    time.sleep(cooldown)
+    start = time.perf_counter()
+    fn()
+    while time.perf_counter() - start < warm:
+        fn()
+    calls: list[float] = []
+    start = time.perf_counter()
+    while len(calls) < inner or time.perf_counter() - start < timed:
+        t = time.perf_counter()
+        fn()
+        calls.append(time.perf_counter() - t)
+    return statistics.median(calls)
+
+
 def race(contestants: dict[str, Callable], rounds: int, warmup: int = 2, inner: int = 3,
-         cooldown: float = 0.3, warm: float = 0.1) -> dict[str, float]:
+         cooldown: float = 0.3, warm: float = 0.1, timed: float = 0.0,
+         quiet: float | None = None, retries: int = 2,
+         report: dict | None = None) -> dict[str, float]:
     """Median seconds per call of each closure, over alternating, rotating rounds.
 
     A contestant's turn in a round: sleep ``cooldown`` seconds, untimed calls for
-    ``warm`` seconds (at least one), then ``inner`` timed calls whose median is the
-    round's value. Both precautions matter on this 2-core VM: the library that just ran
-    leaves its pool threads spinning for a while (libgomp's and OpenBLAS's wait
-    policies), so without the pause the first calls after a switch pay 4-8 ms each that
-    neither library pays when run alone (measured: PyTorch's LeNet inference fell from
-    21,000 to 10,600 images/s right after xpnet's turn; with a 0.2 s pause it matched a
-    solo run). And after the pause an idle vCPU stays slow to wake for tens of
-    milliseconds: a library whose threads block between parallel regions (xpnet's)
-    then runs at one core's speed (LeNet training after a 0.3 s pause: 15.8 ms a step
-    for the first four steps, 10.9 ms after 50 ms of work, the same as never pausing),
-    while one whose threads spin (PyTorch's OpenMP) does not notice; ``warm`` gives both
-    the state they have in a real training loop.
+    ``warm`` seconds (at least one), then timed calls (at least ``inner`` and ``timed``
+    seconds' worth) whose median is the round's value. Both precautions matter on this
+    2-core VM: the library that just ran leaves its pool threads spinning for a while
+    (libgomp's and OpenBLAS's wait policies), so without the pause the first calls after
+    a switch pay 4-8 ms each that neither library pays when run alone (measured:
+    PyTorch's LeNet inference fell from 21,000 to 10,600 images/s right after xpnet's
+    turn; with a 0.2 s pause it matched a solo run). And after the pause an idle vCPU
+    stays slow to wake for tens of milliseconds: a library whose threads block between
+    parallel regions (xpnet's) then runs at one core's speed (LeNet training after a
+    0.3 s pause: 15.8 ms a step for the first four steps, 10.9 ms after 50 ms of work,
+    the same as never pausing), while one whose threads spin (PyTorch's OpenMP) does
+    not notice; ``warm`` gives both the state they have in a real training loop.
+
+    With ``quiet`` set, a turn during which other processes took more than that share
+    of the machine (:class:`Others`) is run again, up to ``retries`` times; ``report``
+    (a dict) receives ``others``, the median share over the turns kept, and ``redone``.
     """
     names = list(contestants)
     for name in names:
         for _ in range(warmup):
             contestants[name]()
     times: dict[str, list[float]] = {n: [] for n in names}
+    shares: list[float] = []
+    redone = 0
+    probe = Others()
     for r in range(rounds):
         for name in names[r % len(names):] + names[:r % len(names)]:
-            fn = contestants[name]
-            time.sleep(cooldown)
-            start = time.perf_counter()
-            fn()
-            while time.perf_counter() - start < warm:
-                fn()
-            calls = []
-            for _ in range(inner):
-                t = time.perf_counter()
-                fn()
-                calls.append(time.perf_counter() - t)
-            times[name].append(statistics.median(calls))
+            for attempt in range(retries + 1):
+                probe.start()
+                value = _turn(contestants[name], cooldown, warm, inner, timed)
+                share = probe.share()
+                if quiet is None or share is None or share <= quiet or attempt == retries:
+                    break
+                redone += 1
+            times[name].append(value)
+            if share is not None:
+                shares.append(share)
+    if report is not None:
+        report.update(others=statistics.median(shares) if shares else None, redone=redone)
     return {n: statistics.median(t) for n, t in times.items()}
 
 
-def throughput(models: list[str], rounds: int, inner: int, cooldown: float,
-               train_batch: int, infer_batch: int, warm: float = 0.1,
-               device: str = "cpu") -> list:
+# ------------------------------------------------------------------- throughput
+def _row_text(row: dict) -> str:
+    ips, best = row["ips"], row["best"]
+    others = "n/a" if row["others"] is None else f"{row['others']:.2f}"
+    return (f"{row['name']:14s} {row['mode']:5s} b{row['batch']:<4d} xpnet {ips['xpnet']:9.0f}  "
+            f"torch {ips['torch']:9.0f}  torch_cl {ips['torch_cl']:9.0f}  "
+            f"ratio {row['ratio']:.2f} (vs {best})  {row['gflops']:6.1f} GFLOP/s "
+            f"{row['peak_share']:5.1%} of peak  others {others}")
+
+
+def throughput(models: list[str], batches: list[int], modes: list[str], opts: Any,
+               peak: float) -> list[dict]:
+    """Race the three contestants on every network, batch and mode; print each row."""
     rows = []
     for name in models:
-        players = {"xpnet": xpnet_steps(name, train_batch, infer_batch, device),
-                   "torch": torch_steps(name, train_batch, infer_batch, False, device),
-                   "torch_cl": torch_steps(name, train_batch, infer_batch, True, device)}
-        for mode, batch in (("train", train_batch), ("infer", infer_batch)):
-            med = race({p: steps[mode] for p, steps in players.items()}, rounds, inner=inner,
-                       cooldown=cooldown, warm=warm)
-            ips = {p: batch / s for p, s in med.items()}
-            rows.append((name, mode, batch, ips))
-            print(f"{name:14s} {mode:5s} b{batch:<4d} xpnet {ips['xpnet']:8.0f}  "
-                  f"torch {ips['torch']:8.0f}  torch_cl {ips['torch_cl']:8.0f}  "
-                  f"ratio {ips['xpnet'] / ips['torch']:.2f}  (load {os.getloadavg()[0]:.2f})",
-                  flush=True)
+        fwd, step = flops(build_xpnet(name), MODELS[name])
+        for batch in batches:
+            players = {"xpnet": xpnet_steps(name, batch, batch, opts.device),
+                       "torch": torch_steps(name, batch, batch, False, opts.device),
+                       "torch_cl": torch_steps(name, batch, batch, True, opts.device)}
+            for mode in modes:
+                report: dict = {}
+                med = race({p: steps[mode] for p, steps in players.items()}, opts.rounds,
+                           inner=opts.inner, cooldown=opts.cooldown, warm=opts.warm,
+                           timed=opts.timed, quiet=opts.quiet, retries=opts.retries,
+                           report=report)
+                ips = {p: batch / s for p, s in med.items()}
+                best = max(("torch", "torch_cl"), key=ips.__getitem__)
+                gflops = batch * (step if mode == "train" else fwd) / med["xpnet"] / 1e9
+                row = dict(name=name, mode=mode, batch=batch, ips=ips, best=best,
+                           ratio=ips["xpnet"] / ips[best], gflops=gflops,
+                           peak_share=gflops / peak if peak else float("nan"), **report)
+                rows.append(row)
+                print(_row_text(row), flush=True)
     return rows
+
+
+def print_table(rows: list[dict]) -> None:
+    """The rows again as a Markdown table (docs/benchmarks.md takes it as it is)."""
+    print("\n| network | mode | batch | xpnet img/s | torch NCHW | torch CL | ratio | "
+          "% of peak | others |\n|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        others = "n/a" if r["others"] is None else f"{r['others']:.2f}"
+        cl = "*" if r["best"] == "torch_cl" else ""
+        print(f"| {r['name']} | {r['mode']} | {r['batch']} | {r['ips']['xpnet']:,.0f} | "
+              f"{r['ips']['torch']:,.0f} | {r['ips']['torch_cl']:,.0f}{cl} | "
+              f"{r['ratio']:.2f} | {r['peak_share']:.1%} | {others} |")
+    below = [r for r in rows if r["ratio"] < 1.0]
+    print(f"\nrows below 1.0: {len(below)} of {len(rows)}"
+          + "".join(f"\n  {r['name']} {r['mode']} b{r['batch']} {r['ratio']:.2f}"
+                    for r in below))
 
 
 # ----------------------------------------------------------------------- memory
@@ -318,16 +382,17 @@ def memory(models: list[str], batch: int, threads: int) -> list:
         got = {}
         for framework in ("xpnet", "torch", "torch_cl"):
             cmd = [sys.executable, __file__, "--memory-child", framework, "--models", name,
-                   "--train-batch", str(batch), "--threads", str(threads)]
+                   "--batches", str(batch), "--threads", str(threads)]
             out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
             got[framework] = json.loads(out.stdout.strip().splitlines()[-1])
         mib = {f: r["step"] / 2**20 for f, r in got.items()}
         traced = got["xpnet"]["traced"] / 2**20
+        least = min(mib["torch"], mib["torch_cl"])
         rows.append((name, batch, mib, traced))
         print(f"{name:14s} train b{batch:<4d} peak step memory MiB: xpnet {mib['xpnet']:7.1f} "
               f"(tracemalloc {traced:.1f})  torch {mib['torch']:7.1f}  torch_cl "
-              f"{mib['torch_cl']:7.1f}  xpnet/torch {_ratio(mib['xpnet'], mib['torch'])}",
-              flush=True)
+              f"{mib['torch_cl']:7.1f}  xpnet/torch {_ratio(mib['xpnet'], mib['torch'])}  "
+              f"xpnet/least {_ratio(mib['xpnet'], least)}", flush=True)
     return rows
 
 
@@ -364,6 +429,7 @@ def _layer_calls(layer: Any, x: Any, first: bool, grad_of: Callable) -> tuple:
 
 
 def profile(models: list[str], rounds: int, inner: int, batch: int) -> None:
+    """Per layer, ms per forward and backward call: xpnet, torch NCHW, torch CL."""
     import torch
 
     rng = numpy.random.default_rng(3)
@@ -374,61 +440,119 @@ def profile(models: list[str], rounds: int, inner: int, batch: int) -> None:
         return g
 
     def pt_grad(y: Any) -> Any:
-        return torch.from_numpy(rng.standard_normal(tuple(y.shape), dtype=numpy.float32))
+        g = torch.from_numpy(rng.standard_normal(tuple(y.shape), dtype=numpy.float32))
+        return g.contiguous(memory_format=torch.channels_last) if (
+            y.dim() == 4 and y.is_contiguous(memory_format=torch.channels_last)) else g
 
+    cols = ("xp fwd", "xp bwd", "pt fwd", "pt bwd", "cl fwd", "cl bwd")
     for name in models:
         net = build_xpnet(name)
         tnet = to_torch(net)
+        cnet = to_torch(net).to(memory_format=torch.channels_last)
         x, _ = data(MODELS[name], batch, 1)
         tx = torch.from_numpy(x.copy())
-        print(f"\n{name}, batch {batch}: milliseconds per call, "
-              f"ratio = torch / xpnet")
-        print(f"{'layer':28s} {'output':>16s} {'xp fwd':>8s} {'xp bwd':>8s} {'pt fwd':>8s} "
-              f"{'pt bwd':>8s} {'fwd r':>6s} {'bwd r':>6s}")
-        totals = numpy.zeros(4)
-        for i, (layer, tlayer) in enumerate(zip(net, tnet, strict=True)):
+        cx = tx.contiguous(memory_format=torch.channels_last)
+        print(f"\n{name}, batch {batch}: milliseconds per call (pt: torch NCHW, cl: torch "
+              "channels_last); best = the better torch layout's time / xpnet's")
+        print(f"{'layer':24s} {'output':>14s} " + " ".join(f"{c:>7s}" for c in cols)
+              + f" {'best f':>7s} {'best b':>7s}")
+        totals = numpy.zeros(6)
+        for i, (layer, tlayer, clayer) in enumerate(zip(net, tnet, cnet, strict=True)):
             xf, xb, y = _layer_calls(layer, x, i == 0, xp_grad)
             tf, tb, ty = _layer_calls(tlayer, tx, i == 0, pt_grad)
-            med = race({"xf": xf, "xb": xb, "tf": tf, "tb": tb}, rounds, warmup=1, inner=inner,
-                       cooldown=0.15)
-            ms = numpy.array([med[k] for k in ("xf", "xb", "tf", "tb")]) * 1e3
+            cf, cb, cy = _layer_calls(clayer, cx, i == 0, pt_grad)
+            med = race({"xf": xf, "xb": xb, "tf": tf, "tb": tb, "cf": cf, "cb": cb}, rounds,
+                       warmup=1, inner=inner, cooldown=0.15)
+            ms = numpy.array([med[k] for k in ("xf", "xb", "tf", "tb", "cf", "cb")]) * 1e3
             totals += ms
+            best_f, best_b = min(ms[2], ms[4]) / ms[0], min(ms[3], ms[5]) / max(ms[1], 1e-9)
             desc = f"{i} {type(layer).__name__}"
-            print(f"{desc:28s} {str(y.shape[1:]):>16s} {ms[0]:8.2f} {ms[1]:8.2f} {ms[2]:8.2f} "
-                  f"{ms[3]:8.2f} {ms[2] / ms[0]:6.2f} {ms[3] / max(ms[1], 1e-9):6.2f}")
-            x, tx = y.data, ty.detach()
-        print(f"{'total':28s} {'':>16s} {totals[0]:8.2f} {totals[1]:8.2f} {totals[2]:8.2f} "
-              f"{totals[3]:8.2f} {totals[2] / totals[0]:6.2f} {totals[3] / totals[1]:6.2f}")
+            print(f"{desc:24s} {str(y.shape[1:]):>14s} " + " ".join(f"{v:7.2f}" for v in ms)
+                  + f" {best_f:7.2f} {best_b:7.2f}")
+            x, tx, cx = y.data, ty.detach(), cy.detach()
+        print(f"{'total':24s} {'':>14s} " + " ".join(f"{v:7.2f}" for v in totals)
+              + f" {min(totals[2], totals[4]) / totals[0]:7.2f} "
+              f"{min(totals[3], totals[5]) / totals[1]:7.2f}")
 
 
-def main() -> None:
+def torch_profiler(models: list[str], batch: int, rows: int = 12) -> None:
+    """PyTorch's profiler on one training step of each layout: self CPU time per op."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    for name in models:
+        for layout in (False, True):
+            step = torch_steps(name, batch, batch, layout)["train"]
+            for _ in range(3):
+                step()
+            with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+                for _ in range(5):
+                    step()
+            print(f"\n{name}, batch {batch}, {'channels_last' if layout else 'NCHW'}: "
+                  "torch.profiler over 5 training steps")
+            print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows))
+
+
+# ------------------------------------------------------------------------- main
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", default=",".join(MODELS),
                         help=f"comma-separated, from {list(MODELS)}")
+    parser.add_argument("--batches", default="1,32,128,256",
+                        help="comma-separated batch sizes (each races train and infer)")
+    parser.add_argument("--modes", default="train,infer", help="train, infer or both")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--inner", type=int, default=3,
-                        help="timed calls per contestant per round (after the warm calls)")
+                        help="least timed calls per contestant per turn")
+    parser.add_argument("--timed", type=float, default=0.05,
+                        help="least seconds of timed calls per turn")
     parser.add_argument("--cooldown", type=float, default=0.3,
                         help="seconds of pause before each turn")
     parser.add_argument("--warm", type=float, default=0.1,
                         help="seconds of untimed calls after the pause, before the timed ones")
+    parser.add_argument("--quiet", type=float, default=0.25,
+                        help="a turn in which other processes took more than this share of "
+                             "the machine is run again")
+    parser.add_argument("--retries", type=int, default=2, help="re-runs of a disturbed turn")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--train-batch", type=int, default=128)
-    parser.add_argument("--infer-batch", type=int, default=256)
+    parser.add_argument("--peak", type=float, default=None,
+                        help="the fp32 peak in GFLOP/s (default: measured by bench/peak.py)")
     parser.add_argument("--memory", action="store_true", help="also peak memory of a step")
     parser.add_argument("--memory-only", action="store_true", help="only peak memory")
+    parser.add_argument("--memory-batch", type=int, default=128)
     parser.add_argument("--profile", action="store_true", help="per-layer timings instead")
+    parser.add_argument("--torch-profiler", action="store_true",
+                        help="PyTorch's profiler table of a training step instead")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
                         help="where both libraries run (throughput only)")
     parser.add_argument("--memory-child", choices=["xpnet", "torch", "torch_cl"],
                         help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def _ints(text: str, parser_error: Callable) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        parser_error(f"expected comma-separated positive ints, got {text!r}")
+    return values
+
+
+def main() -> None:
+    args = parse_args()
+    error = argparse.ArgumentParser().error
     models = args.models.split(",")
     unknown = [m for m in models if m not in MODELS]
     if unknown:
-        parser.error(f"unknown models {unknown}; choose from {list(MODELS)}")
+        error(f"unknown models {unknown}; choose from {list(MODELS)}")
+    batches = _ints(args.batches, error)
+    modes = args.modes.split(",")
+    if not modes or any(m not in ("train", "infer") for m in modes):
+        error(f"--modes takes train, infer or train,infer, got {args.modes!r}")
     if args.memory_child:
-        memory_child(args.memory_child, models[0], args.train_batch, args.threads)
+        memory_child(args.memory_child, models[0], batches[0], args.threads)
         return
     set_threads(args.threads)
     import torch
@@ -437,21 +561,31 @@ def main() -> None:
         from xpnet import backend  # noqa: PLC0415
 
         if not (backend.cuda_available() and torch.cuda.is_available()):
-            parser.error("--device cuda needs a GPU that both CuPy and PyTorch can use")
-        if args.memory or args.memory_only or args.profile:
-            parser.error("--memory and --profile measure the CPU; leave out --device cuda")
+            error("--device cuda needs a GPU that both CuPy and PyTorch can use")
+        if args.memory or args.memory_only or args.profile or args.torch_profiler:
+            error("--memory and --profile measure the CPU; leave out --device cuda")
     where = (f"{args.threads} threads" if args.device == "cpu"
              else f"GPU {torch.cuda.get_device_name()}")
     print(f"xpnet vs torch {torch.__version__}, numpy {numpy.__version__}, {where}, "
-          f"float32; median over {args.rounds} alternating rounds of {args.inner} calls")
+          f"float32; median over {args.rounds} alternating rounds", flush=True)
     if args.profile:
-        profile(models, args.rounds, args.inner, args.train_batch)
+        profile(models, args.rounds, args.inner, batches[0])
+        return
+    if args.torch_profiler:
+        torch_profiler(models, batches[0])
         return
     if not args.memory_only:
-        throughput(models, args.rounds, args.inner, args.cooldown, args.train_batch,
-                   args.infer_batch, args.warm, args.device)
+        peak = args.peak
+        if peak is None and args.device == "cpu":
+            import peak as peak_flops  # noqa: PLC0415
+
+            peak = peak_flops.measure(args.threads)
+            print(f"measured fp32 peak on {args.threads} threads: {peak:.1f} GFLOP/s "
+                  f"(bench/peak.py)", flush=True)
+        rows = throughput(models, batches, modes, args, peak or 0.0)
+        print_table(rows)
     if args.memory or args.memory_only:
-        memory(models, args.train_batch, args.threads)
+        memory(models, args.memory_batch, args.threads)
 
 
 if __name__ == "__main__":

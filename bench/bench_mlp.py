@@ -1,20 +1,28 @@
-"""Benchmark: train the MLP 784-1024-1024-10 in xpnet and in PyTorch, side by side.
+"""Benchmark: MLPs in xpnet and in PyTorch, side by side, training and inference.
 
-Both train the same network (ReLU, softmax cross-entropy, SGD momentum 0.9, batch 128,
-float32, the same initial weights, random data) with the same number of CPU threads, in
-one process. The timed rounds alternate (xpnet, PyTorch, xpnet, ...) after a warm-up, so
-a change in the machine's load hits both; each turn starts with a pause (``--cooldown``)
-and 0.1 s of untimed steps, so that the other library's spinning threads do not bill it; the
-script prints images/s for each round, the medians and the ratio xpnet / PyTorch (above
-1: xpnet is faster), and the median of the per-round ratios (each round pair ran under
-nearly the same load).
+The networks (``--nets``, from ``nets.MLPS``: 784-1024-1024-10, 784-500-500-10 and
+784-100-10, or ``--sizes`` for one of your own) train with ReLU, softmax cross-entropy
+and SGD with momentum 0.9 on random data, float32, the same initial weights, the same
+number of CPU threads, in one process; ``infer`` rows run eval mode without a graph
+(``xpnet.no_grad`` against ``torch.inference_mode``). For each network, batch size
+(``--batches``: 1, 32, 128 and 256) and mode, the two race in alternating turns
+(``bench_cnn.race``: a pause and untimed calls before each turn, so that the other
+library's spinning threads do not bill it; turns disturbed by other processes run
+again), and each row prints images/s, the ratio xpnet / PyTorch (above 1: xpnet is
+faster), xpnet's GFLOP/s and its fraction of this machine's fp32 peak
+(``bench/peak.py``). An MLP has no channels, so PyTorch has one layout here: the
+``torch`` column is its best.
+
+The older modes race one network's training steps in rounds of ``--steps``:
 
 Run:
-    python bench/bench_mlp.py                       # 10 rounds x 20 steps, 2 threads
-    python bench/bench_mlp.py --profile             # also: where xpnet's time goes
-    python bench/bench_mlp.py --phases              # also: ms per phase, both libraries
-    python bench/bench_mlp.py --glibc-thresholds    # without xpnet's allocator tuning
-    python bench/bench_mlp.py --sizes 16,8,8,10 --batch-size 4 --steps 500
+    python bench/bench_mlp.py                       # 3 nets x 4 batches x train/infer
+    python bench/bench_mlp.py --nets mlp --batches 128 --modes train
+    python bench/bench_mlp.py --phases              # ms per phase, both libraries
+    python bench/bench_mlp.py --profile             # where xpnet's time goes (cProfile)
+    python bench/bench_mlp.py --glibc-thresholds --rounds 10   # without xpnet's
+                                                    # allocator tuning, in rounds of steps
+    python bench/bench_mlp.py --sizes 16,8,8,10 --batches 4 --modes train
                                                     # a tiny net: the per-step overhead
 """
 
@@ -26,6 +34,7 @@ import pstats
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import numpy
 
@@ -34,17 +43,38 @@ from xpnet import functions as F
 from xpnet import optim
 from xpnet.models import mlp
 
-SIZES = (784, 1024, 1024, 10)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from nets import MLPS  # noqa: E402
+
+SIZES = MLPS["mlp"]
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--steps", type=int, default=20, help="training steps per round")
+    parser.add_argument("--nets", default=",".join(MLPS),
+                        help=f"comma-separated, from {list(MLPS)}")
+    parser.add_argument("--sizes", type=_sizes, default=None,
+                        help="units per layer, comma-separated: one net of your own instead")
+    parser.add_argument("--batches", type=_ints, default=(1, 32, 128, 256),
+                        help="comma-separated batch sizes (the sweep)")
+    parser.add_argument("--modes", default="train,infer", help="train, infer or both")
+    parser.add_argument("--rounds", type=int, default=7,
+                        help="alternating rounds (the sweep) or rounds of --steps steps")
+    parser.add_argument("--inner", type=int, default=3, help="least timed calls per turn")
+    parser.add_argument("--timed", type=float, default=0.05,
+                        help="least seconds of timed calls per turn (the sweep)")
+    parser.add_argument("--warm", type=float, default=0.1,
+                        help="seconds of untimed calls after the pause (the sweep)")
+    parser.add_argument("--quiet", type=float, default=0.25,
+                        help="a turn in which other processes took more than this share of "
+                             "the machine is run again (the sweep)")
+    parser.add_argument("--retries", type=int, default=2)
+    parser.add_argument("--peak", type=float, default=None,
+                        help="fp32 peak in GFLOP/s (default: measured by bench/peak.py)")
+    parser.add_argument("--steps", type=int, default=20, help="training steps per round "
+                        "(--phases, --profile, --glibc-thresholds)")
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps before")
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--sizes", type=_sizes, default=SIZES,
-                        help="units per layer, comma-separated (default 784,1024,1024,10)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--lr", type=float, default=0.01)
     parser.add_argument("--seed", type=int, default=0)
@@ -53,11 +83,31 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--profile", action="store_true", help="cProfile xpnet's steps")
     parser.add_argument("--glibc-thresholds", action="store_true",
                         help="run both with glibc's 128 KiB mmap/trim thresholds, not "
-                             "xpnet's host allocator tuning")
+                             "xpnet's host allocator tuning (rounds of steps)")
     parser.add_argument("--phases", action="store_true",
-                        help="also: ms per step in forward / backward / optimiser for both, "
-                             "and in xpnet's matrix products")
-    return parser.parse_args()
+                        help="ms per step in forward / backward / optimiser for both, and "
+                             "in xpnet's matrix products (first net and batch)")
+    args = parser.parse_args()
+    unknown = [n for n in args.nets.split(",") if n not in MLPS]
+    if unknown and args.sizes is None:
+        parser.error(f"unknown nets {unknown}; choose from {list(MLPS)}")
+    modes = args.modes.split(",")
+    if any(m not in ("train", "infer") for m in modes):
+        parser.error(f"--modes takes train, infer or train,infer, got {args.modes!r}")
+    args.modes = modes
+    args.nets = ({"-".join(map(str, args.sizes)): args.sizes} if args.sizes is not None
+                 else {n: MLPS[n] for n in args.nets.split(",")})
+    return args
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive ints, got {text!r}")
+    return values
 
 
 def _sizes(text: str) -> tuple[int, ...]:
@@ -82,24 +132,32 @@ def limit_threads(n: int) -> str:
     return "NumPy BLAS threads: " + ", ".join(info)
 
 
-def make_data(args: argparse.Namespace) -> list[tuple[numpy.ndarray, numpy.ndarray]]:
-    rng = numpy.random.default_rng(args.seed)
+def make_data(sizes: tuple[int, ...], batch: int, seed: int) -> list:
+    rng = numpy.random.default_rng(seed)
     return [
-        (rng.random((args.batch_size, args.sizes[0]), dtype=numpy.float32),
-         rng.integers(0, args.sizes[-1], args.batch_size))
+        (rng.random((batch, sizes[0]), dtype=numpy.float32),
+         rng.integers(0, sizes[-1], batch))
         for _ in range(8)
     ]
 
 
 class XpnetRun:
-    """xpnet's training step on the shared data."""
+    """xpnet's training step (and inference) on the shared data."""
 
-    def __init__(self, args: argparse.Namespace, data: list) -> None:
-        self.net = mlp(args.sizes, activation="relu", rng=numpy.random.default_rng(args.seed))
-        self.opt = optim.SGD(self.net.parameters(), lr=args.lr, momentum=0.9)
+    def __init__(self, sizes: tuple[int, ...], lr: float, seed: int, data: list) -> None:
+        self.net = mlp(sizes, activation="relu", rng=numpy.random.default_rng(seed))
+        self.opt = optim.SGD(self.net.parameters(), lr=lr, momentum=0.9)
         self.data, self.i = data, 0
 
+    def infer(self) -> None:
+        if self.net.training:  # the mode switched once per race, not per call
+            self.net.eval()
+        with xpnet.no_grad():
+            self.net(xpnet.Tensor(self.data[0][0]))
+
     def step(self, clock: dict | None = None) -> float:
+        if not self.net.training:
+            self.net.train()
         t0 = time.perf_counter()
         x, y = self.data[self.i % len(self.data)]
         self.i += 1
@@ -123,25 +181,33 @@ class XpnetRun:
 
 
 class TorchRun:
-    """PyTorch's training step, from xpnet's initial weights."""
+    """PyTorch's training step (and inference), from xpnet's initial weights."""
 
-    def __init__(self, args: argparse.Namespace, data: list, init_state: dict) -> None:
+    def __init__(self, sizes: tuple[int, ...], lr: float, data: list,
+                 init_state: dict) -> None:
         import torch  # noqa: PLC0415  (the rival, never a dependency of xpnet)
 
         self.torch = torch
         layers: list = [torch.nn.Flatten()]
-        sizes = args.sizes
         for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
             layers.append(torch.nn.Linear(n_in, n_out))
             if i < len(sizes) - 2:
                 layers.append(torch.nn.ReLU())
         self.net = torch.nn.Sequential(*layers)
         self.net.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in init_state.items()})
-        self.opt = torch.optim.SGD(self.net.parameters(), lr=args.lr, momentum=0.9)
+        self.opt = torch.optim.SGD(self.net.parameters(), lr=lr, momentum=0.9)
         self.data = [(torch.from_numpy(x), torch.from_numpy(y)) for x, y in data]
         self.i = 0
 
+    def infer(self) -> None:
+        if self.net.training:
+            self.net.eval()
+        with self.torch.inference_mode():
+            self.net(self.data[0][0])
+
     def step(self, clock: dict | None = None) -> None:
+        if not self.net.training:
+            self.net.train()
         t0 = time.perf_counter()
         x, y = self.data[self.i % len(self.data)]
         self.i += 1
@@ -236,6 +302,89 @@ def timed(run, steps: int, batch: int, cooldown: float) -> float:
     return steps * batch / (time.perf_counter() - start)
 
 
+def _make_runs(sizes: tuple[int, ...], batch: int, args: argparse.Namespace) -> tuple:
+    data = make_data(sizes, batch, args.seed)
+    ours = XpnetRun(sizes, args.lr, args.seed, data)
+    return ours, TorchRun(sizes, args.lr, data, ours.net.state_dict())
+
+
+def sweep(args: argparse.Namespace, peak: float) -> list[dict]:
+    """Race xpnet and PyTorch on every net, batch size and mode; print each row."""
+    from bench_cnn import race  # noqa: PLC0415
+
+    rows = []
+    for name, sizes in args.nets.items():
+        macs = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+        fwd, step = 2 * macs, 2 * (3 * macs - sizes[0] * sizes[1])  # no dE/dx of layer 1
+        for batch in args.batches:
+            ours, theirs = _make_runs(sizes, batch, args)
+            ours.check_float32()
+            for mode in args.modes:
+                players = {"xpnet": ours.step if mode == "train" else ours.infer,
+                           "torch": theirs.step if mode == "train" else theirs.infer}
+                report: dict = {}
+                med = race(players, args.rounds, inner=args.inner, cooldown=args.cooldown,
+                           warm=args.warm, timed=args.timed, quiet=args.quiet,
+                           retries=args.retries, report=report)
+                ips = {k: batch / v for k, v in med.items()}
+                gflops = batch * (step if mode == "train" else fwd) / med["xpnet"] / 1e9
+                row = dict(name=name, mode=mode, batch=batch, ips=ips,
+                           ratio=ips["xpnet"] / ips["torch"], gflops=gflops,
+                           peak_share=gflops / peak if peak else float("nan"), **report)
+                rows.append(row)
+                others = "n/a" if row["others"] is None else f"{row['others']:.2f}"
+                print(f"{name:16s} {mode:5s} b{batch:<4d} xpnet {ips['xpnet']:9.0f}  "
+                      f"torch {ips['torch']:9.0f}  ratio xpnet/torch {row['ratio']:.2f}  "
+                      f"{gflops:6.1f} GFLOP/s {row['peak_share']:5.1%} of peak  "
+                      f"others {others}", flush=True)
+    print("\n| network | mode | batch | xpnet img/s | torch img/s | ratio | % of peak | "
+          "others |\n|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        others = "n/a" if r["others"] is None else f"{r['others']:.2f}"
+        print(f"| {r['name']} | {r['mode']} | {r['batch']} | {r['ips']['xpnet']:,.0f} | "
+              f"{r['ips']['torch']:,.0f} | {r['ratio']:.2f} | {r['peak_share']:.1%} | "
+              f"{others} |")
+    below = [r for r in rows if r["ratio"] < 1.0]
+    print(f"\nrows below 1.0: {len(below)} of {len(rows)}" + "".join(
+        f"\n  {r['name']} {r['mode']} b{r['batch']} {r['ratio']:.2f}" for r in below))
+    return rows
+
+
+def stepped(args: argparse.Namespace) -> None:
+    """The first net and batch in rounds of ``--steps`` training steps (with --phases,
+    --profile and --glibc-thresholds)."""
+    import torch  # noqa: PLC0415
+
+    sizes, batch = next(iter(args.nets.values())), args.batches[0]
+    ours, theirs = _make_runs(sizes, batch, args)
+    ours.check_float32()
+    print(f"MLP {'-'.join(map(str, sizes))}, ReLU, softmax CE, SGD momentum 0.9, "
+          f"batch {batch}, float32; torch {torch.__version__}")
+    for run in (ours, theirs):
+        for _ in range(args.warmup):
+            run.step()
+    rates: dict[str, list[float]] = {"xpnet": [], "torch": []}
+    for r in range(args.rounds):
+        rates["xpnet"].append(timed(ours, args.steps, batch, args.cooldown))
+        rates["torch"].append(timed(theirs, args.steps, batch, args.cooldown))
+        print(f"round {r + 1}: xpnet {rates['xpnet'][-1]:8.1f} img/s   "
+              f"torch {rates['torch'][-1]:8.1f} img/s")
+    med = {k: statistics.median(v) for k, v in rates.items()}
+    paired = statistics.median(a / b for a, b in zip(rates["xpnet"], rates["torch"], strict=True))
+    print(f"median: xpnet {med['xpnet']:.1f} img/s, torch {med['torch']:.1f} img/s, "
+          f"ratio xpnet/torch {med['xpnet'] / med['torch']:.3f} "
+          f"(median of the per-round ratios {paired:.3f})")
+    if args.phases:
+        phases({"xpnet": ours, "torch": theirs}, 10 * args.steps)
+    if args.profile:
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for _ in range(args.steps):
+            ours.step()
+        profiler.disable()
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(12)
+
+
 def main() -> None:
     args = parse_args()
     # xpnet's allocator setting for a training process (the CLI and Trainer make it), or
@@ -246,41 +395,20 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     xpnet.set_num_threads(args.threads)  # xpnet's own split over the cores
     blas = limit_threads(args.threads)
-    data = make_data(args)
-    ours = XpnetRun(args, data)
-    theirs = TorchRun(args, data, ours.net.state_dict())
-    ours.check_float32()
-    print(f"MLP {'-'.join(map(str, args.sizes))}, ReLU, softmax CE, SGD momentum 0.9, "
-          f"batch {args.batch_size}, float32")
     print(f"numpy {numpy.__version__}, torch {torch.__version__} "
           f"({torch.get_num_threads()} threads); xpnet {xpnet.get_num_threads()} threads; "
-          f"{blas}")
-    for run in (ours, theirs):
-        for _ in range(args.warmup):
-            run.step()
-    rates: dict[str, list[float]] = {"xpnet": [], "torch": []}
-    for r in range(args.rounds):
-        rates["xpnet"].append(timed(ours, args.steps, args.batch_size, args.cooldown))
-        rates["torch"].append(timed(theirs, args.steps, args.batch_size, args.cooldown))
-        print(f"round {r + 1}: xpnet {rates['xpnet'][-1]:8.1f} img/s   "
-              f"torch {rates['torch'][-1]:8.1f} img/s")
-    med = {k: statistics.median(v) for k, v in rates.items()}
-    paired = statistics.median(a / b for a, b in zip(rates["xpnet"], rates["torch"], strict=True))
-    print(f"median: xpnet {med['xpnet']:.1f} img/s, torch {med['torch']:.1f} img/s, "
-          f"ratio xpnet/torch {med['xpnet'] / med['torch']:.3f} "
-          f"(median of the per-round ratios {paired:.3f})")
-    best = {k: max(v) for k, v in rates.items()}
-    print(f"best round: xpnet {best['xpnet']:.1f} img/s, torch {best['torch']:.1f} img/s, "
-          f"ratio {best['xpnet'] / best['torch']:.3f}")
-    if args.phases:
-        phases({"xpnet": ours, "torch": theirs}, 10 * args.steps)
-    if args.profile:
-        profiler = cProfile.Profile()
-        profiler.enable()
-        for _ in range(args.steps):
-            ours.step()
-        profiler.disable()
-        pstats.Stats(profiler).sort_stats("tottime").print_stats(12)
+          f"{blas}", flush=True)
+    if args.phases or args.profile or args.glibc_thresholds:
+        stepped(args)
+        return
+    peak = args.peak
+    if peak is None:
+        import peak as peak_flops  # noqa: PLC0415
+
+        peak = peak_flops.measure(args.threads)
+        print(f"measured fp32 peak on {args.threads} threads: {peak:.1f} GFLOP/s "
+              "(bench/peak.py)", flush=True)
+    sweep(args, peak)
 
 
 if __name__ == "__main__":

@@ -18,20 +18,51 @@ def _run(script, *args):
 
 def test_bench_mlp_prints_both_rates_the_ratio_and_the_phases():
     pytest.importorskip("torch")
-    out = _run("bench_mlp.py", "--rounds", "1", "--steps", "2", "--warmup", "1",
-               "--cooldown", "0", "--batch-size", "16", "--phases")
+    out = _run("bench_mlp.py", "--nets", "mlp", "--rounds", "1", "--steps", "2", "--warmup",
+               "1", "--cooldown", "0", "--batches", "16", "--phases")
     assert "ratio xpnet/torch" in out
     assert "xpnet ms per step: forward" in out and "torch ms per step: forward" in out
     assert "xpnet's products (M x K x P" in out and "16x784x1024" in out
     assert "16x1024x1024 & 1024x16x1024" in out  # a hidden layer's backward pair
 
 
-def test_bench_cnn_races_lenet():
+def _quick(*extra):
+    return ("--rounds", "1", "--inner", "1", "--cooldown", "0", "--warm", "0", "--timed", "0",
+            "--peak", "100", *extra)
+
+
+def test_bench_mlp_sweeps_nets_batches_and_modes():
+    """One row per (net, batch, mode), each with both rates, the ratio and the share of
+    the given peak; then the Markdown table and the rows below 1.0."""
     pytest.importorskip("torch")
-    out = _run("bench_cnn.py", "--models", "lenet5", "--rounds", "1", "--inner", "1",
-               "--cooldown", "0", "--warm", "0", "--train-batch", "8", "--infer-batch", "8")
-    assert "lenet5         train b8" in out and "lenet5         infer b8" in out
-    assert "ratio" in out
+    out = _run("bench_mlp.py", "--nets", "mlp100,mlp500", "--batches", "1,8", *_quick())
+    rows = [line.split() for line in out.splitlines() if line.startswith("mlp")]
+    assert [(r[0], r[1], r[2]) for r in rows] == [
+        (n, m, b) for n in ("mlp100", "mlp500") for b in ("b1", "b8") for m in ("train", "infer")]
+    assert all("ratio" in r and "peak" in r for r in rows)
+    table = [line for line in out.splitlines() if line.startswith("| mlp")]
+    assert len(table) == 8 and "rows below 1.0:" in out
+
+
+def test_bench_cnn_races_both_torch_layouts_at_every_batch():
+    """Each row has xpnet, torch NCHW and channels_last, the ratio to the better layout
+    and the share of the peak; Caffe's LeNet widths are a network of the race."""
+    pytest.importorskip("torch")
+    out = _run("bench_cnn.py", "--models", "lenet5,lenet_caffe", "--batches", "1,8",
+               *_quick())
+    rows = [line for line in out.splitlines() if line.startswith("lenet")]
+    assert len(rows) == 8
+    assert rows[0].startswith("lenet5         train b1") and "lenet_caffe    infer b8" in rows[7]
+    for row in rows:
+        assert "torch_cl" in row and "ratio" in row and "(vs torch" in row
+        assert "% of peak" in row
+    assert out.count("| lenet") == 8 and "rows below 1.0:" in out
+
+
+def test_peak_measures_a_positive_rate():
+    pytest.importorskip("numba")
+    out = _run("peak.py", "--threads", "1", "--repeats", "1")
+    assert float(out.split(":")[1].split()[0]) > 1.0
 
 
 def test_bench_cnn_memory_sees_the_step_peak():
