@@ -48,6 +48,9 @@ class Engines:
             forced one cannot run, the automatic choice among the others.
         dense: a dense layer's forward product: ``"auto"``, ``"x_wt"`` (y = x W^T) or
             ``"w_xt"`` (y^T = W x^T, transposed back).
+        inference: how a Sequential runs under ``no_grad`` on NumPy arrays: ``"plan"``
+            (its layers' Functions replayed on arrays, :mod:`xpnet.nn.inference`) or
+            ``"layers"`` (each layer called as in training, without a graph).
         layout: the memory the compiled pooling and LRN kernels work on: ``"auto"``
             (the input's), ``"nchw"`` (planes) or ``"nhwc"`` (channels-last).
         split: ``"auto"`` cuts work over the threads from the sizes where that pays;
@@ -61,6 +64,7 @@ class Engines:
     conv_columns: str = "auto"
     conv_dx: str = "auto"
     dense: str = "auto"
+    inference: str = "plan"
     layout: str = "auto"
     split: str = "auto"
     threads: int | None = None
@@ -72,6 +76,7 @@ CHOICES = {
     "conv_columns": ("auto", "im2col", "im2row"),
     "conv_dx": ("auto", "conv", "fold", "col2im"),
     "dense": ("auto", "x_wt", "w_xt"),
+    "inference": ("plan", "layers"),
     "layout": ("auto", "nchw", "nhwc"),
     "split": ("auto", "always"),
 }
@@ -136,6 +141,7 @@ def engines(
     conv_columns: str | None = None,
     conv_dx: str | None = None,
     dense: str | None = None,
+    inference: str | None = None,
     layout: str | None = None,
     split: str | None = None,
     threads: int | None = None,
@@ -152,6 +158,7 @@ def engines(
         conv_columns: ``"auto"``, ``"im2col"`` or ``"im2row"``.
         conv_dx: ``"auto"``, ``"conv"``, ``"fold"`` or ``"col2im"``.
         dense: ``"auto"``, ``"x_wt"`` or ``"w_xt"``.
+        inference: ``"plan"`` or ``"layers"``.
         layout: ``"auto"``, ``"nchw"`` or ``"nhwc"``.
         split: ``"auto"`` or ``"always"``.
         threads: an int >= 1.
@@ -170,5 +177,6 @@ def engines(
         ('direct', 1)
     """
     given = dict(compiled=compiled, conv=conv, conv_columns=conv_columns, conv_dx=conv_dx,
-                 dense=dense, layout=layout, split=split, threads=threads)
+                 dense=dense, inference=inference, layout=layout, split=split,
+                 threads=threads)
     return _Scope({k: v for k, v in given.items() if v is not None})

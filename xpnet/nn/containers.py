@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from xpnet.function import is_grad_enabled
+from xpnet.nn import inference
 from xpnet.nn.module import Module
+from xpnet.tensor import Tensor
 
 __all__ = ["ModuleList", "Sequential"]
 
@@ -82,6 +85,10 @@ class Sequential(ModuleList):
         super().__init__(modules)
 
     def forward(self, x: Any) -> Any:
+        if not is_grad_enabled():  # inference: a traced plan of the layers, replayed on
+            plan = inference.plan_for(self, x)  # arrays (xpnet.nn.inference)
+            if plan is not None:
+                return Tensor(plan(x.data))
         for m in self:
             x = m(x)
         return x

@@ -1,0 +1,124 @@
+"""Inference plans (xpnet/nn/inference.py): a Sequential under no_grad replays its layers'
+Functions on arrays; the results must be the layers' own, bit for bit, and the plan must
+follow every change that changes the result (weights, modes, layers, shapes)."""
+
+import numpy
+import pytest
+
+import xpnet
+from xpnet import Tensor, nn
+from xpnet.models import ZOO, build_model
+from xpnet.nn import inference
+
+
+def _both(net, x):
+    """(the graph path's output, the plan's output) of ``net`` on array ``x``."""
+    graph = net(Tensor(x)).data  # grad enabled: the layers as usual
+    with xpnet.no_grad():
+        planned = net(Tensor(x)).data
+    return graph, planned
+
+
+@pytest.mark.parametrize("name", sorted(set(ZOO) - {"perceptron"}))
+def test_every_zoo_model_gives_the_same_bits_through_its_plan(name):
+    """Each zoo model in eval mode (float32 and float64, two batch sizes): the plan's
+    output equals the layers' own; the plan was used (one entry per shape)."""
+    shape = (3, 67, 67) if name == "alexnet" else ZOO[name].example_shape  # AlexNet, small
+    net = build_model(name, shape, seed=0).eval()
+    rng = numpy.random.default_rng(0)
+    for dtype in (numpy.float32, numpy.float64):
+        net.astype(dtype)
+        for batch in (1, 3):
+            x = rng.standard_normal((batch, *shape)).astype(dtype)
+            graph, planned = _both(net, x)
+            assert planned.dtype == dtype
+            numpy.testing.assert_array_equal(planned, graph)
+    assert len(net.__dict__["_inference_plans"]) == 4
+
+
+def test_a_plan_is_traced_once_per_shape_and_follows_the_weights(monkeypatch):
+    traced = []
+    real = inference.InferencePlan.trace.__func__
+    monkeypatch.setattr(inference.InferencePlan, "trace",
+                        classmethod(lambda cls, *a: traced.append(1) or real(cls, *a)))
+    net = nn.Sequential(nn.Linear(4, 3, rng=numpy.random.default_rng(0)), nn.ReLU()).eval()
+    x = numpy.random.default_rng(1).standard_normal((2, 4)).astype(numpy.float32)
+    with xpnet.no_grad():
+        first = net(Tensor(x)).data
+        net[0].weight.data = net[0].weight.data * 2  # a new array, as an optimiser's step may
+        net[0].bias.data[...] = 0  # or in place
+        second = net(Tensor(x)).data
+        net(Tensor(x[:1]))
+    assert traced == [1, 1]  # (2, 4), then (1, 4)
+    numpy.testing.assert_array_equal(second, numpy.maximum(x @ net[0].weight.data.T, 0))
+    assert not numpy.array_equal(first, second)
+
+
+def test_relu_clips_in_place_only_what_the_plan_made():
+    """A ReLU first in line must not write into the caller's array."""
+    x = numpy.array([[-1.0, 2.0, -3.0]], dtype=numpy.float32)
+    keep = x.copy()
+    with xpnet.no_grad():
+        y = nn.Sequential(nn.ReLU(), nn.ReLU())(Tensor(x)).data
+    numpy.testing.assert_array_equal(x, keep)
+    numpy.testing.assert_array_equal(y, [[0.0, 2.0, 0.0]])
+
+
+def test_training_mode_dropout_draws_new_masks_and_eval_mode_is_the_identity():
+    net = nn.Sequential(nn.Linear(50, 50, rng=numpy.random.default_rng(0)),
+                        nn.Dropout(0.5, rng=numpy.random.default_rng(1)))
+    x = numpy.ones((4, 50), dtype=numpy.float32)
+    with xpnet.no_grad():
+        a, b = net(Tensor(x)).data, net(Tensor(x)).data  # training mode: masks each call
+        net.eval()
+        c, d = net(Tensor(x)).data, net(Tensor(x)).data
+    assert not numpy.array_equal(a, b)
+    numpy.testing.assert_array_equal(c, d)
+    numpy.testing.assert_array_equal(c, net[0](Tensor(x)).data)
+
+
+def test_a_replaced_layer_or_a_cast_parameter_is_not_replayed():
+    rng = numpy.random.default_rng(2)
+    net = nn.Sequential(nn.Conv2d(1, 2, 3, rng=rng), nn.Flatten()).eval()
+    x = rng.standard_normal((2, 1, 5, 5)).astype(numpy.float32)
+    with xpnet.no_grad():
+        net(Tensor(x))
+        setattr(net, "0", nn.Conv2d(1, 2, 3, stride=2, rng=rng))  # a new layer, new shape
+        assert net(Tensor(x)).shape == (2, 8)
+        net.astype(numpy.float64)  # float32 input, float64 weights: the layer's own error
+        with pytest.raises(TypeError, match="dtype"):
+            net(Tensor(x))
+
+
+def test_layers_that_do_not_hand_on_one_tensor_run_as_usual():
+    """MaxPool2d with its switches returns a tuple: no plan, the layers' own result."""
+    net = nn.Sequential(nn.MaxPool2d(2, return_indices=True)).eval()
+    x = numpy.arange(16, dtype=numpy.float32).reshape(1, 1, 4, 4)
+    with xpnet.no_grad():
+        y, idx = net(Tensor(x))
+    numpy.testing.assert_array_equal(y.data.reshape(-1), [5, 7, 13, 15])
+    assert net.__dict__["_inference_plans"] and inference.plan_for(net, Tensor(x)) is None
+
+
+def test_nested_sequentials_and_other_layers_run_through_the_plan():
+    rng = numpy.random.default_rng(3)
+    inner = nn.Sequential(nn.Linear(6, 5, rng=rng), nn.Tanh())
+    net = nn.Sequential(nn.Flatten(), inner, nn.Identity(), nn.Linear(5, 2, rng=rng)).eval()
+    x = rng.standard_normal((3, 2, 3)).astype(numpy.float32)
+    graph, planned = _both(net, x)
+    numpy.testing.assert_array_equal(planned, graph)
+    kinds = [s[0] for s in next(iter(net.__dict__["_inference_plans"].values())).steps]
+    assert kinds == ["call", "module", "same", "call"]
+
+
+def test_engines_inference_layers_runs_the_layers_as_usual(monkeypatch):
+    traced = []
+    monkeypatch.setattr(inference.InferencePlan, "trace",
+                        classmethod(lambda cls, *a: traced.append(1)))
+    net = nn.Sequential(nn.Linear(3, 2, rng=numpy.random.default_rng(0))).eval()
+    x = Tensor(numpy.ones((1, 3), dtype=numpy.float32))
+    with xpnet.no_grad(), xpnet.cpu.engines(inference="layers"):
+        y = net(x)
+    assert traced == [] and y.shape == (1, 2)
+    with pytest.raises(ValueError, match="inference must be one of 'plan', 'layers'"):
+        xpnet.cpu.engines(inference="trace")

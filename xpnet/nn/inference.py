@@ -1,0 +1,154 @@
+"""Inference plans: a Sequential's layers replayed on arrays, with no graph and no Tensors.
+
+Why: at small batches a network's inference is mostly the cost of calling its ops, not
+their arithmetic. Each layer call goes through the Module, the op's argument checks, a
+new :class:`~xpnet.function.Function` and a Tensor for its output (LeNet-5 on one
+image: 235 us, of which its convolutions' sums are about 30). Under ``no_grad`` a
+:class:`~xpnet.nn.Sequential` whose layers are all in eval mode instead replays a plan
+traced once for the input's shape: each layer's Function, already set up, runs its
+``forward`` on the previous layer's array (94 us for that LeNet-5).
+
+Tracing: the layers run once on a probe Tensor of the input's shape with the graph
+recorded; a layer whose output was made by one Function from exactly its input and its
+own parameters becomes a step that calls that Function's ``forward`` again (with no
+input needing a gradient, so it saves nothing), reading the parameters' arrays at every
+run, so that updated weights are seen. A ReLU becomes a step that clips the previous
+step's output in place when the plan made that array (a fused bias + activation at no
+extra allocation), and any other layer a step that calls the layer on a Tensor as
+usual. The results are those of the layers' own path, bit for bit (the same forward
+code on the same arrays); the tests compare every zoo model both ways.
+
+A plan belongs to its Sequential and is keyed on the input's shape, dtype and strides
+and on the identity of each layer; it assumes, like the rest of xpnet, that a layer's
+settings (stride, padding, ...) are fixed at construction. NumPy arrays only: on the
+GPU the layers run as usual, and so they do inside
+``xpnet.cpu.engines(inference="layers")``.
+
+Example:
+    >>> net.eval()
+    >>> with xpnet.no_grad():
+    ...     y = net(x)        # traced on the first call for x's shape, replayed after
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy
+
+from xpnet.cpu.settings import current
+from xpnet.function import enable_grad
+from xpnet.tensor import Tensor
+
+__all__ = ["InferencePlan", "plan_for"]
+
+#: Plans kept per Sequential (one per input shape; an epoch's last, smaller batch is
+#: a second shape).
+MAX_PLANS = 4
+
+
+class InferencePlan:
+    """The steps of one Sequential for inputs of one shape, dtype and layout.
+
+    Steps (``kind``, ...): ``("call", fn, params, kinds, m)``: ``fn.forward(a, *params'
+    arrays)`` while the parameters' array types and dtypes are those of the trace
+    (``kinds``; else the layer ``m`` as usual);
+    ``("relu",)``: max(a, 0), in place on arrays the plan made; ``("same",)``: the layer
+    returns its input (Identity, Dropout in eval mode); ``("module", m)``:
+    ``m(Tensor(a)).data``, for every layer not listed in :func:`_replayable`.
+    """
+
+    def __init__(self, steps: list[tuple], layers: tuple = ()) -> None:
+        self.steps = steps
+        self.layers = layers  # held, so that no layer's id is reused while the plan lives
+
+    @classmethod
+    def trace(cls, layers: list[Any], x: Any) -> InferencePlan | None:
+        """Trace ``layers`` on a probe of float array ``x`` (module docstring); None when
+        a layer does not hand on one float Tensor."""
+        steps: list[tuple] = []
+        with enable_grad():
+            h = Tensor(x, requires_grad=True)
+            for m in layers:
+                out = m(h)
+                if not isinstance(out, Tensor) or out.data.dtype.kind != "f":
+                    return None
+                steps.append(_step(m, h, out))
+                h = out if out.requires_grad else Tensor(out.data, requires_grad=True)
+        return cls(steps, tuple(layers))
+
+    def __call__(self, a: Any) -> Any:
+        """Run the plan on array ``a``; returns the last layer's array."""
+        owned = False  # whether a is an array this plan made (free to clip in place)
+        for step in self.steps:
+            kind = step[0]
+            if kind == "call":
+                arrays = [p.data for p in step[2]]
+                if all(type(v) is t and v.dtype == d for v, (t, d) in zip(arrays, step[3])):
+                    a = step[1].forward(a, *arrays)
+                    owned = True
+                else:  # a parameter moved or was cast since the trace: the layer's path
+                    a = step[4](Tensor(a)).data
+                    owned = False
+            elif kind == "relu":
+                if owned and a.flags.writeable:
+                    numpy.maximum(a, 0, out=a)  # the bits of F.relu, in place
+                else:
+                    a = numpy.maximum(a, 0)
+                    owned = True
+            elif kind == "module":
+                a = step[1](Tensor(a)).data
+                owned = False  # a layer may hand back (a view of) something it keeps
+        return a
+
+
+def _replayable() -> tuple[type, ...]:
+    """Layers whose forward is one Function of (input, their parameters), the same in
+    training and eval mode."""
+    from xpnet import nn  # noqa: PLC0415  (nn imports this module)
+
+    return (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.LocallyConnected2d, nn.MaxPool2d,
+            nn.AvgPool2d, nn.L2Pool2d, nn.LocalResponseNorm, nn.Flatten, nn.Sigmoid,
+            nn.Tanh)
+
+
+def _step(m: Any, h: Tensor, out: Tensor) -> tuple:
+    """The step that replays layer ``m``, which made ``out`` from ``h`` in the trace."""
+    from xpnet import nn  # noqa: PLC0415
+
+    if isinstance(m, nn.ReLU):
+        return ("relu",)
+    if isinstance(m, (nn.Identity, nn.Dropout)) and out is h:
+        return ("same",)  # Dropout: eval mode (the plan's key holds the mode)
+    fn = out.creator
+    params = list(m.parameters())
+    if (isinstance(m, _replayable()) and fn is not None and len(fn.outputs) == 1
+            and fn.outputs[0]() is out and len(fn.inputs) == 1 + len(params)
+            and fn.inputs[0] is h and all(t is p for t, p in zip(fn.inputs[1:], params))):
+        fn.needs_input_grad = (False,) * len(fn.inputs)  # forward saves nothing now
+        del fn.inputs, fn.outputs  # the probe's graph is not kept
+        return ("call", fn, params, [(type(p.data), p.data.dtype) for p in params], m)
+    return ("module", m)
+
+
+_NO_PLAN = InferencePlan([])  # cached for keys that cannot be planned
+
+
+def plan_for(seq: Any, x: Any) -> InferencePlan | None:
+    """The plan that runs Sequential ``seq`` on ``x``, traced if new; None where the
+    layers must run as usual (``x`` not a Tensor of a float NumPy array, a layer that
+    does not hand on one float Tensor, or ``xpnet.cpu.engines(inference="layers")``)."""
+    if (not isinstance(x, Tensor) or type(x.data) is not numpy.ndarray
+            or current().inference != "plan"):
+        return None
+    a = x.data
+    if a.dtype.kind != "f":
+        return None
+    plans = seq.__dict__.setdefault("_inference_plans", {})
+    key = (a.shape, a.dtype.str, a.strides, tuple([(id(m), m.training) for m in seq]))
+    plan = plans.get(key)
+    if plan is None:
+        if len(plans) >= MAX_PLANS:
+            plans.pop(next(iter(plans)))
+        plan = plans[key] = InferencePlan.trace(list(seq), a) or _NO_PLAN
+    return None if plan is _NO_PLAN else plan
