@@ -34,7 +34,7 @@ def test_study_quick_mode_writes_its_files(name, tmp_path):
     assert f"Made by `xpnet study {name} --seeds 1 --quick`" in done.table
 
 
-@pytest.mark.parametrize("name", ["perceptron", "preprocessing", "sharing"])
+@pytest.mark.parametrize("name", ["perceptron", "preprocessing", "sharing", "augmentation"])
 def test_study_compare_torch_agrees_step_for_step(name, tmp_path):
     pytest.importorskip("torch")
     done = run_study(name, seeds=1, quick=True, compare="torch", out=tmp_path)

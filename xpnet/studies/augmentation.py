@@ -67,9 +67,9 @@ def run(ctx: Context, seed: int) -> dict[str, dict[str, Any]]:
                     got[f"acc_{n}"] = found[fw]["test_accuracy"]
                     got["curves"]["size_accuracy"]["x"].append(n)
                     got["curves"]["size_accuracy"]["y"].append(found[fw]["test_accuracy"])
-            if "weight_diff" in found:
-                results[arm]["weight_diff"] = max(found["weight_diff"],
-                                                  results[arm].get("weight_diff", 0.0))
+            for key in ("step_diff", "weight_diff"):  # the largest over the sizes
+                if key in found:
+                    results[arm][key] = max(found[key], results[arm].get(key, 0.0))
     return results
 
 
