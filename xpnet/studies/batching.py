@@ -65,8 +65,9 @@ def _modes(ctx: Context, seed: int, build: Any, train: Any, test: Any, b: dict) 
                              "steps_time": timed[fw]["steps"],
                              "epochs_time": timed[fw]["epochs"]}
                         for fw in ("xpnet", "torch") if fw in equal}
-        if "weight_diff" in equal:
-            results[arm]["weight_diff"] = equal["weight_diff"]
+        for key in ("step_diff", "weight_diff"):  # measured on the equal-epochs run
+            if key in equal:
+                results[arm][key] = equal[key]
     return results
 
 
