@@ -40,3 +40,19 @@ def test_an_unknown_attribute_is_an_attribute_error():
     with pytest.raises(AttributeError, match="module 'xpnet' has no attribute 'tensorflow'"):
         xpnet.tensorflow  # noqa: B018
     assert set(xpnet.SUBPACKAGES) <= set(xpnet.__all__)
+
+
+def test_the_state_dict_functions_are_reachable_from_the_root():
+    from xpnet import interop
+
+    assert xpnet.load_state_dict is interop.load_state_dict
+    assert xpnet.save_state_dict is interop.save_state_dict
+    assert {"load_state_dict", "save_state_dict"} <= set(xpnet.__all__) & set(dir(xpnet))
+
+
+def test_the_run_errors_and_warnings_are_exported_by_train():
+    from xpnet import train
+    from xpnet.train import errors
+
+    assert train.RunLockedError is errors.RunLockedError
+    assert train.CheckpointWarning is errors.CheckpointWarning

@@ -27,7 +27,7 @@ from xpnet.train.checkpoint import (
     unflatten_state,
 )
 from xpnet.train.config import ConfigError, RunConfig
-from xpnet.train.errors import CheckpointError, NonFiniteError
+from xpnet.train.errors import CheckpointError, CheckpointWarning, NonFiniteError, RunLockedError
 from xpnet.train.evaluate import crop_plan, evaluate, evaluate_crops, predict
 from xpnet.train.fit import Trainer, fit
 from xpnet.train.pretrain import pretrain_layers
@@ -36,11 +36,13 @@ from xpnet.train.runfolder import Run, load_run
 
 __all__ = [
     "CheckpointError",
+    "CheckpointWarning",
     "ConfigError",
     "NonFiniteError",
     "Run",
     "RunConfig",
     "RunExistsError",
+    "RunLockedError",
     "RunResult",
     "Trainer",
     "callbacks",

@@ -16,6 +16,7 @@ fine, a class the training tree does not have is an error, never a silent renumb
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -105,7 +106,9 @@ def open_image(path: Path):
     """
     Image, UnidentifiedImageError = _pillow()
     try:
-        img = Image.open(path)
+        with warnings.catch_warnings():  # the limit is checked below, with xpnet's message
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path)
     except Image.DecompressionBombError as exc:
         raise DataFormatError(f"{path}: refused before decoding, a decompression bomb? "
                               f"({exc})") from None
