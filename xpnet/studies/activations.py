@@ -7,8 +7,8 @@ from typing import Any
 
 from xpnet.models.lenet import lenet5
 from xpnet.studies.arms import Recipe, fit_arm
-from xpnet.studies.base import Context, Metric, Plot, Study
-from xpnet.studies.digits import first_below, mnist, standardized
+from xpnet.studies.base import TEST_ACCURACY, Context, Metric, Plot, Study
+from xpnet.studies.digits import first_below, mnist, split_text, standardized
 
 UNITS = {"logistic": "sigmoid", "tanh": "tanh", "ReLU": "relu"}
 #: Krizhevsky et al. chose each network's rate to make it train as fast as possible: each
@@ -28,9 +28,8 @@ def setup(ctx: Context) -> str:
     ``ctx.settings``."""
     b = _budget(ctx)
     ctx.settings.update(b)
-    (x, _), (xt, _) = mnist(ctx.quick)
     return (f"LeNet-5 (max pooling, the unit after each pool and dense layer) on MNIST-5k, "
-            f"{len(x)} training / {len(xt)} test digits, standardised; PyTorch's default "
+            f"{split_text(ctx.quick)}, standardised; PyTorch's default "
             f"initialisation; SGD at each rate of {', '.join(map(str, b['rates']))}, "
             f"momentum {b['momentum']}, weight decay {b['weight_decay']}, batch "
             f"{b['batch_size']}, {b['epochs']} epochs. The "
@@ -61,8 +60,8 @@ def run(ctx: Context, seed: int) -> dict[str, dict[str, Any]]:
     for arm, (unit, lr) in ARMS.items():
         build = standardized(lambda rng, u=UNITS[unit]: list(lenet5(activation=u, rng=rng)),
                              train)
-        recipe = Recipe(build, train, test, b["epochs"], b["batch_size"], lr, b["momentum"],
-                        b["weight_decay"], window=b["window"], test_each_epoch=False)
+        recipe = Recipe.from_budget(build, train, test, b, lr=lr, window=b["window"],
+                                    test_each_epoch=False)
         results[arm] = fit_arm(ctx, arm, recipe, seed, extra=_reached)
     return results
 
@@ -108,7 +107,7 @@ STUDY = Study(
     metrics=(Metric("epochs_to_25", "epochs to 25% train error"),
              Metric("epochs_to_5", "epochs to 5% train error"),
              Metric("seconds_to_5", "seconds to 5%", digits=1, compare=False),
-             Metric("test_accuracy", "test accuracy (%)", scale=100)),
+             TEST_ACCURACY),
     plots=tuple(Plot("curves", "window_error", f"lr {lr}", "epoch", "training error (%)",
                      scale=100, logy=True, hlines=TARGETS,
                      arms=tuple(f"{unit}, lr {lr}" for unit in UNITS)) for lr in RATES),

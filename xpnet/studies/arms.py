@@ -23,6 +23,7 @@ import numpy
 from xpnet import nn, optim
 from xpnet.data import DataLoader
 from xpnet.optim.lr_scheduler import StepLR
+from xpnet.studies.base import WEIGHT_DIFFS
 from xpnet.train import Trainer
 from xpnet.train import builders as B
 from xpnet.train.callbacks import Callback, ProgressBar
@@ -30,10 +31,12 @@ from xpnet.train.callbacks.progress import epoch_summary
 from xpnet.train.errors import NonFiniteError
 from xpnet.train.evaluate import evaluate
 
-__all__ = ["Budget", "ErrorWindow", "Recipe", "StudyProgress", "Trained", "examples_seen",
-           "fit_arm", "make_loader", "max_weight_difference"]
+__all__ = ["Budget", "ErrorWindow", "Recipe", "StudyProgress", "Trained", "carry_differences",
+           "examples_seen", "fit_arm", "make_loader", "max_weight_difference"]
 
 Arrays = tuple[numpy.ndarray, numpy.ndarray]
+#: The fields of a Recipe that a study's budget gives (decay_every may be left out).
+BUDGET_FIELDS = ("epochs", "batch_size", "lr", "momentum", "weight_decay", "decay_every")
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,27 @@ class Recipe:
     test_each_epoch: bool = True
     random: bool = False
     twin: bool = True
+
+    @classmethod
+    def from_budget(cls, build: Callable[[int], nn.Sequential], train: Arrays, test: Arrays,
+                    budget: dict[str, Any], **changes: Any) -> Recipe:
+        """A recipe whose epochs, batch size, SGD settings and rate decay are the budget's.
+
+        Args:
+            build, train, test: as the attributes.
+            budget: the study's budget (its other entries are ignored).
+            changes: fields to set or to take instead of the budget's (``lr=0.01``,
+                ``test_each_epoch=False``).
+
+        Raises:
+            ValueError: neither the budget nor ``changes`` give one of epochs, batch_size,
+                lr, momentum and weight_decay (no default is taken for them).
+        """
+        fields = {k: budget[k] for k in BUDGET_FIELDS if k in budget} | changes
+        missing = [k for k in BUDGET_FIELDS[:-1] if k not in fields]
+        if missing:
+            raise ValueError(f"Recipe.from_budget: the budget lacks {', '.join(missing)}")
+        return cls(build, train, test, **fields)
 
 
 @dataclass
@@ -277,6 +301,21 @@ def max_weight_difference(a: list[numpy.ndarray], b: list[numpy.ndarray]) -> flo
                for x, y in zip(a, b, strict=True))
 
 
+def carry_differences(into: dict[str, Any], found: dict[str, Any]) -> None:
+    """Keep in ``into`` the largest of its weight differences and those of ``found``: an
+    arm made of several trainings (several sizes, two budgets) reports its worst."""
+    for key in WEIGHT_DIFFS:
+        if key in found:
+            into[key] = max(found[key], into.get(key, 0.0))
+
+
+def _say_result(ctx: Any, arm: str, seed: int, name: str, measured: dict[str, Any]) -> None:
+    """The arm's line once trained (on a terminal its progress line has been cleared)."""
+    if "test_accuracy" in measured:
+        ctx.say(f"  {arm}, seed {seed}: {name}: test accuracy "
+                f"{100 * measured['test_accuracy']:.2f}% ({measured['seconds']:.1f} s)")
+
+
 def _with(trained: Trained, extra: Callable[[Trained], dict[str, Any]] | None
           ) -> dict[str, Any]:
     """The measurements and the extra ones (their curves joined to the others)."""
@@ -309,6 +348,7 @@ def fit_arm(ctx: Any, arm: str, recipe: Recipe, seed: int,
     try:
         ours = train_xpnet(recipe, seed, ctx)
         result["xpnet"] = _with(ours, extra)
+        _say_result(ctx, arm, seed, "xpnet", result["xpnet"])
     except NonFiniteError as e:  # a result of the arm, reported in the table
         ctx.say(f"  {arm}, seed {seed}: xpnet diverged ({e})")
         ours, result["xpnet"] = None, {"diverged": 1.0, "curves": {}}
@@ -319,6 +359,7 @@ def fit_arm(ctx: Any, arm: str, recipe: Recipe, seed: int,
         try:
             theirs = twin.train_torch(recipe, seed, ctx)
             result["torch"] = _with(theirs, extra)
+            _say_result(ctx, arm, seed, "PyTorch", result["torch"])
         except NonFiniteError as e:
             ctx.say(f"  {arm}, seed {seed}: PyTorch diverged ({e})")
             theirs, result["torch"] = None, {"diverged": 1.0, "curves": {}}

@@ -7,8 +7,8 @@ import math
 from typing import Any
 
 from xpnet.models.lenet import lenet5
-from xpnet.studies.arms import Recipe, fit_arm
-from xpnet.studies.base import Context, Metric, Plot, Study
+from xpnet.studies.arms import Recipe, carry_differences, fit_arm
+from xpnet.studies.base import FRAMEWORKS, Context, Metric, Plot, Study
 from xpnet.studies.digits import mnist, standardized, subset
 from xpnet.train import RunConfig
 from xpnet.train import builders as B
@@ -54,22 +54,19 @@ def run(ctx: Context, seed: int) -> dict[str, dict[str, Any]]:
         train = subset(full, n, seed)
         epochs = max(1, round(b["steps"] / math.ceil(n / b["batch_size"])))
         for arm in ARMS:
-            recipe = Recipe(standardized(lambda rng: list(lenet5(rng=rng)), train), train,
-                            test, epochs, b["batch_size"], b["lr"], b["momentum"],
-                            b["weight_decay"], max(1, round(0.75 * epochs)),
-                            augment=_augment(arm, train),
-                            test_each_epoch=False)
+            build = standardized(lambda rng: list(lenet5(rng=rng)), train)
+            recipe = Recipe.from_budget(build, train, test, b, epochs=epochs,
+                                        decay_every=max(1, round(0.75 * epochs)),
+                                        augment=_augment(arm, train), test_each_epoch=False)
             found = fit_arm(ctx, f"{arm}, {n} digits", recipe, seed)
-            for fw in ("xpnet", "torch"):
+            for fw in FRAMEWORKS:
                 if fw in found:
                     got = results[arm].setdefault(fw, {"curves": {"size_accuracy": {
                         "x": [], "y": []}}})
                     got[f"acc_{n}"] = found[fw]["test_accuracy"]
                     got["curves"]["size_accuracy"]["x"].append(n)
                     got["curves"]["size_accuracy"]["y"].append(found[fw]["test_accuracy"])
-            for key in ("step_diff", "weight_diff"):  # the largest over the sizes
-                if key in found:
-                    results[arm][key] = max(found[key], results[arm].get(key, 0.0))
+            carry_differences(results[arm], found)  # the largest over the sizes
     return results
 
 

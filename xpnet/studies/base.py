@@ -18,11 +18,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Context", "Metric", "Plot", "Study"]
+__all__ = ["FRAMEWORKS", "TEST_ACCURACY", "TEST_ACCURACY_BARS", "TEST_ERROR",
+           "TEST_ERROR_CURVES", "TRAIN_LOSS", "WEIGHT_DIFFS", "Context", "Metric", "Plot",
+           "Study"]
 
 #: One framework's measurements for one arm and seed: metric values (floats, or None
 #: where a value was not reached) and ``curves``: name -> {"x": [...], "y": [...]}.
 Measured = dict[str, Any]
+
+#: The keys of each framework's measurements in an arm's result.
+FRAMEWORKS = ("xpnet", "torch")
+#: The weight differences between xpnet and its twin in an arm's result: after one step
+#: in float64, after the first epoch in float32.
+WEIGHT_DIFFS = ("step_diff", "weight_diff")
 
 
 @dataclass(frozen=True)
@@ -84,6 +92,7 @@ class Context:
         compare: ``"torch"`` to run each arm's PyTorch twin too, or None.
         log: called with each progress line (None: silent).
         progress: show a progress line while each arm trains (as ``xpnet train`` does).
+        settings: what the study records of its budget (saved in results.json).
     """
 
     quick: bool = False
@@ -131,3 +140,13 @@ class Study:
     setup: Callable[[Context], str]
     run: Callable[[Context, int], dict[str, dict[str, Any]]]
     findings: Callable[[Any], list[str]]
+
+
+# The columns and panels that several studies share.
+TEST_ACCURACY = Metric("test_accuracy", "test accuracy (%)", scale=100)
+TEST_ERROR = Metric("test_error", "test error (%)", scale=100)
+TRAIN_LOSS = Metric("train_loss", "last epoch's training loss", digits=4)
+TEST_ACCURACY_BARS = Plot("bars", "test_accuracy", "test accuracy", "", "accuracy (%)",
+                          scale=100)
+TEST_ERROR_CURVES = Plot("curves", "test_error", "test error per epoch", "epoch", "error (%)",
+                         scale=100, logy=True)

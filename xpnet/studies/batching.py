@@ -12,9 +12,9 @@ import numpy
 import xpnet
 from xpnet import functions as F
 from xpnet import nn
-from xpnet.studies.arms import Recipe, fit_arm
-from xpnet.studies.base import Context, Metric, Plot, Study
-from xpnet.studies.digits import mnist, standardized
+from xpnet.studies.arms import Recipe, carry_differences, fit_arm
+from xpnet.studies.base import FRAMEWORKS, Context, Metric, Plot, Study
+from xpnet.studies.digits import mnist, split_text, standardized
 
 GRAD_BATCH = 64
 MODES = {"full batch": None, "mini-batch (B=32)": 32, "online (B=1)": 1}
@@ -32,9 +32,8 @@ def setup(ctx: Context) -> str:
     ``ctx.settings``."""
     b = _budget(ctx)
     ctx.settings.update(b)
-    (x, _), (xt, _) = mnist(ctx.quick)
-    return (f"MLP 784-{b['hidden']}-10 (ReLU) on MNIST-5k, {len(x)} training / {len(xt)} "
-            f"test digits, standardised; plain SGD (lr {b['lr']}, no momentum, no decay) on "
+    return (f"MLP 784-{b['hidden']}-10 (ReLU) on MNIST-5k, {split_text(ctx.quick)}, "
+            f"standardised; plain SGD (lr {b['lr']}, no momentum, no decay) on "
             f"the mean cross-entropy of each batch; the same initial weights for every mode. "
             f"Equal epochs: {b['epochs']} passes each. Equal time: {b['seconds']:g} s of "
             f"training each (stopped at the first step past it). Gradients: the gradient of "
@@ -51,23 +50,20 @@ def _network(hidden: int) -> Any:
 def _modes(ctx: Context, seed: int, build: Any, train: Any, test: Any, b: dict) -> dict:
     results = {}
     for arm, size in MODES.items():
-        size = size or len(train[0])
-        common = {"batch_size": size, "lr": b["lr"], "momentum": 0.0, "weight_decay": 0.0}
-        equal = fit_arm(ctx, f"{arm}, {b['epochs']} epochs", Recipe(
-            build, train, test, b["epochs"], test_each_epoch=False, **common), seed)
-        timed = fit_arm(ctx, f"{arm}, {b['seconds']:g} s", Recipe(
-            build, train, test, 10**6, seconds=b["seconds"], test_each_epoch=False,
-            **common), seed)
+        plain = {"batch_size": size or len(train[0]), "momentum": 0.0, "weight_decay": 0.0,
+                 "test_each_epoch": False}
+        equal = fit_arm(ctx, f"{arm}, {b['epochs']} epochs",
+                        Recipe.from_budget(build, train, test, b, **plain), seed)
+        timed = fit_arm(ctx, f"{arm}, {b['seconds']:g} s", Recipe.from_budget(
+            build, train, test, b, epochs=10**6, seconds=b["seconds"], **plain), seed)
         results[arm] = {fw: {"acc_epochs": equal[fw]["test_accuracy"],
                              "ips": equal[fw]["images_per_sec"],
                              "steps": equal[fw]["steps"],
                              "acc_time": timed[fw]["test_accuracy"],
                              "steps_time": timed[fw]["steps"],
                              "epochs_time": timed[fw]["epochs"]}
-                        for fw in ("xpnet", "torch") if fw in equal}
-        for key in ("step_diff", "weight_diff"):  # measured on the equal-epochs run
-            if key in equal:
-                results[arm][key] = equal[key]
+                        for fw in FRAMEWORKS if fw in equal}
+        carry_differences(results[arm], equal)  # measured on the equal-epochs run
     return results
 
 

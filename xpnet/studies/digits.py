@@ -9,6 +9,7 @@ the augmentation, and, where a study takes fewer training examples, which ones
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy
 
@@ -16,7 +17,8 @@ from xpnet import nn
 from xpnet.data import load_mnist5k
 from xpnet.data.preprocessing import Standardize
 
-__all__ = ["Arrays", "decay_text", "first_below", "mnist", "standardized", "subset"]
+__all__ = ["Arrays", "decay_text", "first_below", "mnist", "sgd_budget", "sgd_text",
+           "split_text", "standardized", "subset"]
 
 Arrays = tuple[numpy.ndarray, numpy.ndarray]
 
@@ -29,6 +31,34 @@ def mnist(quick: bool, train: int | None = None, test: int | None = None
     n = min(train or len(x), 1000 if quick else len(x))
     m = min(test or len(xt), 500 if quick else len(xt))
     return (x[:n], y[:n]), (xt[:m], yt[:m])
+
+
+def split_text(quick: bool) -> str:
+    """"4000 training / 1000 test digits": the sizes :func:`mnist` gives."""
+    (x, _), (xt, _) = mnist(quick)
+    return f"{len(x)} training / {len(xt)} test digits"
+
+
+def sgd_budget(ctx: Any, **changes: Any) -> dict[str, Any]:
+    """The budget of the studies that train a network on all of MNIST-5k: 8 epochs with
+    the rate x 0.1 after 6 (quick: 1 epoch at a constant rate), batch 64, SGD lr 0.05,
+    momentum 0.9, weight decay 5e-4; ``changes`` replace or add entries.
+
+    Args:
+        ctx: the study's :class:`~xpnet.studies.base.Context` (quick or not).
+        changes: entries that differ (``lr=0.01``) or that the study adds (``hidden=256``).
+    """
+    return {"epochs": ctx.pick(8, 1), "decay_every": ctx.pick(6, None), "batch_size": 64,
+            "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4, **changes}
+
+
+def sgd_text(budget: dict[str, Any]) -> str:
+    """The training of a budget in words: "SGD lr 0.05, momentum 0.9, weight decay 0.0005,
+    batch 64, 8 epochs, the rate x 0.1 after every 6 epochs" ("no weight decay" at 0)."""
+    decay = (f"weight decay {budget['weight_decay']}" if budget["weight_decay"]
+             else "no weight decay")
+    return (f"SGD lr {budget['lr']}, momentum {budget['momentum']}, {decay}, batch "
+            f"{budget['batch_size']}, {budget['epochs']} epochs{decay_text(budget)}")
 
 
 def subset(data: Arrays, n: int, seed: int) -> Arrays:

@@ -9,8 +9,16 @@ from typing import Any
 from xpnet import nn
 from xpnet.models._common import child_rng
 from xpnet.studies.arms import Recipe, fit_arm
-from xpnet.studies.base import Context, Metric, Plot, Study
-from xpnet.studies.digits import decay_text, mnist, standardized
+from xpnet.studies.base import (
+    TEST_ACCURACY,
+    TEST_ACCURACY_BARS,
+    TRAIN_LOSS,
+    Context,
+    Metric,
+    Plot,
+    Study,
+)
+from xpnet.studies.digits import mnist, sgd_text, split_text, standardized
 
 ARMS = ("ReLU", "maxout", "ReLU + dropout", "maxout + dropout")
 
@@ -29,7 +37,8 @@ def relu_width(parameters: int) -> int:
 
 def _budget(ctx: Context) -> dict[str, Any]:
     return {"units": ctx.pick(240, 32), "pieces": ctx.pick(5, 3), "epochs": ctx.pick(12, 2),
-            "decay_every": ctx.pick(9, None), "batch_size": 64, "lr": 0.01, "momentum": 0.9}
+            "decay_every": ctx.pick(9, None), "batch_size": 64, "lr": 0.01, "momentum": 0.9,
+            "weight_decay": 0.0}
 
 
 def setup(ctx: Context) -> str:
@@ -38,14 +47,12 @@ def setup(ctx: Context) -> str:
     b = _budget(ctx)
     h = relu_width(maxout_parameters(b["units"], b["pieces"]))
     ctx.settings.update(b, relu_width=h)
-    (x, _), (xt, _) = mnist(ctx.quick)
-    return (f"Two hidden layers on MNIST-5k ({len(x)} training / {len(xt)} test digits, "
-            f"standardised): maxout 784-{b['units']}x{b['pieces']}-{b['units']}x"
-            f"{b['pieces']}-10 (each unit the max of {b['pieces']} linear pieces, as in "
+    u, k = b["units"], b["pieces"]
+    return (f"Two hidden layers on MNIST-5k ({split_text(ctx.quick)}, standardised): maxout "
+            f"784-{u}x{k}-{u}x{k}-10 (each unit the max of {b['pieces']} linear pieces, as in "
             f"Goodfellow et al.'s MNIST network) against ReLU 784-{h}-{h}-10, the width that "
             f"gives the same number of parameters. Dropout as the paper: 20% of the inputs, "
-            f"50% of each hidden layer's units. SGD lr {b['lr']}, momentum {b['momentum']}, "
-            f"no weight decay, batch {b['batch_size']}, {b['epochs']} epochs{decay_text(b)}.")
+            f"50% of each hidden layer's units. {sgd_text(b)}.")
 
 
 def _layers(kind: str, units: int, pieces: int, width: int, dropout: bool) -> Any:
@@ -78,8 +85,7 @@ def run(ctx: Context, seed: int) -> dict[str, dict[str, Any]]:
     for arm in ARMS:
         kind, dropout = arm.split(" ")[0], arm.endswith("dropout")
         build = standardized(_layers(kind, b["units"], b["pieces"], width, dropout), train)
-        recipe = Recipe(build, train, test, b["epochs"], b["batch_size"], b["lr"],
-                        b["momentum"], 0.0, b["decay_every"], random=dropout)
+        recipe = Recipe.from_budget(build, train, test, b, random=dropout)
         params = build(seed).num_parameters()
         results[arm] = fit_arm(ctx, arm, recipe, seed, extra=lambda t, n=params: {
             "parameters": float(n)})
@@ -108,10 +114,9 @@ STUDY = Study(
           "rectifier networks of the time.",
     arms=ARMS,
     metrics=(Metric("parameters", "parameters", digits=0, compare=False),
-             Metric("test_accuracy", "test accuracy (%)", scale=100),
-             Metric("train_loss", "last epoch's training loss", digits=4)),
+             TEST_ACCURACY, TRAIN_LOSS),
     plots=(Plot("curves", "test_error", "test error", "epoch", "error (%)", scale=100),
-           Plot("bars", "test_accuracy", "test accuracy", "", "accuracy (%)", scale=100)),
+           TEST_ACCURACY_BARS),
     setup=setup,
     run=run,
     findings=findings,

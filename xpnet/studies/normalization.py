@@ -9,16 +9,23 @@ import numpy
 
 from xpnet import Tensor, nn, no_grad
 from xpnet.studies.arms import Recipe, fit_arm
-from xpnet.studies.base import Context, Metric, Plot, Study
-from xpnet.studies.digits import decay_text, mnist, standardized
+from xpnet.studies.base import (
+    TEST_ERROR,
+    TEST_ERROR_CURVES,
+    TRAIN_LOSS,
+    Context,
+    Metric,
+    Plot,
+    Study,
+)
+from xpnet.studies.digits import mnist, sgd_budget, sgd_text, split_text, standardized
+from xpnet.studies.report import error_change
 
 ARMS = ("LRN", "no LRN")
 
 
 def _budget(ctx: Context) -> dict[str, Any]:
-    return {"channels": ctx.pick((32, 32, 64), (8, 8, 16)), "epochs": ctx.pick(8, 1),
-            "decay_every": ctx.pick(6, None), "batch_size": 64, "lr": 0.01, "momentum": 0.9,
-            "weight_decay": 5e-4}
+    return sgd_budget(ctx, lr=0.01, channels=ctx.pick((32, 32, 64), (8, 8, 16)))
 
 
 def setup(ctx: Context) -> str:
@@ -26,16 +33,13 @@ def setup(ctx: Context) -> str:
     ``ctx.settings``."""
     b = _budget(ctx)
     ctx.settings.update(b)
-    (x, _), (xt, _) = mnist(ctx.quick)
     c1, c2, c3 = b["channels"]
     return (f"cuda-convnet's layers-18pct network (xpnet.models.cifar_convnet) for one "
             f"28x28 channel: conv {c1} 5x5 pad 2, max pool 3x3/2, ReLU, [LRN], conv {c2} "
             f"5x5 pad 2, ReLU, average pool 3x3/2, [LRN], conv {c3} 5x5 pad 2, ReLU, average "
             f"pool 3x3/2, dense 10; pools padded by 1 instead of ceil mode (28 -> 14 -> 7 -> "
             f"4); LRN over 3 channels, alpha 1.5e-4, beta 0.75, k 1 (cuda-convnet's). "
-            f"MNIST-5k, {len(x)} training / {len(xt)} test digits, standardised; SGD lr "
-            f"{b['lr']}, momentum {b['momentum']}, weight decay {b['weight_decay']}, batch "
-            f"{b['batch_size']}, {b['epochs']} epochs{decay_text(b)}.")
+            f"MNIST-5k, {split_text(ctx.quick)}, standardised; {sgd_text(b)}.")
 
 
 def _layers(channels: tuple[int, int, int], lrn: bool) -> Any:
@@ -90,9 +94,8 @@ def run(ctx: Context, seed: int) -> dict[str, dict[str, Any]]:
     train, test = mnist(ctx.quick)
     results = {}
     for arm in ARMS:
-        recipe = Recipe(standardized(_layers(b["channels"], arm == "LRN"), train), train,
-                        test, b["epochs"], b["batch_size"], b["lr"], b["momentum"],
-                        b["weight_decay"], b["decay_every"])
+        build = standardized(_layers(b["channels"], arm == "LRN"), train)
+        recipe = Recipe.from_budget(build, train, test, b)
         results[arm] = fit_arm(ctx, arm, recipe, seed, extra=_measure(test))
     return results
 
@@ -100,13 +103,9 @@ def run(ctx: Context, seed: int) -> dict[str, dict[str, Any]]:
 def findings(summary: Any) -> list[str]:
     """Sentences computed from the summary, for the table and results.json."""
     on, off = (summary.stat(arm, "test_error") for arm in ARMS)
-    delta = 100 * (on.mean - off.mean)
     change = summary.mean("LRN", "lrn_change")
-    verb = "lowered" if delta < 0 else "raised"
-    return [f"LRN {verb} the test error by {abs(delta):.2f} points ({100 * off.mean:.2f}% -> "
-            f"{100 * on.mean:.2f}%; seed standard deviations {100 * off.std:.2f} and "
-            f"{100 * on.std:.2f}; Krizhevsky et al.: lowered by 2 points on CIFAR-10 with "
-            f"this network, 1.4 top-1 on ImageNet).",
+    return ["LRN " + error_change(off, on, "Krizhevsky et al.: lowered by 2 points on "
+                                  "CIFAR-10 with this network, 1.4 top-1 on ImageNet") + ".",
             f"The trained network's LRN layers changed their inputs by {100 * change:.3f}% "
             f"on average (mean |b - a| / mean |a| on 500 test digits)."]
 
@@ -120,12 +119,10 @@ STUDY = Study(
           "cuda-convnet's CIFAR-10 test error from 13% to 11%, and AlexNet's top-1 and "
           "top-5 errors by 1.4 and 1.2 points.",
     arms=ARMS,
-    metrics=(Metric("test_error", "test error (%)", scale=100),
-             Metric("train_loss", "last epoch's training loss", digits=4),
+    metrics=(TEST_ERROR, TRAIN_LOSS,
              Metric("lrn_change", "change made by LRN (% of its input)", scale=100, digits=3,
                     compare=False)),
-    plots=(Plot("curves", "test_error", "test error per epoch", "epoch", "error (%)",
-                scale=100, logy=True),
+    plots=(TEST_ERROR_CURVES,
            Plot("curves", "train_error", "training error (during each epoch)", "epoch",
                 "error (%)", scale=100, logy=True)),
     setup=setup,

@@ -8,8 +8,8 @@ from typing import Any
 from xpnet import nn
 from xpnet.models._common import child_rng
 from xpnet.studies.arms import Recipe, Trained, fit_arm
-from xpnet.studies.base import Context, Metric, Plot, Study
-from xpnet.studies.digits import mnist, standardized, subset
+from xpnet.studies.base import TEST_ACCURACY, Context, Metric, Plot, Study
+from xpnet.studies.digits import mnist, sgd_text, standardized, subset
 
 ARMS = ("none", "dropout", "DropConnect, mean inference", "DropConnect, Gaussian inference")
 
@@ -17,7 +17,7 @@ ARMS = ("none", "dropout", "DropConnect, mean inference", "DropConnect, Gaussian
 def _budget(ctx: Context) -> dict[str, Any]:
     return {"examples": ctx.pick(500, 200), "hidden": ctx.pick(800, 200),
             "epochs": ctx.pick(60, 3), "batch_size": 50, "lr": 0.02, "momentum": 0.9,
-            "samples": ctx.pick(1000, 100)}
+            "samples": ctx.pick(1000, 100), "weight_decay": 0.0}
 
 
 def setup(ctx: Context) -> str:
@@ -28,9 +28,8 @@ def setup(ctx: Context) -> str:
     (_, _), (xt, _) = mnist(ctx.quick)
     h = b["hidden"]
     return (f"MLP 784-{h}-{h}-10 (ReLU) on {b['examples']} MNIST-5k training digits (a "
-            f"different draw per seed), tested on {len(xt)}, standardised; SGD lr "
-            f"{b['lr']}, momentum {b['momentum']}, no weight decay, batch "
-            f"{b['batch_size']}, {b['epochs']} epochs. Dropout (Hinton et al. 2012): 20% of "
+            f"different draw per seed), tested on {len(xt)}, standardised; {sgd_text(b)}. "
+            f"Dropout (Hinton et al. 2012): 20% of "
             f"the inputs and 50% of each hidden layer's units. DropConnect (Wan et al. "
             f"2013): half of the second layer's connections dropped at each step; at test "
             f"time either the mean network (the weights times 1/2) or the paper's Gaussian "
@@ -86,15 +85,13 @@ def run(ctx: Context, seed: int) -> dict[str, dict[str, Any]]:
     b = _budget(ctx)
     full, test = mnist(ctx.quick)
     train = subset(full, b["examples"], seed)
-    common = {"batch_size": b["batch_size"], "lr": b["lr"], "momentum": b["momentum"],
-              "weight_decay": 0.0}
     results = {}
     for kind in ("none", "dropout"):
         build = standardized(_layers(kind, b["hidden"], b["samples"]), train)
-        recipe = Recipe(build, train, test, b["epochs"], random=kind == "dropout", **common)
+        recipe = Recipe.from_budget(build, train, test, b, random=kind == "dropout")
         results[kind] = fit_arm(ctx, kind, recipe, seed, extra=_gap(train))
     build = standardized(_layers("DropConnect", b["hidden"], b["samples"]), train)
-    recipe = Recipe(build, train, test, b["epochs"], random=True, twin=False, **common)
+    recipe = Recipe.from_budget(build, train, test, b, random=True, twin=False)
 
     def both(trained: Trained) -> dict[str, Any]:
         return {**_gap(train)(trained), **_gaussian(train, test)(trained)}
@@ -131,7 +128,7 @@ STUDY = Study(
           "approximation of the average network than the mean network.",
     arms=ARMS,
     metrics=(Metric("train_accuracy_eval", "train accuracy (%)", scale=100),
-             Metric("test_accuracy", "test accuracy (%)", scale=100),
+             TEST_ACCURACY,
              Metric("gap", "gap (points)", scale=100)),
     plots=(Plot("curves", "train_error", "training error (during each epoch)", "epoch",
                 "error (%)", scale=100, logy=True, arms=ARMS[:3]),

@@ -49,12 +49,13 @@ def _rule(d: numpy.ndarray, seed: int, b: dict[str, Any]) -> tuple[dict[str, Any
         warnings.simplefilter("ignore", ConvergenceWarning)  # not converging is the point
         first.fit(X, d, eta=b["eta"], max_epochs=1)
         result = p.fit(X, d, eta=b["eta"], max_epochs=b["rule_epochs"])
-    return _rule_measured(result.errors, result.converged), [
+    return _measured(result.errors, result.converged), [
         first.weight.data.copy(), first.bias.data.copy()]
 
 
-def _rule_measured(errors: list[int], converged: bool) -> dict[str, Any]:
-    return {"solved": float(converged), "epochs": len(errors) if converged else None,
+def _measured(errors: list[int], solved: bool) -> dict[str, Any]:
+    """An arm's measurements from its errors per epoch."""
+    return {"solved": float(solved), "epochs": len(errors) if solved else None,
             "errors_last": float(errors[-1]),
             "curves": {"errors": {"x": list(range(1, len(errors) + 1)), "y": errors}}}
 
@@ -79,14 +80,18 @@ def _rule_torch(d: numpy.ndarray, seed: int, b: dict[str, Any]) -> tuple[dict[st
         first = first or [w.numpy().copy()[None], bias.numpy().copy()]
         if wrong == 0:
             break
-    return _rule_measured(errors, errors[-1] == 0), first
+    return _measured(errors, errors[-1] == 0), first
 
 
-def _mlp(hidden: int, seed: int, b: dict[str, Any]) -> tuple[dict[str, Any], Any, Any]:
-    """Back-propagation on XOR in xpnet; (measured, weights after epoch 1, initial net)."""
-    net = mlp((2, hidden, 1), activation="sigmoid", output_activation="sigmoid",
-              rng=numpy.random.default_rng(seed))
-    start = [p.data.copy() for p in net.parameters()]
+def _xor_net(hidden: int, seed: int) -> Any:
+    """The MLP 2-hidden-1 of logistic units, its initial weights drawn from ``seed``."""
+    return mlp((2, hidden, 1), activation="sigmoid", output_activation="sigmoid",
+               rng=numpy.random.default_rng(seed))
+
+
+def _mlp(hidden: int, seed: int, b: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+    """Back-propagation on XOR in xpnet; (measured, weights after epoch 1)."""
+    net = _xor_net(hidden, seed)
     opt = optim.SGD(net.parameters(), lr=b["lr"], momentum=b["momentum"])
     x, d = xpnet.Tensor(X), numpy.array(TARGETS["XOR"], numpy.float32).reshape(4, 1)
     errors, first = [], None
@@ -100,27 +105,17 @@ def _mlp(hidden: int, seed: int, b: dict[str, Any]) -> tuple[dict[str, Any], Any
         errors.append(int(((y.data > 0.5) != (d > 0.5)).sum()))  # before this step
         if errors[-1] == 0:
             break
-    return _mlp_measured(errors), first, start
+    return _measured(errors, errors[-1] == 0), first
 
 
-def _mlp_measured(errors: list[int]) -> dict[str, Any]:
-    solved = errors[-1] == 0
-    return {"solved": float(solved), "epochs": len(errors) if solved else None,
-            "errors_last": float(errors[-1]),
-            "curves": {"errors": {"x": list(range(1, len(errors) + 1)), "y": errors}}}
-
-
-def _mlp_torch(start: list, b: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+def _mlp_torch(hidden: int, seed: int, b: dict[str, Any]) -> tuple[dict[str, Any], Any]:
     """The same network in PyTorch from the same weights, the same steps."""
     import torch  # noqa: PLC0415
 
-    hidden = start[0].shape[0]
-    net = torch.nn.Sequential(torch.nn.Linear(2, hidden), torch.nn.Sigmoid(),
-                              torch.nn.Linear(hidden, 1), torch.nn.Sigmoid())
-    with torch.no_grad():
-        for p, value in zip(net.parameters(), start, strict=True):
-            p.copy_(torch.from_numpy(value))
-    opt = torch.optim.SGD(net.parameters(), lr=b["lr"], momentum=b["momentum"])
+    from xpnet.studies import twin  # noqa: PLC0415
+
+    net, params = twin.to_torch(_xor_net(hidden, seed))
+    opt = torch.optim.SGD(params, lr=b["lr"], momentum=b["momentum"])
     x = torch.from_numpy(X)
     d = torch.tensor(TARGETS["XOR"], dtype=torch.float32).reshape(4, 1)
     errors, first = [], None
@@ -130,36 +125,31 @@ def _mlp_torch(start: list, b: dict[str, Any]) -> tuple[dict[str, Any], Any]:
         opt.zero_grad()
         loss.backward()
         opt.step()
-        first = first or [p.detach().numpy().copy() for p in net.parameters()]
+        first = first or [p.detach().numpy().copy() for p in params]
         errors.append(int(((y > 0.5) != (d > 0.5)).sum()))
         if errors[-1] == 0:
             break
-    return _mlp_measured(errors), first
+    return _measured(errors, errors[-1] == 0), first
 
 
-def _mlp_step64(start: list, b: dict[str, Any]) -> float:
+def _mlp_step64(hidden: int, seed: int, b: dict[str, Any]) -> float:
     """The largest weight difference after one step in float64, xpnet against PyTorch."""
     import torch  # noqa: PLC0415
 
+    from xpnet.studies import twin  # noqa: PLC0415
     from xpnet.studies.arms import max_weight_difference  # noqa: PLC0415
 
-    hidden = start[0].shape[0]
-    net = mlp((2, hidden, 1), activation="sigmoid", output_activation="sigmoid").double()
-    tnet = torch.nn.Sequential(torch.nn.Linear(2, hidden), torch.nn.Sigmoid(),
-                               torch.nn.Linear(hidden, 1), torch.nn.Sigmoid()).double()
-    with torch.no_grad():
-        for p, t, value in zip(net.parameters(), tnet.parameters(), start, strict=True):
-            p.data[...] = value
-            t.copy_(torch.from_numpy(value.astype(numpy.float64)))
+    net = _xor_net(hidden, seed).double()
+    tnet, tparams = twin.to_torch(net, torch.float64)
     x, d = X.astype(numpy.float64), numpy.array(TARGETS["XOR"], numpy.float64).reshape(4, 1)
     opt = optim.SGD(net.parameters(), lr=b["lr"], momentum=b["momentum"])
     F.squared_error(net(xpnet.Tensor(x)), xpnet.Tensor(d)).backward()
     opt.step()
-    topt = torch.optim.SGD(tnet.parameters(), lr=b["lr"], momentum=b["momentum"])
+    topt = torch.optim.SGD(tparams, lr=b["lr"], momentum=b["momentum"])
     (0.5 * ((tnet(torch.from_numpy(x)) - torch.from_numpy(d)) ** 2).sum()).backward()
     topt.step()
     return max_weight_difference([p.data for p in net.parameters()],
-                                 [t.detach().numpy() for t in tnet.parameters()])
+                                 [t.detach().numpy() for t in tparams])
 
 
 def _pair(ours: tuple, theirs: tuple | None) -> dict[str, Any]:
@@ -182,10 +172,10 @@ def run(ctx: Context, seed: int) -> dict[str, dict[str, Any]]:
         results[arm] = _pair(_rule(d, seed, b), _rule_torch(d, seed, b) if torch_too else None)
     for arm, hidden in zip(MLP_ARMS, HIDDEN, strict=True):
         ctx.say(f"  {arm}, seed {seed}")
-        measured, first, start = _mlp(hidden, seed, b)
-        results[arm] = _pair((measured, first), _mlp_torch(start, b) if torch_too else None)
+        results[arm] = _pair(_mlp(hidden, seed, b),
+                             _mlp_torch(hidden, seed, b) if torch_too else None)
         if torch_too:
-            results[arm]["step_diff"] = _mlp_step64(start, b)
+            results[arm]["step_diff"] = _mlp_step64(hidden, seed, b)
     return results
 
 

@@ -7,8 +7,9 @@ from typing import Any
 
 from xpnet import nn
 from xpnet.studies.arms import Recipe, fit_arm
-from xpnet.studies.base import Context, Metric, Plot, Study
-from xpnet.studies.digits import decay_text, mnist, standardized
+from xpnet.studies.base import TEST_ERROR, TEST_ERROR_CURVES, TRAIN_LOSS, Context, Plot, Study
+from xpnet.studies.digits import mnist, sgd_budget, sgd_text, split_text, standardized
+from xpnet.studies.report import error_change
 
 KINDS = {"max": nn.MaxPool2d, "average": nn.AvgPool2d, "L2": nn.L2Pool2d}
 #: window, stride, padding: 28 -> 14 and 10 -> 5 either way
@@ -16,24 +17,16 @@ WINDOWS = {"2x2/2": (2, 2, 0), "3x3/2 overlapping": (3, 2, 1)}
 ARMS = {f"{kind}, {w}": (kind, w) for w in WINDOWS for kind in KINDS}
 
 
-def _budget(ctx: Context) -> dict[str, Any]:
-    return {"epochs": ctx.pick(8, 1), "decay_every": ctx.pick(6, None), "batch_size": 64,
-            "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4}
-
-
 def setup(ctx: Context) -> str:
     """The data, network and budget in words (for the table); records the budget in
     ``ctx.settings``."""
-    b = _budget(ctx)
+    b = sgd_budget(ctx)
     ctx.settings.update(b)
-    (x, _), (xt, _) = mnist(ctx.quick)
     return (f"LeNet-5's layers (conv 6 5x5 pad 2, ReLU, pool, conv 16 5x5, ReLU, pool, "
             f"dense 120, 84, 10) with each pooling: 2x2 windows at stride 2, or 3x3 windows "
             f"at stride 2 padded by 1 (overlapping), which give the same 14x14 and 5x5 maps; "
-            f"average and L2 pools count the padding in their divisor. MNIST-5k, {len(x)} "
-            f"training / {len(xt)} test digits, standardised; SGD lr {b['lr']}, momentum "
-            f"{b['momentum']}, weight decay {b['weight_decay']}, batch {b['batch_size']}, "
-            f"{b['epochs']} epochs{decay_text(b)}.")
+            f"average and L2 pools count the padding in their divisor. MNIST-5k, "
+            f"{split_text(ctx.quick)}, standardised; {sgd_text(b)}.")
 
 
 def _layers(kind: str, window: str) -> Any:
@@ -53,13 +46,11 @@ def _layers(kind: str, window: str) -> Any:
 
 def run(ctx: Context, seed: int) -> dict[str, dict[str, Any]]:
     """Train every arm once with ``seed``; see :class:`xpnet.studies.base.Study`."""
-    b = _budget(ctx)
+    b = sgd_budget(ctx)
     train, test = mnist(ctx.quick)
     results = {}
     for arm, (kind, window) in ARMS.items():
-        recipe = Recipe(standardized(_layers(kind, window), train), train, test,
-                        b["epochs"], b["batch_size"], b["lr"], b["momentum"],
-                        b["weight_decay"], b["decay_every"])
+        recipe = Recipe.from_budget(standardized(_layers(kind, window), train), train, test, b)
         results[arm] = fit_arm(ctx, arm, recipe, seed,
                                extra=lambda t: {"test_error": 1 - t.measured["test_accuracy"]})
     return results
@@ -70,12 +61,8 @@ def findings(summary: Any) -> list[str]:
     out = []
     for kind in KINDS:
         plain, over = (summary.stat(f"{kind}, {w}", "test_error") for w in WINDOWS)
-        delta = 100 * (over.mean - plain.mean)
-        out.append(f"{kind} pooling: overlapping windows {'lowered' if delta < 0 else 'raised'}"
-                   f" the test error by {abs(delta):.2f} points ({100 * plain.mean:.2f}% -> "
-                   f"{100 * over.mean:.2f}%; seed standard deviations {100 * plain.std:.2f} "
-                   f"and {100 * over.std:.2f}; Krizhevsky et al.: lowered by 0.3-0.4 on "
-                   f"ImageNet).")
+        out.append(f"{kind} pooling: overlapping windows " + error_change(
+            plain, over, "Krizhevsky et al.: lowered by 0.3-0.4 on ImageNet") + ".")
     best = min(ARMS, key=lambda a: summary.mean(a, "test_error"))
     out.append(f"Lowest test error: {best}.")
     return out
@@ -90,11 +77,9 @@ STUDY = Study(
           "(2x2 at stride 2) of the same output size, and make the network slightly harder "
           "to over-fit.",
     arms=tuple(ARMS),
-    metrics=(Metric("test_error", "test error (%)", scale=100),
-             Metric("train_loss", "last epoch's training loss", digits=4)),
+    metrics=(TEST_ERROR, TRAIN_LOSS),
     plots=(Plot("bars", "test_error", "test error", "", "error (%)", scale=100),
-           Plot("curves", "test_error", "test error per epoch", "epoch", "error (%)",
-                scale=100, logy=True)),
+           TEST_ERROR_CURVES),
     setup=setup,
     run=run,
     findings=findings,

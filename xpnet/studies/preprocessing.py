@@ -10,8 +10,15 @@ import numpy
 from xpnet import nn
 from xpnet.data.preprocessing import Clip, Pipeline, Standardize, ZCAWhitening
 from xpnet.studies.arms import Recipe, fit_arm
-from xpnet.studies.base import Context, Metric, Plot, Study
-from xpnet.studies.digits import decay_text, mnist
+from xpnet.studies.base import (
+    TEST_ACCURACY,
+    TEST_ACCURACY_BARS,
+    TEST_ERROR_CURVES,
+    TRAIN_LOSS,
+    Context,
+    Study,
+)
+from xpnet.studies.digits import mnist, sgd_budget, sgd_text, split_text
 
 #: arm -> (outliers injected, the pre-processing steps)
 ARMS = {
@@ -26,8 +33,7 @@ OUTLIER_SHARE, OUTLIER_VALUE = 0.002, 30.0
 
 
 def _budget(ctx: Context) -> dict[str, Any]:
-    return {"hidden": 256, "epochs": ctx.pick(8, 1), "decay_every": ctx.pick(6, None),
-            "batch_size": 64, "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4}
+    return sgd_budget(ctx, hidden=256)
 
 
 def setup(ctx: Context) -> str:
@@ -35,11 +41,8 @@ def setup(ctx: Context) -> str:
     ``ctx.settings``."""
     b = _budget(ctx)
     ctx.settings.update(b, outlier_share=OUTLIER_SHARE, outlier_value=OUTLIER_VALUE)
-    (x, _), (xt, _) = mnist(ctx.quick)
-    return (f"MLP 784-{b['hidden']}-10 (ReLU) on MNIST-5k ({len(x)} training / {len(xt)} "
-            f"test digits, pixels in [0, 1]); SGD lr {b['lr']}, momentum {b['momentum']}, "
-            f"weight decay {b['weight_decay']}, batch {b['batch_size']}, {b['epochs']} "
-            f"epochs{decay_text(b)}. The pre-processing is fitted on the training digits and "
+    return (f"MLP 784-{b['hidden']}-10 (ReLU) on MNIST-5k ({split_text(ctx.quick)}, pixels "
+            f"in [0, 1]); {sgd_text(b)}. The pre-processing is fitted on the training digits and "
             f"put in front of the network (as xpnet train --preprocess does): mean 0, variance 1 "
             f"(standardize), ZCA whitening (eps 0.01), clipping to the 0.5th and 99.5th "
             f"percentiles of the training values (clip). Outliers: {100 * OUTLIER_SHARE:g}% "
@@ -77,9 +80,7 @@ def run(ctx: Context, seed: int) -> dict[str, dict[str, Any]]:
     results = {}
     for arm, (outliers, steps) in ARMS.items():
         train, test = dirty if outliers else clean
-        recipe = Recipe(_build(steps, train, b["hidden"]), train, test, b["epochs"],
-                        b["batch_size"], b["lr"], b["momentum"], b["weight_decay"],
-                        b["decay_every"])
+        recipe = Recipe.from_budget(_build(steps, train, b["hidden"]), train, test, b)
         results[arm] = fit_arm(ctx, arm, recipe, seed)
     return results
 
@@ -102,11 +103,8 @@ STUDY = Study(
           "in, blow up the statistics and the steps, while clipping them first restores the "
           "clean result.",
     arms=tuple(ARMS),
-    metrics=(Metric("test_accuracy", "test accuracy (%)", scale=100),
-             Metric("train_loss", "last epoch's training loss", digits=4)),
-    plots=(Plot("bars", "test_accuracy", "test accuracy", "", "accuracy (%)", scale=100),
-           Plot("curves", "test_error", "test error per epoch", "epoch", "error (%)",
-                scale=100, logy=True)),
+    metrics=(TEST_ACCURACY, TRAIN_LOSS),
+    plots=(TEST_ACCURACY_BARS, TEST_ERROR_CURVES),
     setup=setup,
     run=run,
     findings=findings,

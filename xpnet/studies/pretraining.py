@@ -25,7 +25,8 @@ PRETRAIN = {"autoencoder": (0.05, 0.9, 0.2), "rbm": (0.05, 0.5, 0.0)}
 
 def _budget(ctx: Context) -> dict[str, Any]:
     return {"hidden": ctx.pick(500, 64), "pretrain_epochs": ctx.pick(5, 1),
-            "epochs": ctx.pick(10, 1), "batch_size": 32, "lr": 0.1, "momentum": 0.9}
+            "epochs": ctx.pick(10, 1), "batch_size": 32, "lr": 0.1, "momentum": 0.9,
+            "weight_decay": 0.0}
 
 
 def setup(ctx: Context) -> str:
@@ -78,8 +79,7 @@ def run(ctx: Context, seed: int) -> dict[str, dict[str, Any]]:
         if method is not None:
             ctx.say(f"  {arm}, seed {seed}: pre-training in xpnet")
         build, seconds = _network(layers, method, train, seed, b)
-        recipe = Recipe(build, train, test, b["epochs"], b["batch_size"], b["lr"],
-                        b["momentum"], 0.0)
+        recipe = Recipe.from_budget(build, train, test, b)
         results[arm] = fit_arm(ctx, arm, recipe, seed, extra=lambda t: {
             "first_epoch": 1 - t.measured["curves"]["test_error"]["y"][0]})
         results[arm]["xpnet"]["pretrain_seconds"] = seconds

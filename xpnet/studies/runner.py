@@ -23,15 +23,10 @@ from typing import Any
 import numpy
 
 from xpnet import cpu
-from xpnet.studies.base import Context, Study
+from xpnet.studies.base import FRAMEWORKS, WEIGHT_DIFFS, Context, Study
 from xpnet.train.checkpoint import atomic_write
 
 __all__ = ["Stat", "StudyRun", "Summary", "run_study"]
-
-FRAMEWORKS = ("xpnet", "torch")
-#: The weight differences between xpnet and its twin: after one step in float64, after
-#: the first epoch in float32.
-WEIGHT_DIFFS = ("step_diff", "weight_diff")
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,15 @@ import numpy
 from xpnet import nn
 from xpnet.data.transforms import random_crop
 from xpnet.studies.arms import Recipe, fit_arm
-from xpnet.studies.base import Context, Metric, Plot, Study
-from xpnet.studies.digits import decay_text, mnist, standardized
+from xpnet.studies.base import (
+    TEST_ACCURACY,
+    TEST_ACCURACY_BARS,
+    TEST_ERROR_CURVES,
+    Context,
+    Metric,
+    Study,
+)
+from xpnet.studies.digits import mnist, sgd_budget, sgd_text, split_text, standardized
 
 LAYERS = ("convolutional", "locally connected")
 DATA = ("centred", "shifted")
@@ -19,8 +26,7 @@ ARMS = {f"{layer}, {data}": (layer, data) for data in DATA for layer in LAYERS}
 
 
 def _budget(ctx: Context) -> dict[str, Any]:
-    return {"epochs": ctx.pick(8, 1), "decay_every": ctx.pick(6, None), "batch_size": 64,
-            "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4, "max_shift": 4}
+    return sgd_budget(ctx, max_shift=4)
 
 
 def setup(ctx: Context) -> str:
@@ -28,18 +34,14 @@ def setup(ctx: Context) -> str:
     ``ctx.settings``."""
     b = _budget(ctx)
     ctx.settings.update(b)
-    (x, _), (xt, _) = mnist(ctx.quick)
     sizes = [nn.Sequential(*_layers(layer)(numpy.random.default_rng(0))).num_parameters()
              for layer in LAYERS]
     return (f"conv 16 5x5, max pool 2x2, ReLU, then 16 3x3 kernels either shared over the "
             f"12x12 map (a convolution, {sizes[0]:,} parameters in all) or a different "
             f"kernel at each of its 10x10 positions (locally connected, {sizes[1]:,}), ReLU, "
-            f"dense 10. MNIST-5k ({len(x)} training / {len(xt)} test digits, standardised), "
-            f"centred as MNIST is, or each digit (training and test) moved once by a random "
-            f"whole-pixel shift of up to {b['max_shift']} in each direction, drawn with the "
-            f"seed. SGD lr {b['lr']}, momentum {b['momentum']}, weight decay "
-            f"{b['weight_decay']}, batch {b['batch_size']}, {b['epochs']} epochs"
-            f"{decay_text(b)}.")
+            f"dense 10. MNIST-5k ({split_text(ctx.quick)}, standardised), centred as MNIST "
+            f"is, or each digit (training and test) moved once by a random whole-pixel shift "
+            f"of up to {b['max_shift']} in each direction, drawn with the seed. {sgd_text(b)}.")
 
 
 def _layers(layer: str) -> Any:
@@ -68,9 +70,7 @@ def run(ctx: Context, seed: int) -> dict[str, dict[str, Any]]:
     results = {}
     for arm, (layer, data) in ARMS.items():
         train, test = centred if data == "centred" else shifted
-        recipe = Recipe(standardized(_layers(layer), train), train, test, b["epochs"],
-                        b["batch_size"], b["lr"], b["momentum"], b["weight_decay"],
-                        b["decay_every"])
+        recipe = Recipe.from_budget(standardized(_layers(layer), train), train, test, b)
         results[arm] = fit_arm(ctx, arm, recipe, seed)
     return results
 
@@ -95,11 +95,9 @@ STUDY = Study(
           "faces are (Taigman et al. 2014); when the inputs move, each position sees fewer "
           "examples of each pattern and shared (convolutional) kernels do better.",
     arms=tuple(ARMS),
-    metrics=(Metric("test_accuracy", "test accuracy (%)", scale=100),
+    metrics=(TEST_ACCURACY,
              Metric("train_accuracy", "last epoch's training accuracy (%)", scale=100)),
-    plots=(Plot("bars", "test_accuracy", "test accuracy", "", "accuracy (%)", scale=100),
-           Plot("curves", "test_error", "test error per epoch", "epoch", "error (%)",
-                scale=100, logy=True)),
+    plots=(TEST_ACCURACY_BARS, TEST_ERROR_CURVES),
     setup=setup,
     run=run,
     findings=findings,

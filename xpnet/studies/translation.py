@@ -12,7 +12,7 @@ from xpnet.models import mlp
 from xpnet.models.lenet import lenet5
 from xpnet.studies.arms import Recipe, Trained, fit_arm
 from xpnet.studies.base import Context, Metric, Plot, Study
-from xpnet.studies.digits import decay_text, mnist, standardized
+from xpnet.studies.digits import mnist, sgd_budget, sgd_text, standardized
 
 SHIFTS = (0, 1, 2, 3, 4)
 DIRECTIONS = ((0, 1), (0, -1), (1, 0), (-1, 0))  # right, left, down, up
@@ -20,27 +20,19 @@ NETS = {"MLP 784-256-10": lambda rng: list(mlp((784, 256, 10), rng=rng)),
         "CNN (LeNet-5)": lambda rng: list(lenet5(rng=rng))}
 
 
-def _budget(ctx: Context) -> dict[str, Any]:
-    return {"epochs": ctx.pick(8, 1), "decay_every": ctx.pick(6, None), "batch_size": 64,
-            "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4}
-
-
 def setup(ctx: Context) -> str:
     """The data, network and budget in words (for the table); records the budget in
     ``ctx.settings``."""
-    b = _budget(ctx)
+    b = sgd_budget(ctx)
     ctx.settings.update(b)
     (x, _), (xt, _) = mnist(ctx.quick)
     sizes = [sum(m.num_parameters() for m in net(numpy.random.default_rng(0)))
              for net in NETS.values()]
     return (f"An MLP 784-256-10 (ReLU, {sizes[0]:,} weights) and LeNet-5 ({sizes[1]:,}), "
             f"both trained on the centred MNIST-5k digits ({len(x)}, no augmentation, "
-            f"standardised; SGD lr {b['lr']}, momentum {b['momentum']}, weight decay "
-            f"{b['weight_decay']}, batch {b['batch_size']}, {b['epochs']} epochs"
-            f"{decay_text(b)}), then "
-            f"tested on the {len(xt)} test digits moved by s whole pixels (zeros entering; "
-            f"xpnet.data.transforms.shift) to the right, left, down and up: the accuracy "
-            f"at s is the mean over the four directions.")
+            f"standardised; {sgd_text(b)}), then tested on the {len(xt)} test digits moved "
+            f"by s whole pixels (zeros entering; xpnet.data.transforms.shift) to the right, "
+            f"left, down and up: the accuracy at s is the mean over the four directions.")
 
 
 def _shifted(test: Any) -> Any:
@@ -56,13 +48,12 @@ def _shifted(test: Any) -> Any:
 
 def run(ctx: Context, seed: int) -> dict[str, dict[str, Any]]:
     """Train every arm once with ``seed``; see :class:`xpnet.studies.base.Study`."""
-    b = _budget(ctx)
+    b = sgd_budget(ctx)
     train, test = mnist(ctx.quick)
     results = {}
     for arm, net in NETS.items():
-        recipe = Recipe(standardized(net, train), train, test, b["epochs"], b["batch_size"],
-                        b["lr"], b["momentum"], b["weight_decay"], b["decay_every"],
-                        test_each_epoch=False)
+        recipe = Recipe.from_budget(standardized(net, train), train, test, b,
+                                    test_each_epoch=False)
         results[arm] = fit_arm(ctx, arm, recipe, seed, extra=_shifted(test))
     return results
 
