@@ -7,8 +7,17 @@ import numpy
 import pytest
 
 from xpnet.studies import STUDIES, Metric, Plot, Study, run_study
-from xpnet.studies.arms import Budget, ErrorWindow, examples_seen, max_weight_difference
-from xpnet.studies.report import cell
+from xpnet.studies.arms import (
+    Budget,
+    ErrorWindow,
+    Recipe,
+    carry_differences,
+    examples_seen,
+    max_weight_difference,
+)
+from xpnet.studies.base import Context
+from xpnet.studies.digits import sgd_budget, sgd_text
+from xpnet.studies.report import cell, error_change
 from xpnet.studies.runner import Stat, Summary, default_command, stat
 
 
@@ -31,7 +40,8 @@ FAKE = Study(
     metrics=(Metric("acc", "accuracy (%)", scale=100), Metric("reach", "epochs", digits=1),
              Metric("absent", "never measured")),
     plots=(Plot("curves", "err", "error", "epoch", "error"), Plot("bars", "acc", "acc", "", "")),
-    setup=lambda ctx: "made up", run=_run,
+    budget=lambda ctx: {"epochs": ctx.pick(3, 1)},
+    setup=lambda ctx: f"made up, {ctx.budget['epochs']} epochs", run=_run,
     findings=lambda s: [f"a: {100 * s.mean('a', 'acc'):.1f}%"])
 
 
@@ -60,6 +70,7 @@ def test_run_study_writes_results_table_and_plot(tmp_path):
     assert (tmp_path / "f" / "plot.png").stat().st_size > 1000
     record = json.loads((tmp_path / "f" / "results.json").read_text())
     assert record["seeds"] == [0, 1] and record["command"] == "xpnet study fake --seeds 2"
+    assert record["settings"] == {"epochs": 3} and record["setup"] == "made up, 3 epochs"
     assert [r["xpnet"]["acc"] for r in record["arms"]["a"]] == [0.5, 0.6]
     assert record["summary"]["b"]["reach"]["xpnet"]["n"] == 1
     assert record["findings"] == ["a: 55.0%"]
@@ -130,3 +141,33 @@ def test_error_window_and_counts():
     assert w.curve() == {"x": [0.5, 0.75, 1.0], "y": [6 / 16, 2 / 16, 2 / 16]}
     assert examples_seen(10, 4, 3) == 10 and examples_seen(10, 4, 4) == 14
     assert max_weight_difference([numpy.ones(2)], [numpy.array([1.0, 1.5])]) == 0.5
+
+
+def test_recipe_from_budget_takes_no_silent_default():
+    b = sgd_budget(Context(quick=True), lr=0.01, hidden=8)
+    assert b["lr"] == 0.01 and b["epochs"] == 1 and b["decay_every"] is None
+    r = Recipe.from_budget(None, (), (), b, momentum=0.0, window=4)
+    assert (r.epochs, r.batch_size, r.lr, r.momentum, r.weight_decay, r.window) == \
+        (1, 64, 0.01, 0.0, 5e-4, 4)
+    with pytest.raises(ValueError, match="the budget lacks weight_decay"):
+        Recipe.from_budget(None, (), (), {"epochs": 1, "batch_size": 8, "lr": 0.1,
+                                          "momentum": 0.9})
+
+
+def test_the_shared_sentences():
+    b = sgd_budget(Context())
+    assert sgd_text(b) == ("SGD lr 0.05, momentum 0.9, weight decay 0.0005, batch 64, 8 epochs, "
+                           "the rate x 0.1 after every 6 epochs")
+    assert sgd_text({**b, "weight_decay": 0.0, "decay_every": None}) == \
+        "SGD lr 0.05, momentum 0.9, no weight decay, batch 64, 8 epochs"
+    assert error_change(Stat(0.05, 0.01, 3, 3), Stat(0.04, 0.002, 3, 3), "paper: 1") == (
+        "lowered the test error by 1.00 points (5.00% -> 4.00%; seed standard deviations "
+        "1.00 and 0.20; paper: 1)")
+
+
+def test_an_arm_of_several_trainings_keeps_its_largest_differences():
+    arm = {}
+    carry_differences(arm, {"xpnet": {}, "step_diff": 1e-17, "weight_diff": 3e-7})
+    carry_differences(arm, {"xpnet": {}, "step_diff": 2e-17, "weight_diff": 1e-7})
+    carry_differences(arm, {"xpnet": {}})  # no twin: nothing to keep
+    assert arm == {"step_diff": 2e-17, "weight_diff": 3e-7}

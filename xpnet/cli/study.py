@@ -22,7 +22,8 @@ augmentation) and writes OUT/results.json (every number, per seed), OUT/table.md
 table is also printed. --compare torch trains each arm's PyTorch twin from the same
 initial weights on the same batches (PyTorch must be installed; xpnet never needs it),
 and reports both columns, their difference and, where the two should agree step for
-step, the largest weight difference after the first epoch.
+step, the largest weight differences after one step in float64 and after the first
+epoch in float32.
 """
 
 

@@ -18,16 +18,15 @@ ARMS = {f"{unit}, lr {lr}": (unit, lr) for lr in RATES for unit in UNITS}
 TARGETS = (0.25, 0.05)  # training error rates to reach: Krizhevsky et al.'s 25%, and 5%
 
 
-def _budget(ctx: Context) -> dict[str, Any]:
+def budget(ctx: Context) -> dict[str, Any]:
+    """The numbers of a run, smaller under --quick (:attr:`~xpnet.studies.base.Study.budget`)."""
     return {"epochs": ctx.pick(6, 2), "batch_size": 64, "rates": RATES, "momentum": 0.9,
             "weight_decay": 5e-4, "window": ctx.pick(16, 4)}
 
 
 def setup(ctx: Context) -> str:
-    """The data, network and budget in words (for the table); records the budget in
-    ``ctx.settings``."""
-    b = _budget(ctx)
-    ctx.settings.update(b)
+    """The data, network and budget in words (for the table)."""
+    b = ctx.budget
     return (f"LeNet-5 (max pooling, the unit after each pool and dense layer) on MNIST-5k, "
             f"{split_text(ctx.quick)}, standardised; PyTorch's default "
             f"initialisation; SGD at each rate of {', '.join(map(str, b['rates']))}, "
@@ -54,7 +53,7 @@ def _reached(trained: Any) -> dict[str, Any]:
 
 def run(ctx: Context, seed: int) -> dict[str, dict[str, Any]]:
     """Train every arm once with ``seed``; see :class:`xpnet.studies.base.Study`."""
-    b = _budget(ctx)
+    b = ctx.budget
     train, test = mnist(ctx.quick)
     results = {}
     for arm, (unit, lr) in ARMS.items():
@@ -111,6 +110,7 @@ STUDY = Study(
     plots=tuple(Plot("curves", "window_error", f"lr {lr}", "epoch", "training error (%)",
                      scale=100, logy=True, hlines=TARGETS,
                      arms=tuple(f"{unit}, lr {lr}" for unit in UNITS)) for lr in RATES),
+    budget=budget,
     setup=setup,
     run=run,
     findings=findings,

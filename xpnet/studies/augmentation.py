@@ -16,16 +16,15 @@ from xpnet.train import builders as B
 ARMS = ("none", "elastic", "crop-flip")
 
 
-def _budget(ctx: Context) -> dict[str, Any]:
+def budget(ctx: Context) -> dict[str, Any]:
+    """The numbers of a run, smaller under --quick (:attr:`~xpnet.studies.base.Study.budget`)."""
     return {"sizes": ctx.pick((500, 1000, 4000), (200, 1000)), "steps": ctx.pick(400, 20),
             "batch_size": 64, "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4}
 
 
 def setup(ctx: Context) -> str:
-    """The data, network and budget in words (for the table); records the budget in
-    ``ctx.settings``."""
-    b = _budget(ctx)
-    ctx.settings.update(b)
+    """The data, network and budget in words (for the table)."""
+    b = ctx.budget
     (_, _), (xt, _) = mnist(ctx.quick)
     return (f"LeNet-5 on {', '.join(f'{n:,}' for n in b['sizes'])} MNIST-5k training digits "
             f"(a different draw per seed), tested on {len(xt)}, standardised after the "
@@ -47,7 +46,7 @@ def _augment(name: str, train: Any) -> Any:
 
 def run(ctx: Context, seed: int) -> dict[str, dict[str, Any]]:
     """Train every arm once with ``seed``; see :class:`xpnet.studies.base.Study`."""
-    b = _budget(ctx)
+    b = ctx.budget
     full, test = mnist(ctx.quick)
     results: dict[str, dict[str, Any]] = {arm: {} for arm in ARMS}
     for n in b["sizes"]:
@@ -103,6 +102,7 @@ STUDY = Study(
     metrics=_metrics(),
     plots=(Plot("curves", "size_accuracy", "test accuracy against training digits",
                 "training digits", "test accuracy (%)", scale=100, logx=True),),
+    budget=budget,
     setup=setup,
     run=run,
     findings=findings,

@@ -92,13 +92,16 @@ class Context:
         compare: ``"torch"`` to run each arm's PyTorch twin too, or None.
         log: called with each progress line (None: silent).
         progress: show a progress line while each arm trains (as ``xpnet train`` does).
-        settings: what the study records of its budget (saved in results.json).
+        budget: the study's budget for this run (:attr:`Study.budget`, set by the runner).
+        settings: what results.json records of the run's settings: the budget, and what
+            ``setup`` adds.
     """
 
     quick: bool = False
     compare: str | None = None
     log: Callable[[str], None] | None = None
     progress: bool = False
+    budget: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
 
     def pick(self, full: Any, quick: Any) -> Any:
@@ -122,8 +125,11 @@ class Study:
         arms: the rows of the table, in order.
         metrics: the columns.
         plots: the panels of the figure.
+        budget: ``budget(ctx) -> dict``, the numbers of a run (epochs, rates, sizes),
+            smaller under ``ctx.quick``; the runner records them in ``ctx.settings`` and
+            hands them to ``setup`` and ``run`` as ``ctx.budget``.
         setup: ``setup(ctx) -> str``, the settings in words (data, network, budget); it
-            may record its settings in ``ctx.settings`` (saved in results.json).
+            may record more settings in ``ctx.settings`` (saved in results.json).
         run: ``run(ctx, seed) -> {arm: {"xpnet": Measured, "torch": Measured,
             "weight_diff": float}}``; "torch" only with ``ctx.compare``, "weight_diff"
             only where the two trajectories should agree step for step.
@@ -137,6 +143,7 @@ class Study:
     arms: tuple[str, ...]
     metrics: tuple[Metric, ...]
     plots: tuple[Plot, ...]
+    budget: Callable[[Context], dict[str, Any]]
     setup: Callable[[Context], str]
     run: Callable[[Context, int], dict[str, dict[str, Any]]]
     findings: Callable[[Any], list[str]]

@@ -22,16 +22,15 @@ GRADIENT_ARMS = (f"gradient, one product per layer (B={GRAD_BATCH})",
                  f"gradient, loop over the examples (B={GRAD_BATCH})")
 
 
-def _budget(ctx: Context) -> dict[str, Any]:
+def budget(ctx: Context) -> dict[str, Any]:
+    """The numbers of a run, smaller under --quick (:attr:`~xpnet.studies.base.Study.budget`)."""
     return {"hidden": 64, "lr": 0.01, "epochs": ctx.pick(3, 1), "seconds": ctx.pick(5.0, 0.5),
             "gradient_batches": ctx.pick(20, 3)}
 
 
 def setup(ctx: Context) -> str:
-    """The data, network and budget in words (for the table); records the budget in
-    ``ctx.settings``."""
-    b = _budget(ctx)
-    ctx.settings.update(b)
+    """The data, network and budget in words (for the table)."""
+    b = ctx.budget
     return (f"MLP 784-{b['hidden']}-10 (ReLU) on MNIST-5k, {split_text(ctx.quick)}, "
             f"standardised; plain SGD (lr {b['lr']}, no momentum, no decay) on "
             f"the mean cross-entropy of each batch; the same initial weights for every mode. "
@@ -133,7 +132,7 @@ def _gradients(ctx: Context, seed: int, build: Any, train: Any, b: dict) -> dict
 
 def run(ctx: Context, seed: int) -> dict[str, dict[str, Any]]:
     """Train every arm once with ``seed``; see :class:`xpnet.studies.base.Study`."""
-    b = _budget(ctx)
+    b = ctx.budget
     train, test = mnist(ctx.quick)
     build = standardized(_network(b["hidden"]), train)
     return {**_modes(ctx, seed, build, train, test, b), **_gradients(ctx, seed, build, train, b)}
@@ -180,6 +179,7 @@ STUDY = Study(
            Plot("bars", "acc_time", "equal wall time", "", "test accuracy (%)", scale=100,
                 arms=tuple(MODES)),
            Plot("bars", "ips", "images per second", "", "images/s", logy=True)),
+    budget=budget,
     setup=setup,
     run=run,
     findings=findings,

@@ -35,18 +35,19 @@ def relu_width(parameters: int) -> int:
     return round((-796 + math.sqrt(796 ** 2 + 4 * (parameters - 10))) / 2)
 
 
-def _budget(ctx: Context) -> dict[str, Any]:
+def budget(ctx: Context) -> dict[str, Any]:
+    """The numbers of a run, smaller under --quick (:attr:`~xpnet.studies.base.Study.budget`)."""
     return {"units": ctx.pick(240, 32), "pieces": ctx.pick(5, 3), "epochs": ctx.pick(12, 2),
             "decay_every": ctx.pick(9, None), "batch_size": 64, "lr": 0.01, "momentum": 0.9,
             "weight_decay": 0.0}
 
 
 def setup(ctx: Context) -> str:
-    """The data, network and budget in words (for the table); records the budget in
-    ``ctx.settings``."""
-    b = _budget(ctx)
+    """The data, network and budget in words (for the table); records in ``ctx.settings``
+    what the budget does not say."""
+    b = ctx.budget
     h = relu_width(maxout_parameters(b["units"], b["pieces"]))
-    ctx.settings.update(b, relu_width=h)
+    ctx.settings.update(relu_width=h)
     u, k = b["units"], b["pieces"]
     return (f"Two hidden layers on MNIST-5k ({split_text(ctx.quick)}, standardised): maxout "
             f"784-{u}x{k}-{u}x{k}-10 (each unit the max of {b['pieces']} linear pieces, as in "
@@ -78,7 +79,7 @@ def _layers(kind: str, units: int, pieces: int, width: int, dropout: bool) -> An
 
 def run(ctx: Context, seed: int) -> dict[str, dict[str, Any]]:
     """Train every arm once with ``seed``; see :class:`xpnet.studies.base.Study`."""
-    b = _budget(ctx)
+    b = ctx.budget
     width = relu_width(maxout_parameters(b["units"], b["pieces"]))
     train, test = mnist(ctx.quick)
     results = {}
@@ -117,6 +118,7 @@ STUDY = Study(
              TEST_ACCURACY, TRAIN_LOSS),
     plots=(Plot("curves", "test_error", "test error", "epoch", "error (%)", scale=100),
            TEST_ACCURACY_BARS),
+    budget=budget,
     setup=setup,
     run=run,
     findings=findings,

@@ -24,15 +24,14 @@ from xpnet.studies.report import error_change
 ARMS = ("LRN", "no LRN")
 
 
-def _budget(ctx: Context) -> dict[str, Any]:
+def budget(ctx: Context) -> dict[str, Any]:
+    """The numbers of a run, smaller under --quick (:attr:`~xpnet.studies.base.Study.budget`)."""
     return sgd_budget(ctx, lr=0.01, channels=ctx.pick((32, 32, 64), (8, 8, 16)))
 
 
 def setup(ctx: Context) -> str:
-    """The data, network and budget in words (for the table); records the budget in
-    ``ctx.settings``."""
-    b = _budget(ctx)
-    ctx.settings.update(b)
+    """The data, network and budget in words (for the table)."""
+    b = ctx.budget
     c1, c2, c3 = b["channels"]
     return (f"cuda-convnet's layers-18pct network (xpnet.models.cifar_convnet) for one "
             f"28x28 channel: conv {c1} 5x5 pad 2, max pool 3x3/2, ReLU, [LRN], conv {c2} "
@@ -90,7 +89,7 @@ def _measure(test: Any) -> Any:
 
 def run(ctx: Context, seed: int) -> dict[str, dict[str, Any]]:
     """Train every arm once with ``seed``; see :class:`xpnet.studies.base.Study`."""
-    b = _budget(ctx)
+    b = ctx.budget
     train, test = mnist(ctx.quick)
     results = {}
     for arm in ARMS:
@@ -125,6 +124,7 @@ STUDY = Study(
     plots=(TEST_ERROR_CURVES,
            Plot("curves", "train_error", "training error (during each epoch)", "epoch",
                 "error (%)", scale=100, logy=True)),
+    budget=budget,
     setup=setup,
     run=run,
     findings=findings,

@@ -14,17 +14,16 @@ from xpnet.studies.digits import mnist, sgd_text, standardized, subset
 ARMS = ("none", "dropout", "DropConnect, mean inference", "DropConnect, Gaussian inference")
 
 
-def _budget(ctx: Context) -> dict[str, Any]:
+def budget(ctx: Context) -> dict[str, Any]:
+    """The numbers of a run, smaller under --quick (:attr:`~xpnet.studies.base.Study.budget`)."""
     return {"examples": ctx.pick(500, 200), "hidden": ctx.pick(800, 200),
             "epochs": ctx.pick(60, 3), "batch_size": 50, "lr": 0.02, "momentum": 0.9,
             "samples": ctx.pick(1000, 100), "weight_decay": 0.0}
 
 
 def setup(ctx: Context) -> str:
-    """The data, network and budget in words (for the table); records the budget in
-    ``ctx.settings``."""
-    b = _budget(ctx)
-    ctx.settings.update(b)
+    """The data, network and budget in words (for the table)."""
+    b = ctx.budget
     (_, _), (xt, _) = mnist(ctx.quick)
     h = b["hidden"]
     return (f"MLP 784-{h}-{h}-10 (ReLU) on {b['examples']} MNIST-5k training digits (a "
@@ -82,7 +81,7 @@ def _gaussian(train: Any, test: Any) -> Any:
 
 def run(ctx: Context, seed: int) -> dict[str, dict[str, Any]]:
     """Train every arm once with ``seed``; see :class:`xpnet.studies.base.Study`."""
-    b = _budget(ctx)
+    b = ctx.budget
     full, test = mnist(ctx.quick)
     train = subset(full, b["examples"], seed)
     results = {}
@@ -135,6 +134,7 @@ STUDY = Study(
            Plot("curves", "test_error", "test error (mean inference)", "epoch", "error (%)",
                 scale=100, arms=ARMS[:3]),
            Plot("bars", "gap", "train - test accuracy", "", "points", scale=100)),
+    budget=budget,
     setup=setup,
     run=run,
     findings=findings,

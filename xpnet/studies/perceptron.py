@@ -21,16 +21,15 @@ HIDDEN = (2, 4)
 MLP_ARMS = tuple(f"MLP 2-{h}-1, XOR" for h in HIDDEN)
 
 
-def _budget(ctx: Context) -> dict[str, Any]:
+def budget(ctx: Context) -> dict[str, Any]:
+    """The numbers of a run, smaller under --quick (:attr:`~xpnet.studies.base.Study.budget`)."""
     return {"rule_epochs": 100, "eta": 1.0, "mlp_epochs": ctx.pick(5000, 1500), "lr": 2.0,
             "momentum": 0.9}
 
 
 def setup(ctx: Context) -> str:
-    """The data, network and budget in words (for the table); records the budget in
-    ``ctx.settings``."""
-    b = _budget(ctx)
-    ctx.settings.update(b)
+    """The data, network and budget in words (for the table)."""
+    b = ctx.budget
     return (f"The four points of the unit square. Perceptron: one step unit, weights and "
             f"bias drawn from U(-0.5, 0.5) with the seed, Rosenblatt's rule w <- w + eta "
             f"(d - y) x with eta {b['eta']}, the points in order, at most "
@@ -164,7 +163,7 @@ def _pair(ours: tuple, theirs: tuple | None) -> dict[str, Any]:
 
 def run(ctx: Context, seed: int) -> dict[str, dict[str, Any]]:
     """Train every arm once with ``seed``; see :class:`xpnet.studies.base.Study`."""
-    b, results = _budget(ctx), {}
+    b, results = ctx.budget, {}
     torch_too = ctx.compare == "torch"
     for arm, d in zip(RULE_ARMS, TARGETS.values(), strict=True):
         ctx.say(f"  {arm}, seed {seed}")
@@ -204,6 +203,7 @@ STUDY = Study(
              Metric("errors_last", "errors in the last epoch (of 4)", digits=1)),
     plots=(Plot("curves", "errors", "misclassified points per epoch", "epoch",
                 "errors (of 4)", logx=True),),
+    budget=budget,
     setup=setup,
     run=run,
     findings=findings,

@@ -18,10 +18,8 @@ ARMS = {f"{kind}, {w}": (kind, w) for w in WINDOWS for kind in KINDS}
 
 
 def setup(ctx: Context) -> str:
-    """The data, network and budget in words (for the table); records the budget in
-    ``ctx.settings``."""
-    b = sgd_budget(ctx)
-    ctx.settings.update(b)
+    """The data, network and budget in words (for the table)."""
+    b = ctx.budget
     return (f"LeNet-5's layers (conv 6 5x5 pad 2, ReLU, pool, conv 16 5x5, ReLU, pool, "
             f"dense 120, 84, 10) with each pooling: 2x2 windows at stride 2, or 3x3 windows "
             f"at stride 2 padded by 1 (overlapping), which give the same 14x14 and 5x5 maps; "
@@ -46,7 +44,7 @@ def _layers(kind: str, window: str) -> Any:
 
 def run(ctx: Context, seed: int) -> dict[str, dict[str, Any]]:
     """Train every arm once with ``seed``; see :class:`xpnet.studies.base.Study`."""
-    b = sgd_budget(ctx)
+    b = ctx.budget
     train, test = mnist(ctx.quick)
     results = {}
     for arm, (kind, window) in ARMS.items():
@@ -80,6 +78,7 @@ STUDY = Study(
     metrics=(TEST_ERROR, TRAIN_LOSS),
     plots=(Plot("bars", "test_error", "test error", "", "error (%)", scale=100),
            TEST_ERROR_CURVES),
+    budget=sgd_budget,
     setup=setup,
     run=run,
     findings=findings,

@@ -32,15 +32,16 @@ ARMS = {
 OUTLIER_SHARE, OUTLIER_VALUE = 0.002, 30.0
 
 
-def _budget(ctx: Context) -> dict[str, Any]:
+def budget(ctx: Context) -> dict[str, Any]:
+    """The numbers of a run, smaller under --quick (:attr:`~xpnet.studies.base.Study.budget`)."""
     return sgd_budget(ctx, hidden=256)
 
 
 def setup(ctx: Context) -> str:
-    """The data, network and budget in words (for the table); records the budget in
-    ``ctx.settings``."""
-    b = _budget(ctx)
-    ctx.settings.update(b, outlier_share=OUTLIER_SHARE, outlier_value=OUTLIER_VALUE)
+    """The data, network and budget in words (for the table); records in ``ctx.settings``
+    what the budget does not say."""
+    b = ctx.budget
+    ctx.settings.update(outlier_share=OUTLIER_SHARE, outlier_value=OUTLIER_VALUE)
     return (f"MLP 784-{b['hidden']}-10 (ReLU) on MNIST-5k ({split_text(ctx.quick)}, pixels "
             f"in [0, 1]); {sgd_text(b)}. The pre-processing is fitted on the training digits and "
             f"put in front of the network (as xpnet train --preprocess does): mean 0, variance 1 "
@@ -73,7 +74,7 @@ def _build(steps: tuple, train: Any, hidden: int) -> Any:
 
 def run(ctx: Context, seed: int) -> dict[str, dict[str, Any]]:
     """Train every arm once with ``seed``; see :class:`xpnet.studies.base.Study`."""
-    b = _budget(ctx)
+    b = ctx.budget
     clean = mnist(ctx.quick)
     rng = numpy.random.default_rng([seed, 6])
     dirty = tuple(_outliers(d, rng) for d in clean)
@@ -105,6 +106,7 @@ STUDY = Study(
     arms=tuple(ARMS),
     metrics=(TEST_ACCURACY, TRAIN_LOSS),
     plots=(TEST_ACCURACY_BARS, TEST_ERROR_CURVES),
+    budget=budget,
     setup=setup,
     run=run,
     findings=findings,

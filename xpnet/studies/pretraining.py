@@ -23,17 +23,16 @@ ARMS = {"shallow, random": (1, None), "deep, random": (3, None),
 PRETRAIN = {"autoencoder": (0.05, 0.9, 0.2), "rbm": (0.05, 0.5, 0.0)}
 
 
-def _budget(ctx: Context) -> dict[str, Any]:
+def budget(ctx: Context) -> dict[str, Any]:
+    """The numbers of a run, smaller under --quick (:attr:`~xpnet.studies.base.Study.budget`)."""
     return {"hidden": ctx.pick(500, 64), "pretrain_epochs": ctx.pick(5, 1),
             "epochs": ctx.pick(10, 1), "batch_size": 32, "lr": 0.1, "momentum": 0.9,
             "weight_decay": 0.0}
 
 
 def setup(ctx: Context) -> str:
-    """The data, network and budget in words (for the table); records the budget in
-    ``ctx.settings``."""
-    b = _budget(ctx)
-    ctx.settings.update(b)
+    """The data, network and budget in words (for the table)."""
+    b = ctx.budget
     (x, _), (xt, _) = mnist(ctx.quick)
     h = b["hidden"]
     return (f"Logistic (sigmoid) hidden units, MNIST-5k ({len(x)} training / {len(xt)} test "
@@ -72,7 +71,7 @@ def _network(layers: int, method: str | None, train: Any, seed: int, b: dict) ->
 
 def run(ctx: Context, seed: int) -> dict[str, dict[str, Any]]:
     """Train every arm once with ``seed``; see :class:`xpnet.studies.base.Study`."""
-    b = _budget(ctx)
+    b = ctx.budget
     train, test = mnist(ctx.quick)
     results = {}
     for arm, (layers, method) in ARMS.items():
@@ -110,6 +109,7 @@ STUDY = Study(
              Metric("pretrain_seconds", "pre-training (s)", digits=1, compare=False)),
     plots=(Plot("curves", "test_error", "test error while fine-tuning", "epoch", "error (%)",
                 scale=100, logy=True),),
+    budget=budget,
     setup=setup,
     run=run,
     findings=findings,

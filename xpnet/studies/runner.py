@@ -217,6 +217,8 @@ def run_study(study: str | Study, seeds: int = 3, quick: bool = False,
     folder = Path(out) if out is not None else Path("studies") / study.name
     command = command or default_command(study.name, seeds, quick, compare)
     ctx = Context(quick=quick, compare=compare, log=log, progress=progress)
+    ctx.budget = study.budget(ctx)
+    ctx.settings.update(ctx.budget)
     setup = study.setup(ctx)
     ctx.say(f"study {study.name}: {study.title}; seeds 0..{seeds - 1}"
             + (", quick" if quick else "") + (", against PyTorch" if compare else ""))

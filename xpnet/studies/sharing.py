@@ -25,15 +25,14 @@ DATA = ("centred", "shifted")
 ARMS = {f"{layer}, {data}": (layer, data) for data in DATA for layer in LAYERS}
 
 
-def _budget(ctx: Context) -> dict[str, Any]:
+def budget(ctx: Context) -> dict[str, Any]:
+    """The numbers of a run, smaller under --quick (:attr:`~xpnet.studies.base.Study.budget`)."""
     return sgd_budget(ctx, max_shift=4)
 
 
 def setup(ctx: Context) -> str:
-    """The data, network and budget in words (for the table); records the budget in
-    ``ctx.settings``."""
-    b = _budget(ctx)
-    ctx.settings.update(b)
+    """The data, network and budget in words (for the table)."""
+    b = ctx.budget
     sizes = [nn.Sequential(*_layers(layer)(numpy.random.default_rng(0))).num_parameters()
              for layer in LAYERS]
     return (f"conv 16 5x5, max pool 2x2, ReLU, then 16 3x3 kernels either shared over the "
@@ -64,7 +63,7 @@ def _moved(data: Any, seed: int, which: int, max_shift: int) -> Any:
 
 def run(ctx: Context, seed: int) -> dict[str, dict[str, Any]]:
     """Train every arm once with ``seed``; see :class:`xpnet.studies.base.Study`."""
-    b = _budget(ctx)
+    b = ctx.budget
     centred = mnist(ctx.quick)
     shifted = tuple(_moved(d, seed, 4 + i, b["max_shift"]) for i, d in enumerate(centred))
     results = {}
@@ -98,6 +97,7 @@ STUDY = Study(
     metrics=(TEST_ACCURACY,
              Metric("train_accuracy", "last epoch's training accuracy (%)", scale=100)),
     plots=(TEST_ACCURACY_BARS, TEST_ERROR_CURVES),
+    budget=budget,
     setup=setup,
     run=run,
     findings=findings,

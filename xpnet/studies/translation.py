@@ -21,10 +21,8 @@ NETS = {"MLP 784-256-10": lambda rng: list(mlp((784, 256, 10), rng=rng)),
 
 
 def setup(ctx: Context) -> str:
-    """The data, network and budget in words (for the table); records the budget in
-    ``ctx.settings``."""
-    b = sgd_budget(ctx)
-    ctx.settings.update(b)
+    """The data, network and budget in words (for the table)."""
+    b = ctx.budget
     (x, _), (xt, _) = mnist(ctx.quick)
     sizes = [sum(m.num_parameters() for m in net(numpy.random.default_rng(0)))
              for net in NETS.values()]
@@ -48,7 +46,7 @@ def _shifted(test: Any) -> Any:
 
 def run(ctx: Context, seed: int) -> dict[str, dict[str, Any]]:
     """Train every arm once with ``seed``; see :class:`xpnet.studies.base.Study`."""
-    b = sgd_budget(ctx)
+    b = ctx.budget
     train, test = mnist(ctx.quick)
     results = {}
     for arm, net in NETS.items():
@@ -83,6 +81,7 @@ STUDY = Study(
                          compare=s % 2 == 0) for s in SHIFTS),
     plots=(Plot("curves", "shift_accuracy", "accuracy against shift", "shift (pixels)",
                 "test accuracy (%)", scale=100),),
+    budget=sgd_budget,
     setup=setup,
     run=run,
     findings=findings,
