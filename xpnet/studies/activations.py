@@ -104,6 +104,7 @@ STUDY = Study(
           "same network with tanh units.",
     arms=tuple(ARMS),
     metrics=(Metric("epochs_to_25", "epochs to 25% train error"),
+             Metric("seconds_to_25", "seconds to 25%", digits=1, compare=False),
              Metric("epochs_to_5", "epochs to 5% train error"),
              Metric("seconds_to_5", "seconds to 5%", digits=1, compare=False),
              TEST_ACCURACY),
