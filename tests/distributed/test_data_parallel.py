@@ -16,9 +16,11 @@ from xpnet.distributed import (
     DataParallel,
     DistributedLoader,
     DistributedTrainer,
+    LocalCommunicator,
     check_identical,
     evaluation_shard,
 )
+from xpnet.distributed.trainer import derive_generator
 from xpnet.train import RunConfig, evaluate, train_run
 
 
@@ -108,6 +110,32 @@ def test_a_resumed_job_continues_exactly_with_each_ranks_random_streams(two_rank
     assert numbers(again.history) == numbers(full.history)
 
 
+def test_a_run_of_one_process_resumes_on_two_with_rank_1s_streams_derived(two_ranks,
+                                                                         shared_tmp):
+    comm, data, run = two_ranks, _data(40), shared_tmp / "one"
+    if comm.rank == 0:  # one process trains an epoch of 10 steps, alone
+        _trainer(LocalCommunicator(), run, data).fit(1)
+    comm.barrier()
+    again = _trainer(comm, run, data)
+    again.load_checkpoint(run / "last")
+    saved = again.step
+    assert saved == 10
+    streams = {name: g.bit_generator.state for name, g in again.generators().items()}
+    if comm.rank == 1:  # not in the checkpoint: derived again from (seed, rank, step)
+        for i, (name, g) in enumerate(again.generators().items()):
+            fresh = numpy.random.Generator(type(g.bit_generator)(0))
+            derive_generator(fresh, 4, 1, saved, i)
+            assert streams[name] == fresh.bit_generator.state
+    ranks = comm.allgather_object(streams)
+    assert ranks[0] != ranks[1]
+    again = _trainer(comm, run, data)
+    again.fit(2, resume=True)
+    assert again.step == saved + 5  # 2 ranks x batch 4 = 8 a step: 5 steps an epoch
+    assert [r["epoch"] for r in again.history] == [1, 2]
+    check_identical({"model": again.model.state_dict(),
+                     "optimizer": again.optimizer.state_dict()}, comm)
+
+
 def test_rank_0_alone_writes_the_run_folder(two_ranks, shared_tmp, monkeypatch):
     comm = two_ranks
     data_file = shared_tmp / "tiny.npz"
@@ -120,6 +148,13 @@ def test_rank_0_alone_writes_the_run_folder(two_ranks, shared_tmp, monkeypatch):
     comm.barrier()
     run_dir = shared_tmp / "run"
     writes = []
+    if comm.rank == 1:  # rank 1 never fits the pre-processing: it gets rank 0's
+        from xpnet.train import builders
+
+        def no_fit(*args):
+            raise AssertionError("rank 1 fitted the pre-processing")
+
+        monkeypatch.setattr(builders, "build_preprocessing", no_fit)
     if comm.rank == 1:  # note every file rank 1 opens for writing in the run folder
         real_open, real_replace = builtins.open, os.replace
 
