@@ -1,0 +1,82 @@
+"""The spinning worker pool behind the batch split: order, errors, sleep and wake-up."""
+
+import threading
+import time
+
+import numpy
+import pytest
+
+from xpnet.cpu import pool as _pool
+from xpnet.cpu import threads as _threads
+
+spin_kernels = pytest.importorskip("xpnet.cpu.spin_kernels")
+
+
+def test_wait_for_sees_a_store_from_another_thread():
+    flags = numpy.zeros(8, dtype=numpy.int64)
+    assert not spin_kernels.wait_for(flags, 0, 1, 100)
+    assert spin_kernels.wait_for(flags, 0, 0, 1)
+    timer = threading.Timer(0.02, flags.__setitem__, (0, 3))  # needs the GIL the spin frees
+    timer.start()
+    assert spin_kernels.wait_for(flags, 0, 3, 1 << 40)
+    timer.join()
+
+
+def test_results_in_order_and_every_worker_used():
+    pool = _pool.SpinPool(3, spin_kernels.wait_for)
+    names = pool.run_with([threading.current_thread] * 3, threading.current_thread)
+    assert names[0] is threading.current_thread()
+    assert len({t.name for t in names[1:]}) == 3
+    for k in range(1, 4):  # fewer calls than workers, then all of them again
+        assert pool.run_with([lambda i=i: i for i in range(k)], lambda: -1) == [-1, *range(k)]
+
+
+def test_an_error_is_raised_after_every_slice_ended():
+    pool = _pool.SpinPool(2, spin_kernels.wait_for)
+    ended = []
+
+    def slow():
+        time.sleep(0.02)
+        ended.append(1)
+
+    def bad():
+        raise ValueError("slice failed")
+
+    with pytest.raises(ValueError, match="slice failed"):
+        pool.run_with([bad, slow], lambda: None)
+    assert ended == [1]
+    assert pool.run_with([lambda: 2, lambda: 3], lambda: 1) == [1, 2, 3]  # still works
+
+
+def test_sleeping_workers_and_caller_are_woken(monkeypatch):
+    monkeypatch.setattr(_pool, "WORKER_SPINS", 1)
+    monkeypatch.setattr(_pool, "CALLER_SPINS", 1)
+    pool = _pool.SpinPool(2, spin_kernels.wait_for)
+    for _ in range(20):
+        time.sleep(0.002)  # the workers have given up spinning: they wait on a condition
+        slow = [lambda: time.sleep(0.003) or 1, lambda: 2]  # the caller sleeps too
+        assert pool.run_with(slow, lambda: 0) == [0, 1, 2]
+
+
+def test_two_callers_share_the_pool():
+    pool = _pool.SpinPool(1, spin_kernels.wait_for)
+    out = {}
+
+    def caller(k):
+        out[k] = [pool.run_with([lambda i=i: k * 10 + i], lambda i=i: i) for i in range(200)]
+
+    threads = [threading.Thread(target=caller, args=(k,)) for k in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert out == {k: [[i, k * 10 + i] for i in range(200)] for k in (1, 2)}
+
+
+def test_the_batch_split_runs_on_the_spin_pool():
+    pytest.importorskip("threadpoolctl")
+    from xpnet import cpu
+
+    with cpu.engines(threads=2, split="always"):
+        assert _threads.parallel_slices(7, lambda lo, hi: (lo, hi)) == [(0, 3), (3, 7)]
+    assert isinstance(_threads._pool, _pool.SpinPool)
