@@ -24,7 +24,9 @@ Example:
 from __future__ import annotations
 
 import os
+import struct
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -335,7 +337,7 @@ def _last_words(message: str, patience: float = 3.0) -> None:
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
-        except (OSError, ValueError):
+        except (AttributeError, OSError, ValueError):  # None under pythonw, or closed
             pass
     data = message.encode("utf-8", "replace")
     try:
@@ -345,9 +347,7 @@ def _last_words(message: str, patience: float = 3.0) -> None:
         return
     try:
         import fcntl  # noqa: PLC0415 (POSIX only)
-        import struct  # noqa: PLC0415
         import termios  # noqa: PLC0415
-        import time  # noqa: PLC0415
     except ImportError:
         return
     end = time.monotonic() + patience
@@ -355,7 +355,7 @@ def _last_words(message: str, patience: float = 3.0) -> None:
         while time.monotonic() < end:
             try:
                 left = struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0" * 4))[0]
-            except OSError:  # not a pipe (a terminal, a file): nothing to wait for
+            except OSError:  # nothing FIONREAD can tell of: nothing to wait for
                 break
             if left <= 0:
                 break
