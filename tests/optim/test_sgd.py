@@ -306,3 +306,30 @@ def test_a_parameter_replaced_by_another_shape_is_not_updated_out_of_bounds():
     p.grad = numpy.ones(5, numpy.float32)
     with pytest.raises(ValueError):  # NumPy's broadcast error, not a write past the buffer
         opt.step()
+
+
+@pytest.mark.parametrize("make", [
+    lambda ps: optim.SGD(ps, lr=0.05, momentum=0.9, weight_decay=0.01),
+    lambda ps: optim.AlexNetSGD(ps, lr=0.05, momentum=0.9, weight_decay=0.0005),
+])
+def test_a_large_update_split_over_threads_is_bit_identical(make):
+    """From ELEMENTWISE_MIN_SIZE values on, the compiled update runs in slices over the
+    threads (cpu.optim.run_update); element by element, so the bits are one pass's."""
+    pytest.importorskip("numba")
+    pytest.importorskip("threadpoolctl")
+    from xpnet.cpu.threads import ELEMENTWISE_MIN_SIZE
+
+    rng = numpy.random.default_rng(5)
+    w0 = rng.standard_normal(ELEMENTWISE_MIN_SIZE + 7).astype(numpy.float32)
+    grads = [rng.standard_normal(w0.shape).astype(numpy.float32) for _ in range(3)]
+    results = []
+    for threads in (1, 3):
+        p = xpnet.Tensor(w0.copy(), requires_grad=True)
+        opt = make([p])
+        with cpu.engines(threads=threads):
+            for g in grads:
+                p.grad = g
+                opt.step()
+        results.append(p.data)
+    numpy.testing.assert_array_equal(results[0], results[1])
+    assert not numpy.array_equal(results[0], w0)

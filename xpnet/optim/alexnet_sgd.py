@@ -8,7 +8,7 @@ from typing import Any
 import numpy
 
 from xpnet import backend
-from xpnet.cpu.optim import update_kernels
+from xpnet.cpu.optim import run_update, update_kernels
 from xpnet.optim.optimizer import Optimizer, _check_number
 from xpnet.tensor import Tensor
 
@@ -63,9 +63,9 @@ class AlexNetSGD(Optimizer):
             if v is None:
                 v = self.state.setdefault(i, {})["velocity"] = numpy.zeros_like(p.data)
             scalar = p.data.dtype.type
-            kernels.alexnet_update(
-                p.data.reshape(-1), g.reshape(-1), v.reshape(-1), scalar(self.lr),
-                scalar(self.momentum), scalar(self.weight_decay * self.lr))
+            run_update(  # in slices over the threads for a large parameter
+                kernels.alexnet_update, (p.data.reshape(-1), g.reshape(-1), v.reshape(-1)),
+                scalar(self.lr), scalar(self.momentum), scalar(self.weight_decay * self.lr))
             return
         xp = backend.get_array_module(p.data)
         w = p.data

@@ -8,7 +8,7 @@ from typing import Any
 import numpy
 
 from xpnet import backend
-from xpnet.cpu.optim import update_kernels
+from xpnet.cpu.optim import run_update, update_kernels
 from xpnet.optim.optimizer import Optimizer, _check_number
 from xpnet.tensor import Tensor
 
@@ -118,9 +118,9 @@ class SGD(Optimizer):
         elif buf is None:
             buf = w  # without momentum the kernel does not touch the buffer
         scalar = w.dtype.type
-        kernels.sgd_update(
-            w.reshape(-1), g.reshape(-1), buf.reshape(-1), scalar(self.lr),
-            scalar(self.momentum), scalar(1.0 - self.dampening), scalar(self.weight_decay),
-            self.nesterov, bool(first),
+        run_update(  # in slices over the threads for a large w: the same bits
+            kernels.sgd_update, (w.reshape(-1), g.reshape(-1), buf.reshape(-1)),
+            scalar(self.lr), scalar(self.momentum), scalar(1.0 - self.dampening),
+            scalar(self.weight_decay), self.nesterov, bool(first),
         )
         return True
