@@ -80,3 +80,22 @@ def test_the_batch_split_runs_on_the_spin_pool():
     with cpu.engines(threads=2, split="always"):
         assert _threads.parallel_slices(7, lambda lo, hi: (lo, hi)) == [(0, 3), (3, 7)]
     assert isinstance(_threads._pool, _pool.SpinPool)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="POSIX fork")
+def test_a_forked_child_splits_on_its_own_pool():
+    import os
+    import signal
+
+    pytest.importorskip("threadpoolctl")
+    from xpnet import cpu
+
+    with cpu.engines(threads=2, split="always"):
+        _threads.parallel_slices(4, lambda lo, hi: hi)  # the parent's pool exists
+        pid = os.fork()
+        if pid == 0:  # the child: a hang would be killed by the alarm, a failure exits 1
+            signal.alarm(20)
+            ok = _threads.parallel_slices(4, lambda lo, hi: (lo, hi)) == [(0, 2), (2, 4)]
+            os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

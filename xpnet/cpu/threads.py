@@ -185,6 +185,17 @@ def _pool_size(pool: Any) -> int:
     return pool.workers if isinstance(pool, SpinPool) else pool._max_workers
 
 
+def _forget_pool() -> None:
+    """In a forked child the parent's pool threads do not exist (and its lock may have
+    been held at the fork): the child makes its own pool on first use."""
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
 def slices(n: int, k: int) -> list[tuple[int, int]]:
     """Cut ``[0, n)`` into ``min(k, n)`` contiguous ``(lo, hi)`` slices of near-equal size."""
     k = max(1, min(k, n))
