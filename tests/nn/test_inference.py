@@ -122,3 +122,29 @@ def test_engines_inference_layers_runs_the_layers_as_usual(monkeypatch):
     assert traced == [] and y.shape == (1, 2)
     with pytest.raises(ValueError, match="inference must be one of 'plan', 'layers'"):
         xpnet.cpu.engines(inference="trace")
+
+
+@pytest.mark.parametrize("batch", [1, 40, 200])
+def test_an_mlp_plan_runs_its_products_whole_on_blas_threads_with_the_same_bits(batch):
+    """A plan of dense layers only (dense_only) runs each product as one BLAS call on
+    BLAS's threads (both orientations: 40 rows and 300 outputs take W x^T, 200 rows
+    x W^T): the layers' results up to the last bits (BLAS's threads may cut the sums
+    otherwise than one thread); a convolutional plan does not take this path; BLAS's
+    thread count is put back."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    rng = numpy.random.default_rng(1)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(96, 300, rng=rng), nn.ReLU(),
+                        nn.Linear(300, 10, rng=rng), nn.Tanh()).eval()
+    x = rng.standard_normal((batch, 96)).astype(numpy.float32)
+    before = [i["num_threads"] for i in threadpoolctl.threadpool_info()]
+    with xpnet.cpu.engines(threads=2):
+        graph, planned = _both(net, x)
+    numpy.testing.assert_allclose(planned, graph, rtol=1e-5, atol=1e-6)
+    assert [i["num_threads"] for i in threadpoolctl.threadpool_info()] == before
+    (plan,) = net.__dict__["_inference_plans"].values()
+    assert plan.dense_only
+    conv = nn.Sequential(nn.Conv2d(1, 2, 3, rng=rng), nn.Flatten(),
+                         nn.Linear(8, 3, rng=rng)).eval()
+    with xpnet.no_grad():
+        conv(Tensor(rng.standard_normal((2, 1, 4, 4)).astype(numpy.float32)))
+    assert not next(iter(conv.__dict__["_inference_plans"].values())).dense_only

@@ -18,9 +18,16 @@ from typing import Any
 import numpy
 
 from xpnet.cpu.settings import current
-from xpnet.cpu.threads import SPLIT_MIN_WORK, get_num_threads, parallel_slices, slices
+from xpnet.cpu.threads import (
+    SPLIT_MIN_WORK,
+    blas_controller,
+    get_num_threads,
+    parallel_slices,
+    slices,
+    splitting_here,
+)
 
-__all__ = ["forward_as_w_xt", "matmul_pair", "matmul_split"]
+__all__ = ["blas_threads", "forward_as_w_xt", "forward_whole", "matmul_pair", "matmul_split"]
 
 #: W x^T is taken for at most this many examples M (beyond, a loss) and at least
 #: W_XT_MIN_OUT outputs (below, a loss too).
@@ -142,3 +149,65 @@ def matmul_pair(
     tasks = _matmul_slices(a1, b1, out1, k // 2) + _matmul_slices(a2, b2, out2, k - k // 2)
     parallel_slices(len(tasks), lambda lo, hi: [task() for task in tasks[lo:hi]], xp)
     return out1, out2
+
+
+def forward_whole(x2: Any, weight: Any, bias: Any = None) -> Any:
+    """y = x W^T + b as one BLAS call, in the orientation of :func:`forward_as_w_xt`'s
+    choice (W x^T for at most W_XT_MAX_ROWS examples and at least W_XT_MIN_OUT outputs),
+    on however many threads BLAS has: for :func:`blas_threads`' scope.
+
+    Shape:
+        x2 (M, in), weight (out, in), bias (out,) or None -> y (M, out), a new array.
+    """
+    choice = current().dense
+    if choice == "w_xt" or (choice == "auto" and x2.shape[0] <= W_XT_MAX_ROWS
+                            and weight.shape[0] >= W_XT_MIN_OUT):
+        yt = numpy.matmul(weight, x2.T)  # (out, M) = W x^T
+        y = numpy.empty((x2.shape[0], weight.shape[0]), dtype=yt.dtype)  # (M, out)
+        if bias is None:
+            numpy.copyto(y, yt.T)
+        else:
+            numpy.add(yt.T, bias, out=y)  # transposed back, the bias added on the way
+        return y
+    y = numpy.matmul(x2, weight.T)  # (M, out)
+    if bias is not None:
+        y += bias
+    return y
+
+
+class _BlasThreads:
+    """BLAS at ``n`` threads inside the block, put back as it was on exit."""
+
+    __slots__ = ("libs", "n", "saved")
+
+    def __init__(self, libs: Any, n: int) -> None:
+        self.libs, self.n = libs, n
+
+    def __enter__(self) -> None:
+        self.saved = [(lib, lib.get_num_threads()) for lib in self.libs]
+        for lib, had in self.saved:
+            if had != self.n:
+                lib.set_num_threads(self.n)
+
+    def __exit__(self, *exc: object) -> None:
+        for lib, had in self.saved:
+            if had != self.n:
+                lib.set_num_threads(had)
+
+
+def blas_threads() -> Any:
+    """A context in which BLAS runs on xpnet's thread count, for work made only of dense
+    products and element-wise passes (an MLP's inference plan: :mod:`xpnet.nn.inference`).
+
+    Why: handing a product's slices to xpnet's threads costs two GIL hand-offs, each a
+    kernel wake-up of tens of microseconds on a VM, which BLAS's own threads (spinning,
+    no GIL) do not pay: the MLP 784-1024-1024-10's inference on one image 470 against
+    249 us (docs/benchmarks.md). Its cost is a BLAS worker left spinning after the
+    block, which slows xpnet's next split, so only a network with no split op takes it
+    (LeNet-5's, Caffe's LeNet's and AlexNet-64's inference at batch 32 and 128 with their
+    dense layers on BLAS's threads took 1.12-1.81x the time).
+    None (no change) with one thread, without threadpoolctl, or inside a split.
+    """
+    k = get_num_threads()
+    controller = blas_controller() if k > 1 and not splitting_here() else None
+    return None if controller is None else _BlasThreads(controller.lib_controllers, k)

@@ -116,6 +116,16 @@ def _process_threads() -> int:
     return max(1, min(_usable_cpus(), _DEFAULT_MAX)) if n is None else n
 
 
+def splitting_here() -> bool:
+    """Whether this thread runs a slice of a split (nested work then runs serially)."""
+    return getattr(_local, "inside", False)
+
+
+def blas_controller() -> Any:
+    """The cached ``threadpoolctl`` controller of BLAS, or None without threadpoolctl."""
+    return _blas_controller()
+
+
 @functools.lru_cache(maxsize=1)
 def _blas_controller() -> Any:
     """A cached ``threadpoolctl.ThreadpoolController`` for BLAS, or None if unavailable."""

@@ -16,7 +16,13 @@ run, so that updated weights are seen. A ReLU becomes a step that clips the prev
 step's output in place when the plan made that array (a fused bias + activation at no
 extra allocation), and any other layer a step that calls the layer on a Tensor as
 usual. The results are those of the layers' own path, bit for bit (the same forward
-code on the same arrays); the tests compare every zoo model both ways.
+code on the same arrays); the tests compare every zoo model both ways. One exception:
+a plan made only of dense and element-wise layers (an MLP) runs each Linear's product
+as one BLAS call on BLAS's own threads (:func:`xpnet.cpu.dense.blas_threads`: nothing
+in it splits over xpnet's threads, whose hand-offs cost more than BLAS's), and BLAS's
+threads may cut a product's sums otherwise than one thread does: its results can then
+differ from the layers' in the last bit (at most 1.4e-7 on the MLPs of
+bench/bench_mlp.py).
 
 A plan belongs to its Sequential and is keyed on the input's shape, dtype and strides
 and on the identity of each layer; it assumes, like the rest of xpnet, that a layer's
@@ -36,6 +42,7 @@ from typing import Any
 
 import numpy
 
+from xpnet.cpu import dense
 from xpnet.cpu.settings import current
 from xpnet.function import enable_grad
 from xpnet.tensor import Tensor
@@ -50,9 +57,10 @@ MAX_PLANS = 4
 class InferencePlan:
     """The steps of one Sequential for inputs of one shape, dtype and layout.
 
-    Steps (``kind``, ...): ``("call", fn, params, kinds, m)``: ``fn.forward(a, *params'
-    arrays)`` while the parameters' array types and dtypes are those of the trace
-    (``kinds``; else the layer ``m`` as usual);
+    Steps (``kind``, ...): ``("call", fn, params, kinds, m, linear)``: ``fn.forward(a,
+    *params' arrays)`` while the parameters' array types and dtypes are those of the
+    trace (``kinds``; else the layer ``m`` as usual), a Linear's (``linear``) as one
+    BLAS call on BLAS's threads in a plan of dense layers only (:attr:`dense_only`);
     ``("relu",)``: max(a, 0), in place on arrays the plan made; ``("same",)``: the layer
     returns its input (Identity, Dropout in eval mode); ``("module", m)``:
     ``m(Tensor(a)).data``, for every layer not listed in :func:`_replayable`.
@@ -61,6 +69,9 @@ class InferencePlan:
     def __init__(self, steps: list[tuple], layers: tuple = ()) -> None:
         self.steps = steps
         self.layers = layers  # held, so that no layer's id is reused while the plan lives
+        # Only dense products and element-wise layers: nothing splits over xpnet's
+        # threads, so the products run whole on BLAS's threads (cpu.dense.blas_threads)
+        self.dense_only = bool(layers) and all(isinstance(m, _dense_only()) for m in layers)
 
     @classmethod
     def trace(cls, layers: list[Any], x: Any) -> InferencePlan | None:
@@ -79,13 +90,25 @@ class InferencePlan:
 
     def __call__(self, a: Any) -> Any:
         """Run the plan on array ``a``; returns the last layer's array."""
+        scope = dense.blas_threads() if self.dense_only else None
+        if scope is None:
+            return self._run(a, False)
+        with scope:
+            return self._run(a, True)
+
+    def _run(self, a: Any, whole: bool) -> Any:
+        """The steps on ``a``; ``whole``: a Linear's product as one BLAS call
+        (:func:`xpnet.cpu.dense.forward_whole`), on the threads BLAS has."""
         owned = False  # whether a is an array this plan made (free to clip in place)
         for step in self.steps:
             kind = step[0]
             if kind == "call":
                 arrays = [p.data for p in step[2]]
                 if all(type(v) is t and v.dtype == d for v, (t, d) in zip(arrays, step[3])):
-                    a = step[1].forward(a, *arrays)
+                    if whole and step[5] and a.ndim == 2:
+                        a = dense.forward_whole(a, *arrays)
+                    else:
+                        a = step[1].forward(a, *arrays)
                     owned = True
                 else:  # a parameter moved or was cast since the trace: the layer's path
                     a = step[4](Tensor(a)).data
@@ -127,8 +150,17 @@ def _step(m: Any, h: Tensor, out: Tensor) -> tuple:
             and fn.inputs[0] is h and all(t is p for t, p in zip(fn.inputs[1:], params))):
         fn.needs_input_grad = (False,) * len(fn.inputs)  # forward saves nothing now
         del fn.inputs, fn.outputs  # the probe's graph is not kept
-        return ("call", fn, params, [(type(p.data), p.data.dtype) for p in params], m)
+        kinds = [(type(p.data), p.data.dtype) for p in params]
+        return ("call", fn, params, kinds, m, isinstance(m, nn.Linear))
     return ("module", m)
+
+
+def _dense_only() -> tuple[type, ...]:
+    """Layers that never split their work over xpnet's threads in a plan (ReLU clips
+    in place on one thread; Sigmoid and Tanh are one NumPy pass)."""
+    from xpnet import nn  # noqa: PLC0415
+
+    return (nn.Linear, nn.Flatten, nn.ReLU, nn.Identity, nn.Dropout, nn.Sigmoid, nn.Tanh)
 
 
 _NO_PLAN = InferencePlan([])  # cached for keys that cannot be planned
