@@ -151,17 +151,26 @@ def matmul_pair(
     return out1, out2
 
 
+#: On BLAS's own threads (:func:`forward_whole`) W x^T pays up to this many examples and
+#: from this many outputs on: 2 threads, us, x W^T / W x^T with the bias, for (out, in)
+#: (100, 784) M=32 72 / 50, M=128 147 / 158; (1024, 784) M=32 492 / 398, M=128 1078 / 1123;
+#: (10, 1024) M=32 9 / 9, M=128 43 / 62.
+WHOLE_W_XT_MAX_ROWS = 64
+WHOLE_W_XT_MIN_OUT = 100
+
+
 def forward_whole(x2: Any, weight: Any, bias: Any = None) -> Any:
-    """y = x W^T + b as one BLAS call, in the orientation of :func:`forward_as_w_xt`'s
-    choice (W x^T for at most W_XT_MAX_ROWS examples and at least W_XT_MIN_OUT outputs),
-    on however many threads BLAS has: for :func:`blas_threads`' scope.
+    """y = x W^T + b as one BLAS call, on however many threads BLAS has (for
+    :func:`blas_threads`' scope), as W x^T for at most WHOLE_W_XT_MAX_ROWS examples and
+    at least WHOLE_W_XT_MIN_OUT outputs, else as x W^T (``engines(dense=...)`` forces
+    either).
 
     Shape:
         x2 (M, in), weight (out, in), bias (out,) or None -> y (M, out), a new array.
     """
     choice = current().dense
-    if choice == "w_xt" or (choice == "auto" and x2.shape[0] <= W_XT_MAX_ROWS
-                            and weight.shape[0] >= W_XT_MIN_OUT):
+    if choice == "w_xt" or (choice == "auto" and x2.shape[0] <= WHOLE_W_XT_MAX_ROWS
+                            and weight.shape[0] >= WHOLE_W_XT_MIN_OUT):
         yt = numpy.matmul(weight, x2.T)  # (out, M) = W x^T
         y = numpy.empty((x2.shape[0], weight.shape[0]), dtype=yt.dtype)  # (M, out)
         if bias is None:
