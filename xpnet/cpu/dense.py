@@ -91,12 +91,20 @@ def matmul_split(a: Any, b: Any, out: Any, xp: Any = numpy) -> Any:
     if xp is not numpy:
         return xp.matmul(a, b, out=out)
     if _cut_rows(a, b):
-        parallel_slices(M, lambda lo, hi: xp.matmul(a[lo:hi], b, out=out[lo:hi]), xp, work)
+        parallel_slices(M, lambda lo, hi: _product(a[lo:hi], b, out[lo:hi]), xp, work)
     else:
-        parallel_slices(
-            P, lambda lo, hi: xp.matmul(a, b[:, lo:hi], out=out[:, lo:hi]), xp, work
-        )
+        parallel_slices(P, lambda lo, hi: _product(a, b[:, lo:hi], out[:, lo:hi]), xp, work)
     return out
+
+
+def _product(a: Any, b: Any, out: Any) -> Any:
+    """``out = a @ b`` for NumPy operands; with K = 1 (an outer product: dE/dW of a batch
+    of one) a broadcast multiply, whose bits are the GEMM's (one product per element, no
+    sum) at a third of OpenBLAS's time (1024 x 1 x 784 on one thread: 0.35 against
+    0.98 ms)."""
+    if a.shape[1] == 1:
+        return numpy.multiply(a, b, out=out)  # (M, 1) * (1, P) -> (M, P)
+    return numpy.matmul(a, b, out=out)
 
 
 def _cut_rows(a: Any, b: Any) -> bool:
@@ -107,9 +115,9 @@ def _cut_rows(a: Any, b: Any) -> bool:
 def _matmul_slices(a: Any, b: Any, out: Any, k: int) -> list[Callable[[], Any]]:
     """``out = a @ b`` as ``k`` independent products, cut like :func:`matmul_split`."""
     if _cut_rows(a, b):
-        return [functools.partial(numpy.matmul, a[lo:hi], b, out=out[lo:hi])
+        return [functools.partial(_product, a[lo:hi], b, out[lo:hi])
                 for lo, hi in slices(a.shape[0], k)]
-    return [functools.partial(numpy.matmul, a, b[:, lo:hi], out=out[:, lo:hi])
+    return [functools.partial(_product, a, b[:, lo:hi], out[:, lo:hi])
             for lo, hi in slices(b.shape[1], k)]
 
 
