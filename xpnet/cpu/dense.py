@@ -19,6 +19,7 @@ import numpy
 
 from xpnet.cpu.settings import current
 from xpnet.cpu.threads import (
+    ELEMENTWISE_MIN_SIZE,
     SPLIT_MIN_WORK,
     blas_controller,
     get_num_threads,
@@ -87,7 +88,7 @@ def matmul_split(a: Any, b: Any, out: Any, xp: Any = numpy) -> Any:
     """
     M, K = a.shape
     P = b.shape[1]
-    work = M * K * P
+    work = _work(M, K, P)
     if xp is not numpy:
         return xp.matmul(a, b, out=out)
     if _cut_rows(a, b):
@@ -95,6 +96,17 @@ def matmul_split(a: Any, b: Any, out: Any, xp: Any = numpy) -> Any:
     else:
         parallel_slices(P, lambda lo, hi: _product(a, b[:, lo:hi], out[:, lo:hi]), xp, work)
     return out
+
+
+#: A product with K = 1 is an element-wise pass over its (M, P) output; it is weighed
+#: for the split like one (ELEMENTWISE_MIN_SIZE values against SPLIT_MIN_WORK sums).
+OUTER_WEIGHT = SPLIT_MIN_WORK // ELEMENTWISE_MIN_SIZE
+
+
+def _work(M: int, K: int, P: int) -> int:
+    """The size a product is weighed at for the split: its multiply-adds, or for K = 1
+    (:func:`_product`'s multiply) its outputs as element-wise work."""
+    return M * P * OUTER_WEIGHT if K == 1 else M * K * P
 
 
 def _product(a: Any, b: Any, out: Any) -> Any:
@@ -151,7 +163,7 @@ def matmul_pair(
         >>> matmul_pair(gy, w, gx, gy.T, x, gw)  # dE/dx and dE/dW of y = x w^T
     """
     k = get_num_threads() if xp is numpy else 1
-    work = a1.shape[0] * a1.shape[1] * b1.shape[1] + a2.shape[0] * a2.shape[1] * b2.shape[1]
+    work = _work(*a1.shape, b1.shape[1]) + _work(*a2.shape, b2.shape[1])
     if k < 2 or (work < SPLIT_MIN_WORK and current().split == "auto"):
         return matmul_split(a1, b1, out1, xp), matmul_split(a2, b2, out2, xp)
     tasks = _matmul_slices(a1, b1, out1, k // 2) + _matmul_slices(a2, b2, out2, k - k // 2)
