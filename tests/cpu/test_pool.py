@@ -11,6 +11,10 @@ from xpnet.cpu import threads as _threads
 
 spin_kernels = pytest.importorskip("xpnet.cpu.spin_kernels")
 
+# The worker's end of a task: spin_kernels.finish_and_wait (the GIL released), or the
+# pool's Python fallback under the GIL
+_BOTH = pytest.mark.parametrize("finish", [spin_kernels, None], ids=["nogil", "python"])
+
 
 def test_wait_for_sees_a_store_from_another_thread():
     flags = numpy.zeros(8, dtype=numpy.int64)
@@ -22,8 +26,9 @@ def test_wait_for_sees_a_store_from_another_thread():
     timer.join()
 
 
-def test_results_in_order_and_every_worker_used():
-    pool = _pool.SpinPool(3, spin_kernels.wait_for)
+@_BOTH
+def test_results_in_order_and_every_worker_used(finish):
+    pool = _pool.SpinPool(3, spin_kernels.wait_for, finish)
     names = pool.run_with([threading.current_thread] * 3, threading.current_thread)
     assert names[0] is threading.current_thread()
     assert len({t.name for t in names[1:]}) == 3
@@ -31,8 +36,9 @@ def test_results_in_order_and_every_worker_used():
         assert pool.run_with([lambda i=i: i for i in range(k)], lambda: -1) == [-1, *range(k)]
 
 
-def test_an_error_is_raised_after_every_slice_ended():
-    pool = _pool.SpinPool(2, spin_kernels.wait_for)
+@_BOTH
+def test_an_error_is_raised_after_every_slice_ended(finish):
+    pool = _pool.SpinPool(2, spin_kernels.wait_for, finish)
     ended = []
 
     def slow():
@@ -48,18 +54,20 @@ def test_an_error_is_raised_after_every_slice_ended():
     assert pool.run_with([lambda: 2, lambda: 3], lambda: 1) == [1, 2, 3]  # still works
 
 
-def test_sleeping_workers_and_caller_are_woken(monkeypatch):
+@_BOTH
+def test_sleeping_workers_and_caller_are_woken(monkeypatch, finish):
     monkeypatch.setattr(_pool, "WORKER_SPINS", 1)
     monkeypatch.setattr(_pool, "CALLER_SPINS", 1)
-    pool = _pool.SpinPool(2, spin_kernels.wait_for)
+    pool = _pool.SpinPool(2, spin_kernels.wait_for, finish)
     for _ in range(20):
         time.sleep(0.002)  # the workers have given up spinning: they wait on a condition
         slow = [lambda: time.sleep(0.003) or 1, lambda: 2]  # the caller sleeps too
         assert pool.run_with(slow, lambda: 0) == [0, 1, 2]
 
 
-def test_two_callers_share_the_pool():
-    pool = _pool.SpinPool(1, spin_kernels.wait_for)
+@_BOTH
+def test_two_callers_share_the_pool(finish):
+    pool = _pool.SpinPool(1, spin_kernels.wait_for, finish)
     out = {}
 
     def caller(k):
@@ -99,3 +107,14 @@ def test_a_forked_child_splits_on_its_own_pool():
             os._exit(0 if ok else 1)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_finish_and_wait_reports_a_sleeping_caller_and_a_next_task():
+    flags = numpy.zeros(4 * 8, dtype=numpy.int64)  # done 0, asleep 8, go 16
+    assert spin_kernels.finish_and_wait(flags, 0, 5, 8, 16, 1, 10) == 0  # no next task
+    assert flags[0] == 5
+    flags[16] = 1
+    assert spin_kernels.finish_and_wait(flags, 0, 6, 8, 16, 1, 10) == 1
+    assert not spin_kernels.mark_asleep(flags, 8, 0, 7)  # done is 6: the caller sleeps
+    assert spin_kernels.finish_and_wait(flags, 0, 7, 8, 16, 1, 10) == 2  # so wake it
+    assert spin_kernels.mark_asleep(flags, 8, 0, 7)

@@ -23,7 +23,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-__all__ = ["YIELD_EVERY", "wait_for"]
+__all__ = ["YIELD_EVERY", "finish_and_wait", "mark_asleep", "wait_for"]
 
 _X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686")
 _POSIX = os.name == "posix"  # sched_yield is POSIX's
@@ -49,6 +49,31 @@ def _load_acquire(typingctx: Any, flags: Any, index: Any) -> Any:
     def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
         data = context.make_array(sig.args[0])(context, builder, args[0]).data
         return builder.load_atomic(builder.gep(data, [args[1]]), "acquire", 8)
+
+    return sig, codegen
+
+
+@intrinsic
+def _load_seq_cst(typingctx: Any, flags: Any, index: Any) -> Any:
+    """flags[index] (int64) by a sequentially consistent atomic load."""
+    sig = types.int64(flags, index)
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        data = context.make_array(sig.args[0])(context, builder, args[0]).data
+        return builder.load_atomic(builder.gep(data, [args[1]]), "seq_cst", 8)
+
+    return sig, codegen
+
+
+@intrinsic
+def _store_seq_cst(typingctx: Any, flags: Any, index: Any, value: Any) -> Any:
+    """flags[index] = value (int64) by a sequentially consistent atomic store."""
+    sig = types.void(flags, index, value)
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        data = context.make_array(sig.args[0])(context, builder, args[0]).data
+        builder.store_atomic(args[2], builder.gep(data, [args[1]]), "seq_cst", 8)
+        return context.get_dummy_value()
 
     return sig, codegen
 
@@ -92,3 +117,30 @@ def wait_for(flags: Any, index: int, target: int, spins: int) -> bool:
         else:
             _pause()
     return _load_acquire(flags, index) >= target
+
+
+@numba.njit(cache=True, nogil=True)
+def finish_and_wait(flags: Any, done: int, seq: int, asleep: int, go: int, target: int,
+                    spins: int) -> int:
+    """A worker's end of a task and its wait for the next, the GIL released throughout:
+    ``flags[done] = seq``, then 2 if the caller sleeps (``flags[asleep]``: the worker
+    must wake it), else 1 if ``flags[go] >= target`` within ``spins`` reads, else 0.
+
+    Why in one call: a worker that stored its "done" under the GIL still held the GIL
+    when the caller, spinning on that counter, saw it; the caller then slept on the GIL
+    and was woken by the kernel (~50 us on this VM) once the worker went back to its
+    spin. Both flags are sequentially consistent, as in :func:`mark_asleep`: one of the
+    two sides sees the other's store, so no wake-up is lost.
+    """
+    _store_seq_cst(flags, done, seq)
+    if _load_seq_cst(flags, asleep) != 0:
+        return 2
+    return 1 if wait_for(flags, go, target, spins) else 0
+
+
+@numba.njit(cache=True, nogil=True)
+def mark_asleep(flags: Any, asleep: int, done: int, seq: int) -> bool:
+    """The caller's side of :func:`finish_and_wait`: ``flags[asleep] = 1``, then whether
+    ``flags[done] >= seq`` already (then it need not sleep)."""
+    _store_seq_cst(flags, asleep, 1)
+    return _load_seq_cst(flags, done) >= seq

@@ -186,7 +186,7 @@ def _executor(workers: int) -> Any:
     with _pool_lock:
         if _pool is None or _pool_size(_pool) < workers:
             spin = kernels_module("spin_kernels")
-            _pool = (SpinPool(workers, spin.wait_for) if spin is not None
+            _pool = (SpinPool(workers, spin.wait_for, spin) if spin is not None
                      else ThreadPoolExecutor(max_workers=workers, thread_name_prefix="xpnet"))
         return _pool
 
