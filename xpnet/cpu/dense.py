@@ -30,6 +30,11 @@ from xpnet.cpu.threads import (
 
 __all__ = ["blas_threads", "forward_as_w_xt", "forward_whole", "matmul_pair", "matmul_split"]
 
+#: A dense product alone (the forward, or one gradient) is cut over the threads from
+#: this many multiply-adds on; a backward pair (:func:`matmul_pair`) and an outer product
+#: keep the ops' SPLIT_MIN_WORK (2^25).
+DENSE_SPLIT_MIN_WORK = 1 << 24
+
 #: W x^T is taken for at most this many examples M (beyond, a loss) and at least
 #: W_XT_MIN_OUT outputs (below, a loss too).
 W_XT_MAX_ROWS = 128
@@ -65,7 +70,8 @@ def forward_as_w_xt(x2: Any, weight: Any, bias: Any, y: Any) -> bool:
         else:
             numpy.add(yt[lo:hi].T, bias[lo:hi], out=y[:, lo:hi])
 
-    parallel_slices(weight.shape[0], part, numpy, x2.shape[0] * x2.shape[1] * weight.shape[0])
+    parallel_slices(weight.shape[0], part, numpy,
+                    _gate(x2.shape[0] * x2.shape[1] * weight.shape[0], x2.shape[1]))
     return True
 
 
@@ -92,21 +98,28 @@ def matmul_split(a: Any, b: Any, out: Any, xp: Any = numpy) -> Any:
     if xp is not numpy:
         return xp.matmul(a, b, out=out)
     if _cut_rows(a, b):
-        parallel_slices(M, lambda lo, hi: _product(a[lo:hi], b, out[lo:hi]), xp, work)
+        parallel_slices(M, lambda lo, hi: _product(a[lo:hi], b, out[lo:hi]), xp,
+                        _gate(work, K))
     else:
-        parallel_slices(P, lambda lo, hi: _product(a, b[:, lo:hi], out[:, lo:hi]), xp, work)
+        parallel_slices(P, lambda lo, hi: _product(a, b[:, lo:hi], out[:, lo:hi]), xp,
+                        _gate(work, K))
     return out
 
 
-#: A product with K = 1 is an element-wise pass over its (M, P) output; it is weighed
-#: for the split like one (ELEMENTWISE_MIN_SIZE values against SPLIT_MIN_WORK sums).
-OUTER_WEIGHT = SPLIT_MIN_WORK // ELEMENTWISE_MIN_SIZE
+def _gate(work: int, K: int) -> int | None:
+    """``work`` as :func:`parallel_slices` takes it: None (split) from
+    DENSE_SPLIT_MIN_WORK on for a product with K > 1, else ``work`` (the ops' threshold,
+    SPLIT_MIN_WORK, decides)."""
+    return None if K > 1 and work >= DENSE_SPLIT_MIN_WORK else work
 
 
 def _work(M: int, K: int, P: int) -> int:
     """The size a product is weighed at for the split: its multiply-adds, or for K = 1
-    (:func:`_product`'s multiply) its outputs as element-wise work."""
-    return M * P * OUTER_WEIGHT if K == 1 else M * K * P
+    (:func:`_product`'s multiply, an element-wise pass) its outputs, weighed so that
+    ELEMENTWISE_MIN_SIZE of them reach SPLIT_MIN_WORK."""
+    if K == 1:
+        return M * P * (SPLIT_MIN_WORK // ELEMENTWISE_MIN_SIZE)
+    return M * K * P
 
 
 def _product(a: Any, b: Any, out: Any) -> Any:
