@@ -108,39 +108,11 @@ def build_xpnet(name: str) -> Any:
 
 
 def to_torch(net: Any) -> Any:
-    """A torch.nn.Sequential with the same layers and weights as xpnet Sequential ``net``."""
-    import torch
+    """A torch.nn.Sequential with the same layers and weights as xpnet Sequential ``net``
+    (the studies' twin, :func:`xpnet.studies.twin.to_torch`, in float32)."""
+    from xpnet.studies.twin import to_torch as twin
 
-    from xpnet import nn
-
-    tnn = torch.nn
-    simple = {nn.ReLU: tnn.ReLU, nn.Tanh: tnn.Tanh, nn.Sigmoid: tnn.Sigmoid,
-              nn.Flatten: tnn.Flatten}
-    layers = []
-    for m in net:
-        if isinstance(m, nn.Conv2d):
-            t = tnn.Conv2d(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding,
-                           m.dilation, m.groups, bias=m.bias is not None)
-        elif isinstance(m, nn.Linear):
-            t = tnn.Linear(m.weight.shape[1], m.weight.shape[0], bias=m.bias is not None)
-        elif isinstance(m, nn.MaxPool2d):
-            t = tnn.MaxPool2d(m.kernel_size, m.stride, m.padding, ceil_mode=m.ceil_mode)
-        elif isinstance(m, nn.AvgPool2d):
-            t = tnn.AvgPool2d(m.kernel_size, m.stride, m.padding, ceil_mode=m.ceil_mode,
-                              count_include_pad=m.count_include_pad)
-        elif isinstance(m, nn.LocalResponseNorm):
-            t = tnn.LocalResponseNorm(m.size, m.alpha, m.beta, m.k)
-        elif isinstance(m, nn.Dropout):
-            t = tnn.Dropout(m.p)
-        else:
-            t = simple[type(m)]()
-        if isinstance(t, (tnn.Conv2d, tnn.Linear)):
-            with torch.no_grad():
-                t.weight.copy_(torch.from_numpy(numpy.asarray(m.weight.data)))
-                if m.bias is not None:
-                    t.bias.copy_(torch.from_numpy(numpy.asarray(m.bias.data)))
-        layers.append(t)
-    return tnn.Sequential(*layers)
+    return twin(net)[0]
 
 
 def flops(net: Any, input_shape: tuple[int, ...]) -> tuple[int, int]:

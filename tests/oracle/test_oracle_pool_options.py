@@ -9,24 +9,13 @@ is what xpnet's per-side padding means (outside ceil mode). Both xpnet paths are
 import numpy
 import pytest
 
-from xpnet import Tensor, cpu
+from xpnet import Tensor
 from xpnet import functions as F
 from xpnet.testing import away_from, distinct
 
 torch = pytest.importorskip("torch")
 TF = torch.nn.functional
 RTOL = 1e-10
-IMPL_ENGINES = {"xp": {"compiled": False}, "numba": {"layout": "nchw"},
-                "numba_cl": {"layout": "nhwc"}}
-
-
-@pytest.fixture(params=list(IMPL_ENGINES))
-def impl(request):
-    """Run the test on one path (``xpnet.cpu.engines``); the compiled ones need numba."""
-    if request.param != "xp":
-        pytest.importorskip("numba")
-    with cpu.engines(**IMPL_ENGINES[request.param]):
-        yield request.param
 
 
 def _both(fn, tfn, x, *more):

@@ -8,7 +8,7 @@ kernel equal to the input, batch 1, non-square.
 import numpy
 import pytest
 
-from xpnet import Tensor, cpu, nn
+from xpnet import Tensor, nn
 from xpnet import functions as F
 from xpnet.functions.pooling._window import geometry
 from xpnet.functions.pooling.avg_pool2d import AvgPool2dFunction
@@ -19,10 +19,6 @@ from xpnet.testing import distinct
 torch = pytest.importorskip("torch")
 
 RTOL = 1e-10
-#: The paths: the NumPy views ("xp") and the compiled kernels on NCHW planes ("numba")
-#: or channels-last memory ("numba_cl"), whatever the input's layout.
-IMPL_ENGINES = {"xp": {"compiled": False}, "numba": {"layout": "nchw"},
-                "numba_cl": {"layout": "nhwc"}}
 
 # (shape, kernel, stride, padding, ceil_mode)
 MODES = {
@@ -36,15 +32,6 @@ MODES = {
     "kernel_equals_input": ((2, 3, 4, 4), 4, None, 0, False),
     "batch1_nonsquare": ((1, 2, 5, 7), (2, 3), (1, 2), (1, 1), True),
 }
-
-
-@pytest.fixture(params=list(IMPL_ENGINES))
-def impl(request):
-    """Run the test on one path (``xpnet.cpu.engines``); the compiled ones need numba."""
-    if request.param != "xp":
-        pytest.importorskip("numba")
-    with cpu.engines(**IMPL_ENGINES[request.param]):
-        yield request.param
 
 
 def _run(fn, x, gy):
