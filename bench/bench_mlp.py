@@ -260,10 +260,30 @@ def phases(runs: dict, steps: int) -> None:
             products[key] = products.get(key, 0.0) + time.perf_counter() - start
         return ran
 
+    def timed_blocks(x2, weight, bias):  # y^T = W x^T by the register blocks, where they run
+        start = time.perf_counter()
+        y = forward_blocks(x2, weight, bias)
+        if y is not None:
+            key = shape(x2, weight.T)
+            products[key] = products.get(key, 0.0) + time.perf_counter() - start
+        return y
+
+    def timed_backward_blocks(gy2, weight, x2, need_x, need_w):  # dE/dx & dE/dW by the blocks
+        start = time.perf_counter()
+        both = backward_blocks(gy2, weight, x2, need_x, need_w)
+        if both is not None:
+            keys = ([shape(gy2, weight)] if need_x else []) + ([shape(gy2.T, x2)] if need_w
+                                                               else [])
+            key = " & ".join(keys)
+            products[key] = products.get(key, 0.0) + time.perf_counter() - start
+        return both
+
     matmul_split, matmul_pair = linear.matmul_split, linear.matmul_pair
-    forward_w_xt = dense.forward_as_w_xt
+    forward_w_xt, forward_blocks = dense.forward_as_w_xt, dense.forward_blocks
+    backward_blocks = dense.backward_blocks
     linear.matmul_split, linear.matmul_pair = timed_matmul, timed_pair
-    dense.forward_as_w_xt = timed_w_xt
+    dense.forward_as_w_xt, dense.forward_blocks = timed_w_xt, timed_blocks
+    dense.backward_blocks = timed_backward_blocks
     try:
         for name, run in runs.items():
             clock: dict[str, float] = {}
@@ -280,7 +300,8 @@ def phases(runs: dict, steps: int) -> None:
             + f"; all {sum(products.values()) / steps * 1e3:.2f}")
     finally:
         linear.matmul_split, linear.matmul_pair = matmul_split, matmul_pair
-        dense.forward_as_w_xt = forward_w_xt
+        dense.forward_as_w_xt, dense.forward_blocks = forward_w_xt, forward_blocks
+        dense.backward_blocks = backward_blocks
 
 
 def timed(run, steps: int, batch: int, cooldown: float) -> float:

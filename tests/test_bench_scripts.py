@@ -106,3 +106,28 @@ def test_ab_settings_times_each_variant_and_rejects_unknown_settings():
         done = subprocess.run([sys.executable, str(BENCH / "ab_settings.py"), "--variant",
                                variant], capture_output=True, text=True, timeout=300)
         assert done.returncode != 0 and message in done.stderr
+
+
+def test_bench_dense_ops_times_every_engine_and_marks_the_blocks_where_chosen():
+    """Every engine runs (checked against a float64 product inside the script); the
+    blocks are marked for 32 examples and 300 outputs, not for one example."""
+    pytest.importorskip("numba")
+    out = _run("bench_dense_ops.py", "--batches", "1,32", "--layers", "20x300",
+               "--reps", "1")
+    lines = [line for line in out.splitlines() if line.strip()[:1].isdigit()]
+    one, many = (line.split() for line in lines)  # M x in x out, then the engines
+    assert not one[5].endswith("*") and many[5].endswith("*")  # the blocks' column
+    assert all(float(v.rstrip("*")) > 0 for v in many[5:9])
+
+
+def test_bench_dense_ops_backward_times_blocks_and_blas():
+    """--backward: both timings positive; the blocks marked at 32 examples and 300
+    outputs (90,000 weights), not at 10 outputs; a batch of one has no block."""
+    pytest.importorskip("numba")
+    out = _run("bench_dense_ops.py", "--backward", "--batches", "1,32", "--layers",
+               "300x300,300x10", "--reps", "1")
+    rows = [line.split() for line in out.splitlines() if line.strip()[:1].isdigit()]
+    assert [r[5] for r in rows][::2] == ["-", "-"]  # one example: fewer than NR rows
+    wide, narrow = rows[1], rows[3]
+    assert wide[5].endswith("*") and not narrow[5].endswith("*")
+    assert all(float(r[5].rstrip("*")) > 0 and float(r[6]) > 0 for r in (wide, narrow))

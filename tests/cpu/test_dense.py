@@ -80,3 +80,110 @@ def test_matmul_pair_with_one_thread_runs_both():
         dense.matmul_pair(a, b, out1, b.T, a.T, out2)
         numpy.testing.assert_array_equal(out1, a @ b)
         numpy.testing.assert_array_equal(out2, b.T @ a.T)
+
+
+# ----------------------------------------------------------------- the register blocks
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
+@pytest.mark.parametrize(("m", "k", "o"), [(1, 5, 8), (3, 1, 13), (33, 64, 40), (70, 9, 300)])
+def test_forward_blocks_equals_the_product_for_any_cut(dtype, m, k, o):
+    """W x^T by the blocks, for widths under, at and over a block (2 VL examples, NR
+    outputs, the shifted last block), with and without bias; the same bits on 1 to 3
+    threads, each output's sum running over k in order whatever the cut."""
+    pytest.importorskip("numba")
+    pytest.importorskip("threadpoolctl")
+    rng = numpy.random.default_rng(6)
+    x, w, b = (rng.standard_normal(s).astype(dtype) for s in ((m, k), (o, k), (o,)))
+    ref = x.astype(numpy.float64) @ w.T.astype(numpy.float64)
+    tol = 1e-5 if dtype == numpy.float32 else 1e-12
+    for bias in (b, None):
+        outs = []
+        for n in (1, 2, 3):
+            with cpu.engines(dense="blocks", threads=n, split="always"):
+                y = dense.forward_blocks(x, w, bias)
+            assert y.shape == (m, o) and y.dtype == dtype and y.T.flags.c_contiguous
+            outs.append(y)
+        want = ref + (b if bias is not None else 0)
+        numpy.testing.assert_allclose(outs[0], want, rtol=tol, atol=tol * k)
+        for y in outs[1:]:
+            numpy.testing.assert_array_equal(y, outs[0])
+
+
+def test_linear_by_blocks_gradient_checked():
+    pytest.importorskip("numba")
+    rng = numpy.random.default_rng(7)
+    x, w, b = rng.standard_normal((10, 6)), rng.standard_normal((9, 6)), rng.standard_normal(9)
+    with cpu.engines(dense="blocks"):
+        check_op(F.linear, lambda x, w, b: x @ w.T + b, x, w, b)
+
+
+def test_forward_blocks_chosen_by_shape(monkeypatch):
+    """auto: the blocks for BLOCKS_MIN_ROWS..BLOCKS_MAX_ROWS examples and at least
+    BLOCKS_MIN_OUT outputs, never for a batch of one or ten outputs; forced x_wt or
+    w_xt: never. A forced engine outside its reach (fewer than NR outputs): BLAS."""
+    kernels = pytest.importorskip("xpnet.cpu.dense_blocks")
+    ran = []
+    real = kernels.w_xt
+    monkeypatch.setattr(kernels, "w_xt", lambda *a: ran.append(a[4].shape) or real(*a))
+    z = numpy.zeros
+    cases = [("auto", (32, 20), 300, True), ("auto", (1, 20), 300, False),
+             ("auto", (32, 20), 10, False), ("auto", (200, 20), 300, False),
+             ("x_wt", (32, 20), 300, False), ("w_xt", (32, 20), 300, False),
+             ("blocks", (1, 20), 10, True), ("blocks", (4, 20), 5, False)]
+    for choice, x_shape, out, expect in cases:
+        ran.clear()
+        with cpu.engines(dense=choice):
+            y = F.linear(z(x_shape, numpy.float32), z((out, 20), numpy.float32)).data
+        assert y.shape == (x_shape[0], out)
+        assert bool(ran) == expect, (choice, x_shape, out)
+
+
+def test_dense_blocks_need_the_compiled_kernels():
+    with pytest.raises(ValueError, match="dense='blocks' needs the compiled kernels"):
+        with cpu.engines(dense="blocks", compiled=False):
+            pass
+
+
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
+@pytest.mark.parametrize(("m", "k", "o"), [(8, 5, 8), (13, 40, 9), (64, 33, 300)])
+def test_backward_blocks_equal_the_products_for_any_cut(dtype, m, k, o):
+    """dE/dx = dE/dy W and dE/dW = dE/dy^T x by the blocks (each alone and both), for
+    example and output counts on and off a block's NR rows: the products, and the same
+    bits on 1 to 4 threads."""
+    pytest.importorskip("numba")
+    pytest.importorskip("threadpoolctl")
+    rng = numpy.random.default_rng(8)
+    gy, w, x = (rng.standard_normal(s).astype(dtype) for s in ((m, o), (o, k), (m, k)))
+    tol = 1e-5 if dtype == numpy.float32 else 1e-12
+    for need in ((True, True), (True, False), (False, True)):
+        outs = []
+        for n in (1, 2, 3, 4):
+            with cpu.engines(dense="blocks", threads=n, split="always"):
+                gx, gw = dense.backward_blocks(gy, w if need[0] else None,
+                                               x if need[1] else None, *need)
+            assert (gx is not None, gw is not None) == need
+            outs.append((gx, gw))
+        gx, gw = outs[0]
+        if need[0]:
+            numpy.testing.assert_allclose(gx, gy @ w, rtol=tol, atol=tol * o)
+        if need[1]:
+            numpy.testing.assert_allclose(gw, gy.T @ x, rtol=tol, atol=tol * m)
+        for other in outs[1:]:
+            for a, b in zip(other, outs[0]):
+                if b is not None:
+                    numpy.testing.assert_array_equal(a, b)
+
+
+def test_backward_blocks_leave_large_layers_to_blas():
+    """More than BLOCKS_BACKWARD_MAX_WEIGHTS weights, fewer outputs than the forward
+    blocks take, or (forced) fewer examples than a block's rows: None (BLAS runs them)."""
+    pytest.importorskip("numba")
+    z = numpy.zeros
+    big = dense.BLOCKS_BACKWARD_MAX_WEIGHTS // 256 + 1  # inputs of a 256-output layer
+    gy = z((32, 256), numpy.float32)
+    assert dense.backward_blocks(gy, z((256, big), numpy.float32), None, True, False) is None
+    assert dense.backward_blocks(gy, z((256, 20), numpy.float32), None, True, False) is not None
+    assert dense.backward_blocks(z((32, 10), numpy.float32), None, z((32, 20), numpy.float32),
+                                 False, True) is None
+    with cpu.engines(dense="blocks"):  # forced, but fewer examples than a block's rows
+        assert dense.backward_blocks(z((3, 16), numpy.float32), z((16, 5), numpy.float32),
+                                     z((3, 5), numpy.float32), True, True) is None

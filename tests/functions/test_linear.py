@@ -139,7 +139,7 @@ def test_linear_in_both_orientations(orientation, bias, shape_x):
 @pytest.mark.parametrize("threads", [1, 2, 3])
 def test_w_xt_split_over_threads_equals_the_product(threads):
     pytest.importorskip("threadpoolctl")
-    with cpu.engines(threads=threads, split="always"):
+    with cpu.engines(threads=threads, split="always", dense="w_xt"):
         rng = numpy.random.default_rng(7)
         x = rng.standard_normal((64, 40)).astype(numpy.float32)
         w = rng.standard_normal((300, 40)).astype(numpy.float32)  # 300 >= 256 outputs

@@ -127,17 +127,18 @@ def test_engines_inference_layers_runs_the_layers_as_usual(monkeypatch):
 @pytest.mark.parametrize("batch", [1, 40, 200])
 def test_an_mlp_plan_runs_its_products_whole_on_blas_threads_with_the_same_bits(batch):
     """A plan of dense layers only (dense_only) runs each product as one BLAS call on
-    BLAS's threads (both orientations: 40 rows and 300 outputs take W x^T, 200 rows
-    x W^T): the layers' results up to the last bits (BLAS's threads may cut the sums
-    otherwise than one thread); a convolutional plan does not take this path; BLAS's
-    thread count is put back."""
+    BLAS's threads (both orientations: 1 row and 300 outputs take W x^T, 200 rows
+    x W^T; 40 rows, which the register blocks take, under dense="w_xt"): the layers'
+    results up to the last bits (BLAS's threads may cut the sums otherwise than one
+    thread); a convolutional plan does not take this path; BLAS's thread count is put
+    back."""
     threadpoolctl = pytest.importorskip("threadpoolctl")
     rng = numpy.random.default_rng(1)
     net = nn.Sequential(nn.Flatten(), nn.Linear(96, 300, rng=rng), nn.ReLU(),
                         nn.Linear(300, 10, rng=rng), nn.Tanh()).eval()
     x = rng.standard_normal((batch, 96)).astype(numpy.float32)
     before = [i["num_threads"] for i in threadpoolctl.threadpool_info()]
-    with xpnet.cpu.engines(threads=2):
+    with xpnet.cpu.engines(threads=2, dense="w_xt" if batch == 40 else "auto"):
         graph, planned = _both(net, x)
     numpy.testing.assert_allclose(planned, graph, rtol=1e-5, atol=1e-6)
     assert [i["num_threads"] for i in threadpoolctl.threadpool_info()] == before
@@ -148,3 +149,26 @@ def test_an_mlp_plan_runs_its_products_whole_on_blas_threads_with_the_same_bits(
     with xpnet.no_grad():
         conv(Tensor(rng.standard_normal((2, 1, 4, 4)).astype(numpy.float32)))
     assert not next(iter(conv.__dict__["_inference_plans"].values())).dense_only
+
+
+def test_an_mlp_plan_whose_products_the_blocks_take_stays_on_xpnets_threads(monkeypatch):
+    """Where the register blocks take a Linear's product (40 rows, 300 outputs), a
+    dense-only plan runs on xpnet's threads, not BLAS's (no blas_threads scope), and so
+    gives the layers' bits exactly: the same forward code on the same threads."""
+    pytest.importorskip("numba")
+    pytest.importorskip("threadpoolctl")
+    from xpnet.cpu import dense
+
+    scopes = []
+    real = dense.blas_threads
+    monkeypatch.setattr(dense, "blas_threads", lambda: scopes.append(1) or real())
+    rng = numpy.random.default_rng(2)
+    net = nn.Sequential(nn.Linear(96, 300, rng=rng), nn.ReLU(),
+                        nn.Linear(300, 10, rng=rng)).eval()
+    with xpnet.cpu.engines(threads=2):
+        graph, planned = _both(net, rng.standard_normal((40, 96)).astype(numpy.float32))
+        assert scopes == []
+        numpy.testing.assert_array_equal(planned, graph)
+        with xpnet.no_grad():
+            net(Tensor(numpy.zeros((1, 96), numpy.float32)))  # one row: BLAS's threads
+        assert scopes == [1]

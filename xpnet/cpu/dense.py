@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy
 
+from xpnet.cpu.kernels import load
 from xpnet.cpu.settings import current
 from xpnet.cpu.threads import (
     ELEMENTWISE_MIN_SIZE,
@@ -28,7 +29,8 @@ from xpnet.cpu.threads import (
     splitting_here,
 )
 
-__all__ = ["blas_threads", "forward_as_w_xt", "forward_whole", "matmul_pair", "matmul_split"]
+__all__ = ["backward_blocks", "blas_threads", "blocks_take", "forward_as_w_xt", "forward_blocks",
+           "forward_whole", "matmul_pair", "matmul_split"]
 
 #: A dense product alone (the forward, or one gradient) is cut over the threads from
 #: this many multiply-adds on; a backward pair (:func:`matmul_pair`) and an outer product
@@ -39,6 +41,129 @@ DENSE_SPLIT_MIN_WORK = 1 << 24
 #: W_XT_MIN_OUT outputs (below, a loss too).
 W_XT_MAX_ROWS = 128
 W_XT_MIN_OUT = 256
+
+
+#: The register blocks (:func:`forward_blocks`) take a dense forward product of
+#: BLOCKS_MIN_ROWS to BLOCKS_MAX_ROWS examples M and at least BLOCKS_MIN_OUT outputs
+#: (fewer examples: BLAS's matrix-vector kernels are faster; more: as fast as BLAS, and
+#: x's transposed copy costs more; fewer outputs: BLAS is faster). Measured against
+#: OpenBLAS, 2 threads, us (blocks / the best BLAS orientation): (M, in, out) (8, 800,
+#: 500) 71 / 149, (32, 800, 500) 167 / 320, (16, 784, 1024) 162 / 354, (32, 1024, 1024)
+#: 401 / 459, (32, 3136, 1024) 1402 / 1588, (128, 800, 500) 567 / 638, (32, 784, 100)
+#: 163 / 79 (docs/benchmarks.md, "Engine thresholds").
+BLOCKS_MIN_ROWS = 8
+BLOCKS_MAX_ROWS = 64
+BLOCKS_MIN_OUT = 256
+
+#: The blocks' product is cut over the threads from this many multiply-adds on.
+BLOCKS_SPLIT_MIN_WORK = 1 << 21
+
+
+def blocks_take(m: int, out: int) -> bool:
+    """Whether :func:`forward_blocks` computes a product of ``m`` examples and ``out``
+    outputs under the current settings (given NumPy float operands and numba)."""
+    choice = current().dense
+    if choice == "auto":
+        return BLOCKS_MIN_ROWS <= m <= BLOCKS_MAX_ROWS and out >= BLOCKS_MIN_OUT
+    return choice == "blocks" and out >= BLOCKS_FORCED_MIN_OUT
+
+
+#: The fewest outputs a forced ``engines(dense="blocks")`` takes: the most rows NR a
+#: register block has on any machine (8 with AVX-512 and on ARM, 6 elsewhere).
+BLOCKS_FORCED_MIN_OUT = 8
+
+
+def forward_blocks(x2: Any, weight: Any, bias: Any) -> Any:
+    """y = x W^T + b as y^T = W x^T by the register blocks, W's rows cut over xpnet's
+    threads (:mod:`xpnet.cpu.dense_blocks`); None where they do not take the product
+    (then nothing was computed): no compiled kernels, or a shape or setting they do not
+    take (:func:`blocks_take`).
+
+    The sums do not depend on the cut: each output's runs over ``in`` in order.
+
+    Shape:
+        x2 (M, in), weight (out, in), bias (out,) or None -> y (M, out), the transposed
+        view of y^T's C-contiguous (out, M) memory (``y.T`` is C-contiguous).
+    """
+    M, out = x2.shape[0], weight.shape[0]
+    kernels = load("dense_blocks", x2, weight) if blocks_take(M, out) else None
+    if kernels is None:
+        return None
+    w = numpy.ascontiguousarray(weight)  # the parameter itself, as it is C-contiguous
+    xt = numpy.ascontiguousarray(x2.T)  # (in, M); no copy when x2 is a transposed view
+    b = numpy.ascontiguousarray(bias) if bias is not None else w[0]  # unread without a bias
+    yt = numpy.empty((out, M), dtype=x2.dtype)  # (out, M) = W x^T + b
+    units = out // kernels.NR  # cut at whole blocks; the last slice takes the rest
+
+    def part(lo: int, hi: int) -> None:
+        kernels.w_xt(w, xt, b, bias is not None, yt, lo * kernels.NR,
+                     out if hi == units else hi * kernels.NR)
+
+    work = M * x2.shape[1] * out
+    parallel_slices(units, part, numpy, None if work >= BLOCKS_SPLIT_MIN_WORK else work)
+    return yt.T
+
+
+#: The register blocks take a dense layer's backward products (:func:`backward_blocks`)
+#: where they take its forward one and W has at most this many weights: beyond, the
+#: column panels of W they stream (dE/dx = dE/dy W) leave the cache (32 x 3136 x 1024:
+#: 2.1-3.5x OpenBLAS's time, against 0.5-0.8x for 800 x 500 and 784 x 100 at 8-32
+#: examples; docs/benchmarks.md, "Engine thresholds").
+BLOCKS_BACKWARD_MAX_WEIGHTS = 1 << 19
+
+
+def backward_blocks(gy2: Any, weight: Any, x2: Any, need_x: bool, need_w: bool) -> Any:
+    """(dE/dx (M, in), dE/dW (out, in)) of y = x W^T + b by the register blocks (None
+    where not needed), or None where they do not take the products (then nothing was
+    computed): :func:`blocks_take` as for the forward product, at most
+    BLOCKS_BACKWARD_MAX_WEIGHTS weights and at least a block's NR examples.
+
+    dE/dx = dE/dy W reads dE/dy's rows and W as they lie; dE/dW = (dE/dy)^T x reads
+    dE/dy's columns, with no transposed copy (:mod:`xpnet.cpu.dense_blocks`). With both
+    needed, the threads share out the two products like :func:`matmul_pair` (dE/dx on
+    k // 2 of them, cut by examples where each part has a block's rows, dE/dW on the
+    rest, cut by outputs); every sum runs over its terms in order, whatever the cut.
+
+    Shape:
+        gy2 (M, out), weight (out, in) (None without ``need_x``), x2 (M, in) (None
+        without ``need_w``).
+    """
+    M, out = gy2.shape
+    n_in = weight.shape[1] if need_x else x2.shape[1]
+    if out * n_in > BLOCKS_BACKWARD_MAX_WEIGHTS or not blocks_take(M, out):
+        return None
+    kernels = load("dense_blocks", gy2, *([weight] if need_x else []),
+                   *([x2] if need_w else []))
+    nr = kernels.NR if kernels is not None else 0
+    if kernels is None or M < nr:  # dE/dx's blocks need NR examples (forced blocks)
+        return None
+    g = numpy.ascontiguousarray(gy2)  # (M, out)
+    k = get_num_threads()
+    tasks = []
+    gx = gw = None
+    if need_x:
+        w = numpy.ascontiguousarray(weight)  # (out, in), the parameter itself
+        gx = numpy.empty((M, n_in), dtype=g.dtype)  # (M, in)
+        parts = max(1, min(k // 2 if need_w else k, M // nr))
+        tasks += [functools.partial(kernels.a_b, g, w, gx, lo, hi)
+                  for lo, hi in _block_slices(M, parts, nr)]
+    if need_w:
+        x = numpy.ascontiguousarray(x2)  # (M, in); a copy when x2 is a transposed view
+        gw = numpy.empty((out, x.shape[1]), dtype=g.dtype)  # (out, in)
+        parts = max(1, min(k - k // 2 if need_x else k, out // nr))
+        tasks += [functools.partial(kernels.at_b, g, x, gw, lo, hi)
+                  for lo, hi in _block_slices(out, parts, nr)]
+    work = M * out * n_in * (need_x + need_w)
+    parallel_slices(len(tasks), lambda lo, hi: [task() for task in tasks[lo:hi]], numpy,
+                    None if work >= BLOCKS_SPLIT_MIN_WORK else work)
+    return gx, gw
+
+
+def _block_slices(n: int, k: int, nr: int) -> list[tuple[int, int]]:
+    """``k`` contiguous slices of ``[0, n)`` cut at multiples of ``nr``, the last one
+    taking the rest (each at least ``nr`` long for ``n >= k nr``)."""
+    units = n // nr
+    return [(lo * nr, n if hi == units else hi * nr) for lo, hi in slices(units, k)]
 
 
 def forward_as_w_xt(x2: Any, weight: Any, bias: Any, y: Any) -> bool:

@@ -46,8 +46,9 @@ class Engines:
             with the flipped kernels, stride 1 only), ``"fold"`` (one GEMM and a compiled
             fold, one group only) or ``"col2im"`` (kh kw NumPy products); where the
             forced one cannot run, the automatic choice among the others.
-        dense: a dense layer's forward product: ``"auto"``, ``"x_wt"`` (y = x W^T) or
-            ``"w_xt"`` (y^T = W x^T, transposed back).
+        dense: a dense layer's forward product: ``"auto"``, ``"x_wt"`` (y = x W^T),
+            ``"w_xt"`` (y^T = W x^T by BLAS, transposed back) or ``"blocks"`` (y^T =
+            W x^T by the register blocks, :mod:`xpnet.cpu.dense_blocks`).
         inference: how a Sequential runs under ``no_grad`` on NumPy arrays: ``"plan"``
             (its layers' Functions replayed on arrays, :mod:`xpnet.nn.inference`) or
             ``"layers"`` (each layer called as in training, without a graph).
@@ -75,7 +76,7 @@ CHOICES = {
     "conv": ("auto", "blocks", "direct", "gemm"),
     "conv_columns": ("auto", "im2col", "im2row"),
     "conv_dx": ("auto", "conv", "fold", "col2im"),
-    "dense": ("auto", "x_wt", "w_xt"),
+    "dense": ("auto", "x_wt", "w_xt", "blocks"),
     "inference": ("plan", "layers"),
     "layout": ("auto", "nchw", "nhwc"),
     "split": ("auto", "always"),
@@ -107,6 +108,7 @@ def _check(settings: Engines) -> Engines:
     if not settings.compiled:
         wants = [f"{name}={getattr(settings, name)!r}" for name, needs in
                  (("conv", ("blocks", "direct")), ("conv_dx", ("fold",)),
+                  ("dense", ("blocks",)),
                   ("layout", ("nchw", "nhwc"))) if getattr(settings, name) in needs]
         if wants:
             raise ValueError(f"engines: {', '.join(wants)} needs the compiled kernels, "

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy
+
 from xpnet import backend
 from xpnet.cpu import dense
 from xpnet.cpu.dense import matmul_pair, matmul_split
@@ -23,7 +25,9 @@ class LinearFunction(Function):
     another's: see :func:`xpnet.cpu.dense.matmul_split`. When both gradients are needed
     the threads share out the pair instead (dE/dx on half of them, dE/dW on the other
     half: :func:`xpnet.cpu.dense.matmul_pair`). For a small batch and many outputs the
-    forward product runs as y^T = W x^T (:func:`xpnet.cpu.dense.forward_as_w_xt`).
+    forward product runs as y^T = W x^T, by the register blocks for 8 to 64 examples
+    (:func:`xpnet.cpu.dense.forward_blocks`; y is then the transposed view of y^T's
+    memory), else by BLAS (:func:`xpnet.cpu.dense.forward_as_w_xt`).
     """
 
     def forward(self, x: Any, weight: Any, bias: Any = None) -> Any:
@@ -31,11 +35,13 @@ class LinearFunction(Function):
         out_features, in_features = weight.shape
         lead = x.shape[:-1]
         x2 = x.reshape(-1, in_features)  # (M, in), M = prod(lead); a view when contiguous
-        y = xp.empty((x2.shape[0], out_features), dtype=x2.dtype)  # (M, out)
-        if not dense.forward_as_w_xt(x2, weight, bias, y):  # (W x^T)^T where BLAS prefers it
-            matmul_split(x2, weight.T, y, xp)  # (M, out) GEMM, in slices over the threads
-            if bias is not None:
-                y += bias  # in place on the fresh GEMM output: no second (M, out) buffer
+        y = dense.forward_blocks(x2, weight, bias) if xp is numpy else None  # (M, out)
+        if y is None:
+            y = xp.empty((x2.shape[0], out_features), dtype=x2.dtype)  # (M, out)
+            if not dense.forward_as_w_xt(x2, weight, bias, y):  # (W x^T)^T, BLAS prefers it
+                matmul_split(x2, weight.T, y, xp)  # (M, out) GEMM, in slices over the threads
+                if bias is not None:
+                    y += bias  # in place on the fresh GEMM output: no second (M, out) buffer
         need_x, need_w = self.needs_input_grad[0], self.needs_input_grad[1]
         if need_w:
             self.x2 = x2  # (M, in) flattened input, for dE/dW
@@ -49,17 +55,22 @@ class LinearFunction(Function):
         gy2 = gy.reshape(-1, gy.shape[-1])  # (M, out)
         M, out_features = gy2.shape
         needs = self.needs_input_grad
-        gx = gw = None
-        if needs[0]:
-            gx = xp.empty((M, self.weight.shape[1]), dtype=gy2.dtype)  # (M, in)
-        if needs[1]:
-            gw = xp.empty((out_features, self.x2.shape[1]), dtype=gy2.dtype)  # (out, in)
-        if needs[0] and needs[1]:  # one hand-off: the threads share out the two products
-            matmul_pair(gy2, self.weight, gx, gy2.T, self.x2, gw, xp)
-        elif needs[0]:
-            matmul_split(gy2, self.weight, gx, xp)
-        elif needs[1]:
-            matmul_split(gy2.T, self.x2, gw, xp)  # sliced, never summed over slices
+        weight, x2 = getattr(self, "weight", None), getattr(self, "x2", None)
+        both = None  # (dE/dx, dE/dW) by the register blocks, where they take them
+        if xp is numpy and (needs[0] or needs[1]):
+            both = dense.backward_blocks(gy2, weight, x2, needs[0], needs[1])
+        if both is not None:
+            gx, gw = both
+        else:
+            gx = xp.empty((M, weight.shape[1]), dtype=gy2.dtype) if needs[0] else None
+            gw = (xp.empty((out_features, x2.shape[1]), dtype=gy2.dtype) if needs[1]
+                  else None)  # (M, in) and (out, in)
+            if needs[0] and needs[1]:  # one hand-off: the threads share out both products
+                matmul_pair(gy2, weight, gx, gy2.T, x2, gw, xp)
+            elif needs[0]:
+                matmul_split(gy2, weight, gx, xp)
+            elif needs[1]:
+                matmul_split(gy2.T, x2, gw, xp)  # sliced, never summed over slices
         if gx is not None:
             gx = gx.reshape(self.x_shape)  # (..., in)
         if len(needs) == 2:

@@ -1,0 +1,158 @@
+"""A dense layer's forward product y = x W^T + b by each of xpnet's engines, and PyTorch's.
+
+Times ``LinearFunction.forward`` (no graph) for every (M, in, out) of the list, each
+engine forced with ``xpnet.cpu.engines(dense=...)``: ``blocks`` (the register blocks,
+``xpnet/cpu/dense_blocks.py``), ``w_xt`` and ``x_wt`` (OpenBLAS in either orientation),
+and ``auto`` (xpnet's choice, marked), against ``torch.nn.functional.linear`` when torch
+is installed; best of 7 runs of ``--reps`` calls, microseconds, the engines in turn in
+one process. Each engine's output is checked against a float64 product first. This is
+what ``BLOCKS_MIN_ROWS``, ``BLOCKS_MAX_ROWS`` and ``BLOCKS_MIN_OUT`` in
+``xpnet/cpu/dense.py`` rest on (docs/benchmarks.md, "Engine thresholds").
+
+``--backward`` times a layer's two backward products instead, as one split: by the
+register blocks (``dense.backward_blocks``, forced) and by OpenBLAS
+(``dense.matmul_pair``); ``BLOCKS_BACKWARD_MAX_WEIGHTS`` rests on it.
+
+Run:
+    python bench/bench_dense_ops.py [--batches 1,8,32,64,128] [--layers 800x500,784x100]
+    python bench/bench_dense_ops.py --backward --batches 8,32,64
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+
+import numpy
+
+ENGINES = ("blocks", "w_xt", "x_wt", "auto")
+
+
+def best_us(fn: Callable[[], object], reps: int) -> float:
+    """Best of 7 runs of ``reps`` calls, microseconds per call."""
+    fn()
+    fn()
+    best = float("inf")
+    for _ in range(7):
+        start = time.perf_counter()
+        for _ in range(reps):
+            fn()
+        best = min(best, (time.perf_counter() - start) / reps)
+    return best * 1e6
+
+
+def row(m: int, k: int, out: int, rng: numpy.random.Generator, reps: int, torch: object) -> str:
+    """The table's line for one product of ``m`` examples, ``k`` inputs, ``out`` outputs."""
+    from xpnet.cpu import dense, engines
+    from xpnet.functions.connection.linear import LinearFunction
+
+    x = rng.standard_normal((m, k), dtype=numpy.float32)
+    w = rng.standard_normal((out, k), dtype=numpy.float32)
+    b = rng.standard_normal(out, dtype=numpy.float32)
+    want = x.astype(numpy.float64) @ w.T.astype(numpy.float64) + b
+    fn = LinearFunction()
+    fn.needs_input_grad = (False, False, False)
+    times = {}
+    for engine in ENGINES:
+        with engines(dense=engine):
+            got = fn.forward(x, w, b)
+            err = numpy.abs(got - want).max() / numpy.abs(want).max()
+            if err > 1e-5:
+                raise SystemExit(f"{engine} at {m}x{k}x{out}: relative error {err:.1e}")
+            times[engine] = best_us(lambda: fn.forward(x, w, b), reps)
+    chosen = "blocks" if dense.blocks_take(m, out) else None
+    line = f"{m:>5d} x{k:>5d} x{out:>5d} " + " ".join(
+        f"{times[e]:8.1f}{'*' if e == chosen else ' '}" for e in ENGINES)
+    if torch is not None:
+        tx, tw, tb = (torch.from_numpy(a) for a in (x, w, b))
+        with torch.inference_mode():
+            line += f" {best_us(lambda: torch.nn.functional.linear(tx, tw, tb), reps):9.1f}"
+        time.sleep(0.2)  # PyTorch's OpenMP threads spin a while after its last call
+    else:
+        line += f" {'-':>9s}"
+    return line + f" {times['blocks'] / min(times['w_xt'], times['x_wt']):11.2f}"
+
+
+def backward_row(m: int, k: int, out: int, rng: numpy.random.Generator, reps: int) -> str:
+    """The --backward table's line: dE/dx and dE/dW as one split, by the register blocks
+    (``dense.backward_blocks``) and by OpenBLAS (``dense.matmul_pair``)."""
+    from xpnet.cpu import dense, engines
+
+    gy = rng.standard_normal((m, out), dtype=numpy.float32)
+    w = rng.standard_normal((out, k), dtype=numpy.float32)
+    x = rng.standard_normal((m, k), dtype=numpy.float32)
+    gx, gw = numpy.empty((m, k), numpy.float32), numpy.empty((out, k), numpy.float32)
+    taken = out * k <= dense.BLOCKS_BACKWARD_MAX_WEIGHTS and dense.blocks_take(m, out)
+    limit = dense.BLOCKS_BACKWARD_MAX_WEIGHTS
+    dense.BLOCKS_BACKWARD_MAX_WEIGHTS = out * k  # forced: every layer, however large
+    try:
+        with engines(dense="blocks"):
+            both = dense.backward_blocks(gy, w, x, True, True)
+            if both is None:  # fewer examples than a block's rows
+                blas = best_us(lambda: dense.matmul_pair(gy, w, gx, gy.T, x, gw), reps)
+                return f"{m:>5d} x{k:>5d} x{out:>5d} {'-':>10s} {blas:9.1f} {'-':>11s}"
+            for got, want in zip(both, (gy @ w, gy.T @ x)):
+                err = numpy.abs(got - want).max() / numpy.abs(want).max()
+                if err > 1e-5:
+                    raise SystemExit(f"backward blocks at {m}x{k}x{out}: relative error "
+                                     f"{err:.1e}")
+            blocks = best_us(lambda: dense.backward_blocks(gy, w, x, True, True), reps)
+    finally:
+        dense.BLOCKS_BACKWARD_MAX_WEIGHTS = limit
+    blas = best_us(lambda: dense.matmul_pair(gy, w, gx, gy.T, x, gw), reps)
+    return (f"{m:>5d} x{k:>5d} x{out:>5d} {blocks:9.1f}{'*' if taken else ' '} {blas:9.1f} "
+            f"{blocks / blas:11.2f}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--batches", default="1,8,16,32,64,128,256",
+                    help="examples M per product, comma-separated")
+    ap.add_argument("--layers", default="800x500,784x1024,1024x1024,500x500,784x100,"
+                    "3136x1024,500x10", help="in x out per layer, comma-separated")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--reps", type=int, default=50)
+    ap.add_argument("--split", choices=("auto", "always"), default="auto",
+                    help="always: cut every product over the threads, however small")
+    ap.add_argument("--backward", action="store_true",
+                    help="the backward pair (dE/dx and dE/dW) instead: blocks against BLAS")
+    args = ap.parse_args()
+
+    import xpnet
+
+    xpnet.cpu.set_num_threads(args.threads)
+    try:
+        import torch
+        torch.set_num_threads(args.threads)
+    except ImportError:
+        torch = None
+    rng = numpy.random.default_rng(0)
+    with xpnet.cpu.engines(split=args.split):
+        run(args, rng, torch)
+
+
+def run(args: argparse.Namespace, rng: numpy.random.Generator, torch: object) -> None:
+    """Print the table of the products ``args`` names."""
+    batches = [int(v) for v in args.batches.split(",")]
+    layers = [tuple(int(v) for v in spec.split("x")) for spec in args.layers.split(",")]
+    if args.backward:
+        print(f"dE/dx = dE/dy W and dE/dW = dE/dy^T x as one split, float32, "
+              f"{args.threads} threads, us per call (best of 7 x {args.reps}); * = the "
+              "blocks where xpnet's choice takes them")
+        print(f"{'M x in x out':>16s} {'blocks':>10s} {'BLAS':>9s} {'blocks/BLAS':>11s}")
+        for k, out in layers:
+            for m in batches:
+                print(backward_row(m, k, out, rng, args.reps), flush=True)
+        return
+    print(f"y = x W^T + b, float32, {args.threads} threads, us per call (best of 7 x "
+          f"{args.reps}); * = the blocks where xpnet's choice (auto) takes them")
+    print(f"{'M x in x out':>16s} " + " ".join(f"{e:>9s}" for e in ENGINES)
+          + f" {'torch':>9s} {'blocks/BLAS':>11s}")
+    for k, out in layers:
+        for m in batches:
+            print(row(m, k, out, rng, args.reps, torch), flush=True)
+
+
+if __name__ == "__main__":
+    main()

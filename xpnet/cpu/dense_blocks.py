@@ -1,0 +1,122 @@
+"""A dense layer's forward product by the convolutions' register block (numba, lazy).
+
+y^T = W x^T + b, with W (out, in) as it lies and x^T (in, M) contiguous: the register
+block of :mod:`xpnet.cpu.conv.blocks_ir` keeps NR rows of y^T (NR outputs) by 2 VL
+columns (examples) in vector registers and, for each of the ``in`` terms k, broadcasts
+the NR weights W[o, k] and multiply-adds them with the examples' inputs x^T[k, :]:
+
+    y^T[o0 + r, m0 + l] = b[o0 + r] + sum_k W[o0 + r, k] x^T[k, m0 + l].
+
+W is read once, straight from the parameter (no packed copy, unlike a BLAS GEMM, whose
+packing dominates at these sizes), x^T stays in the cache, and every output's sum runs
+over k in order in one lane, so the result is the same for any cut over the threads and
+any block width. Against OpenBLAS's W x^T and x W^T on the same threads: see
+:data:`xpnet.cpu.dense.BLOCKS_MIN_ROWS` (docs/benchmarks.md, "Engine thresholds").
+
+numba caches these loops keyed on this file alone, and they inline the blocks of
+``blocks_ir.py``: a change there must come with a change here (the revision below).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numba
+import numpy
+
+from xpnet.cpu.conv.blocks_ir import NR, VECTOR_BYTES, block
+
+__all__ = ["NR", "a_b", "at_b", "w_xt"]
+
+#: blocks_ir's revision these loops were compiled with (see xpnet.cpu.conv.blocks).
+BLOCKS_IR_REVISION = 2
+
+
+@numba.njit(cache=True, nogil=True)
+def w_xt(w: Any, xt: Any, b: Any, has_b: bool, yt: Any, o0: int, o1: int) -> None:
+    """yt[o0:o1] = W[o0:o1] x^T (+ b[o0:o1] per row), by register blocks.
+
+    w (out, in), xt (in, M) and yt (out, M) C-contiguous, b (out,) (unread without
+    ``has_b``); o1 - o0 >= NR. Rows go in blocks of NR, the last one shifted back to end
+    at o1 (its first rows computed again, to the same bits); each block's rows are set
+    to the bias first, then the block adds its sums over 2 VL columns at a time (then
+    the rest: :func:`~xpnet.cpu.conv.blocks_ir.block`).
+    """
+    k_in = w.shape[1]
+    m = xt.shape[1]
+    wf = w.reshape(-1)
+    xf = xt.reshape(-1)
+    yf = yt.reshape(-1)
+    vl = VECTOR_BYTES // w.itemsize
+    po = numpy.empty(NR, dtype=numpy.int64)  # where each of the block's rows starts in W
+    for o in range(o0, o1, NR):
+        ob = min(o, o1 - NR)
+        for r in range(NR):
+            po[r] = (ob + r) * k_in
+            row = yt[ob + r]
+            if has_b:
+                row[:] = b[ob + r]
+            else:
+                row[:] = 0
+        m0 = 0
+        while m0 < m:  # one k-loop per 2 VL examples: W's NR rows stream from the cache
+            m0 += block(m - m0, vl, wf, xf, yf, po, 1, k_in, 0, 0, 1, m0, 0, m,
+                        ob * m + m0, m)
+
+
+
+
+@numba.njit(cache=True, nogil=True)
+def _rows(af: Any, bf: Any, c: Any, po: Any, rb: int, taps: int, aks: int, vl: int) -> None:
+    """Rows rb .. rb + NR of c (R, P) = the block's sums over ``taps`` terms,
+    c[rb + r, p] = sum_t af[po[r] + t aks] bf[t P + p], b a (T, P) matrix: the rows set
+    to zero, then one block per 2 VL columns (then the rest: blocks_ir.block)."""
+    p = c.shape[1]
+    cf = c.reshape(-1)
+    for r in range(NR):
+        c[rb + r, :] = 0
+    p0 = 0
+    while p0 < p:
+        p0 += block(p - p0, vl, af, bf, cf, po, 1, taps, 0, 0, aks, p0, 0, p,
+                    rb * p + p0, p)
+
+
+@numba.njit(cache=True, nogil=True)
+def a_b(a: Any, b: Any, c: Any, r0: int, r1: int) -> None:
+    """c[r0:r1] = a[r0:r1] b, by register blocks: a (R, T), b (T, P), c (R, P)
+    C-contiguous; r1 - r0 >= NR (the last block of NR rows shifted back to end at r1,
+    its first rows computed again to the same bits).
+
+    dE/dx = dE/dy W of a dense layer (R = M examples, T = out, P = in), with no
+    transposed copy: NR rows of a broadcast against 2 VL columns of b, summed over t in
+    order.
+    """
+    taps = a.shape[1]
+    vl = VECTOR_BYTES // a.itemsize
+    af, bf = a.reshape(-1), b.reshape(-1)
+    po = numpy.empty(NR, dtype=numpy.int64)
+    for r in range(r0, r1, NR):
+        rb = min(r, r1 - NR)
+        for i in range(NR):
+            po[i] = (rb + i) * taps  # row rb + i of a
+        _rows(af, bf, c, po, rb, taps, 1, vl)
+
+
+@numba.njit(cache=True, nogil=True)
+def at_b(a: Any, b: Any, c: Any, r0: int, r1: int) -> None:
+    """c[r0:r1] = (a^T b)[r0:r1], by register blocks: a (T, R), b (T, P), c (R, P)
+    C-contiguous; r1 - r0 >= NR.
+
+    dE/dW = (dE/dy)^T x of a dense layer (T = M examples, R = out, P = in), with no
+    transposed copy: NR columns of a (NR outputs of each example) broadcast against 2 VL
+    columns of b, summed over the examples t in order.
+    """
+    taps, rows = a.shape
+    vl = VECTOR_BYTES // a.itemsize
+    af, bf = a.reshape(-1), b.reshape(-1)
+    po = numpy.empty(NR, dtype=numpy.int64)
+    for r in range(r0, r1, NR):
+        rb = min(r, r1 - NR)
+        for i in range(NR):
+            po[i] = rb + i  # column rb + i of a
+        _rows(af, bf, c, po, rb, taps, rows, vl)
