@@ -1,17 +1,20 @@
-"""A dense layer's forward product by the convolutions' register block (numba, lazy).
+"""A dense layer's products by the convolutions' register block (numba, lazy).
 
 y^T = W x^T + b, with W (out, in) as it lies and x^T (in, M) contiguous: the register
 block of :mod:`xpnet.cpu.conv.blocks_ir` keeps NR rows of y^T (NR outputs) by 2 VL
 columns (examples) in vector registers and, for each of the ``in`` terms k, broadcasts
 the NR weights W[o, k] and multiply-adds them with the examples' inputs x^T[k, :]:
 
-    y^T[o0 + r, m0 + l] = b[o0 + r] + sum_k W[o0 + r, k] x^T[k, m0 + l].
+    y^T[o0 + r, m0 + l] = (sum_k W[o0 + r, k] x^T[k, m0 + l]) + b[o0 + r].
 
 W is read once, straight from the parameter (no packed copy, unlike a BLAS GEMM, whose
 packing dominates at these sizes), x^T stays in the cache, and every output's sum runs
 over k in order in one lane, so the result is the same for any cut over the threads and
-any block width. Against OpenBLAS's W x^T and x W^T on the same threads: see
-:data:`xpnet.cpu.dense.BLOCKS_MIN_ROWS` (docs/benchmarks.md, "Engine thresholds").
+any block width. The backward pair is the same block with other strides: dE/dx = dE/dy W
+(:func:`a_b`, rows of dE/dy broadcast) and dE/dW = (dE/dy)^T x (:func:`at_b`, columns of
+dE/dy broadcast), neither with a transposed copy. Against OpenBLAS on the same threads:
+:data:`xpnet.cpu.dense.BLOCKS_MIN_ROWS` and ``BLOCKS_BACKWARD_MAX_WEIGHTS``
+(docs/benchmarks.md, "Engine thresholds").
 
 numba caches these loops keyed on this file alone, and they inline the blocks of
 ``blocks_ir.py``: a change there must come with a change here (the revision below).
@@ -37,34 +40,16 @@ def w_xt(w: Any, xt: Any, b: Any, has_b: bool, yt: Any, o0: int, o1: int) -> Non
     """yt[o0:o1] = W[o0:o1] x^T (+ b[o0:o1] per row), by register blocks.
 
     w (out, in), xt (in, M) and yt (out, M) C-contiguous, b (out,) (unread without
-    ``has_b``); o1 - o0 >= NR. Rows go in blocks of NR, the last one shifted back to end
-    at o1 (its first rows computed again, to the same bits); each block's rows are set
-    to the bias first, then the block adds its sums over 2 VL columns at a time (then
-    the rest: :func:`~xpnet.cpu.conv.blocks_ir.block`).
+    ``has_b``); o1 - o0 >= NR. The sums as :func:`a_b`'s (W's rows broadcast against
+    2 VL examples), then the bias added to each row, as after BLAS's product.
     """
-    k_in = w.shape[1]
-    m = xt.shape[1]
-    wf = w.reshape(-1)
-    xf = xt.reshape(-1)
-    yf = yt.reshape(-1)
-    vl = VECTOR_BYTES // w.itemsize
-    po = numpy.empty(NR, dtype=numpy.int64)  # where each of the block's rows starts in W
-    for o in range(o0, o1, NR):
-        ob = min(o, o1 - NR)
-        for r in range(NR):
-            po[r] = (ob + r) * k_in
-            row = yt[ob + r]
-            if has_b:
-                row[:] = b[ob + r]
-            else:
-                row[:] = 0
-        m0 = 0
-        while m0 < m:  # one k-loop per 2 VL examples: W's NR rows stream from the cache
-            m0 += block(m - m0, vl, wf, xf, yf, po, 1, k_in, 0, 0, 1, m0, 0, m,
-                        ob * m + m0, m)
-
-
-
+    a_b(w, xt, yt, o0, o1)
+    if has_b:
+        for o in range(o0, o1):
+            row = yt[o]
+            bias = b[o]
+            for m in range(row.size):
+                row[m] += bias
 
 @numba.njit(cache=True, nogil=True)
 def _rows(af: Any, bf: Any, c: Any, po: Any, rb: int, taps: int, aks: int, vl: int) -> None:
@@ -81,25 +66,33 @@ def _rows(af: Any, bf: Any, c: Any, po: Any, rb: int, taps: int, aks: int, vl: i
                     rb * p + p0, p)
 
 
-@numba.njit(cache=True, nogil=True)
-def a_b(a: Any, b: Any, c: Any, r0: int, r1: int) -> None:
-    """c[r0:r1] = a[r0:r1] b, by register blocks: a (R, T), b (T, P), c (R, P)
-    C-contiguous; r1 - r0 >= NR (the last block of NR rows shifted back to end at r1,
-    its first rows computed again to the same bits).
 
-    dE/dx = dE/dy W of a dense layer (R = M examples, T = out, P = in), with no
-    transposed copy: NR rows of a broadcast against 2 VL columns of b, summed over t in
-    order.
-    """
-    taps = a.shape[1]
+@numba.njit(cache=True, nogil=True)
+def _products(a: Any, b: Any, c: Any, r0: int, r1: int, row_step: int, tap_step: int,
+              taps: int) -> None:
+    """c[r0:r1] = the sums over t < ``taps`` of a[r row_step + t tap_step] b[t, :], by
+    blocks of NR rows (the last one shifted back to end at r1, its first rows computed
+    again to the same bits); a, b (T, P), c (R, P) C-contiguous, r1 - r0 >= NR."""
     vl = VECTOR_BYTES // a.itemsize
     af, bf = a.reshape(-1), b.reshape(-1)
     po = numpy.empty(NR, dtype=numpy.int64)
     for r in range(r0, r1, NR):
         rb = min(r, r1 - NR)
         for i in range(NR):
-            po[i] = (rb + i) * taps  # row rb + i of a
-        _rows(af, bf, c, po, rb, taps, 1, vl)
+            po[i] = (rb + i) * row_step  # where row rb + i's terms start in a
+        _rows(af, bf, c, po, rb, taps, tap_step, vl)
+
+
+@numba.njit(cache=True, nogil=True)
+def a_b(a: Any, b: Any, c: Any, r0: int, r1: int) -> None:
+    """c[r0:r1] = a[r0:r1] b, by register blocks: a (R, T), b (T, P), c (R, P)
+    C-contiguous; r1 - r0 >= NR.
+
+    dE/dx = dE/dy W of a dense layer (R = M examples, T = out, P = in), with no
+    transposed copy: NR rows of a broadcast against 2 VL columns of b, summed over t in
+    order.
+    """
+    _products(a, b, c, r0, r1, a.shape[1], 1, a.shape[1])
 
 
 @numba.njit(cache=True, nogil=True)
@@ -111,12 +104,4 @@ def at_b(a: Any, b: Any, c: Any, r0: int, r1: int) -> None:
     transposed copy: NR columns of a (NR outputs of each example) broadcast against 2 VL
     columns of b, summed over the examples t in order.
     """
-    taps, rows = a.shape
-    vl = VECTOR_BYTES // a.itemsize
-    af, bf = a.reshape(-1), b.reshape(-1)
-    po = numpy.empty(NR, dtype=numpy.int64)
-    for r in range(r0, r1, NR):
-        rb = min(r, r1 - NR)
-        for i in range(NR):
-            po[i] = rb + i  # column rb + i of a
-        _rows(af, bf, c, po, rb, taps, rows, vl)
+    _products(a, b, c, r0, r1, 1, a.shape[1], a.shape[0])
