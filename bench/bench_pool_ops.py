@@ -9,11 +9,13 @@ rounds; the median (and best) of each is reported with ratio = torch time / xpne
 reference, used where numba is missing: ``xpnet.cpu.engines(compiled=False)``) instead of
 the compiled kernels, ``--impl numba`` the kernels on NCHW planes (``layout="nchw"``);
 ``--infer`` times the forward alone under no_grad (batch 256 as the inference benchmarks
-use).
+use); ``--channels-last`` hands both libraries channels-last memory (as a convolution's
+output is in a network: xpnet's NHWC kernels, PyTorch's channels_last) instead of NCHW.
 
 Run:
     python bench/bench_pool_ops.py [--threads 2] [--rounds 15] [--batch 128]
                                    [--impl auto|xp] [--infer] [--clock wall|cpu]
+                                   [--channels-last] [--net lenet_caffe]
 """
 
 from __future__ import annotations
@@ -29,6 +31,10 @@ import numpy
 LAYERS = [
     ("lenet5", "pool1", "max", 6, 28, 2, 2, 0, False),
     ("lenet5", "pool2", "max", 16, 10, 2, 2, 0, False),
+    ("lenet_caffe", "pool1", "max", 20, 24, 2, 2, 0, False),
+    ("lenet_caffe", "pool2", "max", 50, 8, 2, 2, 0, False),
+    ("lenet_wide", "pool1", "max", 32, 28, 2, 2, 0, False),
+    ("lenet_wide", "pool2", "max", 64, 14, 2, 2, 0, False),
     ("cifar", "pool1", "max", 32, 32, 3, 2, 0, True),
     ("cifar", "pool2", "avg", 32, 16, 3, 2, 0, True),
     ("cifar", "pool3", "avg", 64, 8, 3, 2, 0, True),
@@ -72,7 +78,8 @@ def _ops(op: str, impl: str, k: int, s: int, p: int, ceil: bool) -> tuple:
     return ours, theirs
 
 
-def race(layer: tuple, batch: int, rounds: int, impl: str, infer: bool, rng) -> tuple:
+def race(layer: tuple, batch: int, rounds: int, impl: str, infer: bool, rng,
+         channels_last: bool = False) -> tuple:
     """Median and best seconds of xpnet and torch on one layer, alternating rounds."""
     import torch
 
@@ -81,8 +88,12 @@ def race(layer: tuple, batch: int, rounds: int, impl: str, infer: bool, rng) -> 
     _, _, op, c, h, k, s, p, ceil = layer
     ours, theirs = _ops(op, impl, k, s, p, ceil)
     x = rng.standard_normal((batch, c, h, h), dtype=numpy.float32)
+    tx = torch.from_numpy(x)
+    if channels_last:  # NHWC memory seen as NCHW, as conv2d hands it on
+        x = numpy.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+        tx = tx.contiguous(memory_format=torch.channels_last)
     X = xpnet.Tensor(x, requires_grad=not infer)
-    tx = torch.from_numpy(x).requires_grad_(not infer)
+    tx = tx.requires_grad_(not infer)
     gy = rng.standard_normal(ours(X).shape, dtype=numpy.float32)
     tgy = torch.from_numpy(gy)
 
@@ -125,7 +136,10 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=None, help="default 128, 256 with --infer")
     ap.add_argument("--impl", choices=["auto", "xp", "numba"], default="auto")
     ap.add_argument("--infer", action="store_true", help="forward only, under no_grad")
-    ap.add_argument("--net", default=None, help="only this net (lenet5, cifar, alexnet64)")
+    ap.add_argument("--net", default=None, help="only this net (lenet5, lenet_caffe, "
+                    "lenet_wide, cifar, alexnet64)")
+    ap.add_argument("--channels-last", action="store_true",
+                    help="channels-last memory, as a convolution's output")
     ap.add_argument("--clock", choices=["wall", "cpu"], default="wall")
     args = ap.parse_args()
     global CLOCK
@@ -135,15 +149,17 @@ def main() -> None:
     xpnet.cpu.set_num_threads(args.threads)
     rng = numpy.random.default_rng(0)
     what = "forward (no_grad)" if args.infer else "forward + backward"
-    print(f"{what}, batch {batch}, {args.threads} threads, float32, impl {args.impl}, "
-          f"{args.rounds} rounds, {args.clock} clock")
+    layout = "channels-last" if args.channels_last else "NCHW"
+    print(f"{what}, batch {batch}, {args.threads} threads, float32, {layout}, impl "
+          f"{args.impl}, {args.rounds} rounds, {args.clock} clock")
     print(f"{'net':10s} {'layer':6s} {'op':4s} {'xpnet ms (med/min)':>19s} "
           f"{'torch ms (med/min)':>19s} {'ratio med/min':>14s}")
     totals: dict[str, numpy.ndarray] = {}
     for layer in LAYERS:
         if args.net and layer[0] != args.net:
             continue
-        (mx, bx), (mt, bt) = race(layer, batch, args.rounds, args.impl, args.infer, rng)
+        (mx, bx), (mt, bt) = race(layer, batch, args.rounds, args.impl, args.infer, rng,
+                                  args.channels_last)
         t = numpy.array([mx, bx, mt, bt]) * 1e3
         totals[layer[0]] = totals.get(layer[0], 0) + t
         _row(layer[0], layer[1], layer[2], t)

@@ -131,3 +131,14 @@ def test_bench_dense_ops_backward_times_blocks_and_blas():
     wide, narrow = rows[1], rows[3]
     assert wide[5].endswith("*") and not narrow[5].endswith("*")
     assert all(float(r[5].rstrip("*")) > 0 and float(r[6]) > 0 for r in (wide, narrow))
+
+
+def test_bench_pool_ops_races_channels_last_pools():
+    """--channels-last with --net: the net's two pools and its total, each timed > 0."""
+    pytest.importorskip("torch")
+    out = _run("bench_pool_ops.py", "--net", "lenet_caffe", "--channels-last", "--rounds",
+               "1", "--batch", "4")
+    assert "channels-last" in out.splitlines()[0]
+    rows = [line.split() for line in out.splitlines() if line.startswith("lenet_caffe")]
+    assert [r[1] for r in rows] == ["pool1", "pool2", "total"]
+    assert all(float(v) > 0 for r in rows for v in r[-6:])

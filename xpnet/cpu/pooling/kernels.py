@@ -223,13 +223,19 @@ def avg_backward(gy: Any, geo: tuple[int, ...], div: Any, gx: Any) -> None:
 
 
 #: Below this many channels the channels-last max pool runs channel by channel (C = 6:
-#: 2x faster than vectorised over 6 lanes; C = 16: 4x slower).
+#: 2x faster than vectorised over 6 lanes; C = 16: 4x slower). A 2 x 2 window with no
+#: padding takes that kernel's unrolled path whatever C (its loop over the channels
+#: vectorises): LeNet's pools, 2 threads, ms, unrolled / vectorised window loop, with
+#: the switches: (128, 24, 24, 20) 0.20 / 0.51, (128, 28, 28, 32) 0.34 / 0.80, (128, 8,
+#: 8, 50) 0.08 / 0.12 (docs/benchmarks.md, "Engine thresholds").
 FEW_CHANNELS = 8
 
 
 def max_forward_cl(x: Any, geo: tuple[int, ...], y: Any, idx: Any, keep_idx: bool) -> None:
     """Max pooling of x (N, H, W, C) into y (N, oh, ow, C), switches into idx (int64)."""
-    kernel = _max_forward_cl_few if x.shape[3] < FEW_CHANNELS else _max_forward_cl
+    unrolled = geo[0] == geo[1] == 2 and geo[4] == geo[5] == 0  # 2 x 2, no padding
+    few = x.shape[3] < FEW_CHANNELS or unrolled
+    kernel = _max_forward_cl_few if few else _max_forward_cl
     _split(y.size * geo[0] * geo[1], x.shape[0],
            lambda n0, n1: kernel(x, geo, y, idx, keep_idx, n0, n1))  # fmt: skip
 
