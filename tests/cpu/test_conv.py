@@ -94,6 +94,28 @@ def test_register_blocks_match_gemm_on_the_cifar_conv2(blocks_spy):
         numpy.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-4 * numpy.abs(want).max())
 
 
+@pytest.mark.parametrize(("cin", "co", "size"), [(1, 20, 28), (20, 50, 12)])
+def test_register_blocks_match_gemm_on_caffes_lenet(cin, co, size, blocks_spy):
+    """float32, Caffe's LeNet's conv1 and conv2 (20 and 50 outputs: a rest of 4 and 18
+    channels after whole vectors, three half-width vectors on AMD's Zen cores, a masked
+    whole one elsewhere): the blocks' y and dE/dw equal the GEMM path's to float32
+    rounding."""
+    rng = numpy.random.default_rng(9)
+    x = rng.standard_normal((3, cin, size, size), dtype=numpy.float32)
+    w = rng.standard_normal((co, cin, 5, 5), dtype=numpy.float32) * 0.1
+    b = rng.standard_normal(co, dtype=numpy.float32)
+    results = []
+    for engine in ("blocks", "gemm"):
+        with cpu.engines(conv=engine):
+            wt, bt = Tensor(w, requires_grad=True), Tensor(b, requires_grad=True)
+            y = F.conv2d(Tensor(x), wt, bt)
+            (y * y).sum().backward()
+        results.append((y.data, wt.grad, bt.grad))
+    assert blocks_spy["forward"] >= 1 and blocks_spy["weight_grad"] >= 1
+    for got, want in zip(*results):
+        numpy.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-4 * numpy.abs(want).max())
+
+
 def test_register_blocks_apply_only_where_they_fit():
     """Any Og fits the blocks (a last block masked); fewer outputs per map than a block's
     NR never; a forward pass with many blocks half used goes to the GEMM unless the GEMM

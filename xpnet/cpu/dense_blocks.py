@@ -32,7 +32,7 @@ from xpnet.cpu.conv.blocks_ir import NR, VECTOR_BYTES, block
 __all__ = ["NR", "a_b", "at_b", "w_xt"]
 
 #: blocks_ir's revision these loops were compiled with (see xpnet.cpu.conv.blocks).
-BLOCKS_IR_REVISION = 2
+BLOCKS_IR_REVISION = 3
 
 
 @numba.njit(cache=True, nogil=True)

@@ -39,8 +39,8 @@ from xpnet.cpu.threads import ordered_sum, parallel_slices
 __all__ = ["NR", "VECTOR_BYTES", "forward", "lanes", "run_forward", "run_param_grads",
            "tap_runs", "weight_grad"]
 
-#: blocks_ir's revision these loops were compiled with (2: masked last blocks).
-BLOCKS_IR_REVISION = 2
+#: blocks_ir's revision these loops were compiled with (3: half-width rests).
+BLOCKS_IR_REVISION = 3
 
 
 def tap_runs(kw: int, cg: int, dw: int, g: int) -> tuple[bool, int, int]:

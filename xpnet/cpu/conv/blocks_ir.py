@@ -15,8 +15,12 @@ multiply-adds, so the loop runs at the FMA units' speed. Og is covered by blocks
 16 + 8); any other rest is one block whose last vector is masked (Og = 50: 32, then
 16 + 2 lanes; Og = 20: 16 + 4), its weights and outputs loaded and stored under a lane
 mask (``llvm.masked.load`` / ``llvm.masked.store``: AVX-512's k-registers), so that no
-lane past Og is read or written. Every lane's sum runs over the taps in the same order
-whatever the block's width: the width never changes a result's bits.
+lane past Og is read or written. On AMD's Zen cores (:data:`HALF_RESTS`), whose 512-bit
+multiply-adds run as two 256-bit halves, a rest of VL + 1 to 1.5 VL channels is three
+half-width vectors instead, the last masked (Og = 20: 8 + 8 + 4 lanes, 24 of work
+where two whole vectors are 32; Og = 50: 32, then 8 + 8 + 2). Every lane's sum runs
+over the taps in the same order whatever the block's width: the width never changes a
+result's bits.
 
 numba's compiler does not keep such a block in registers by itself (its loop vectoriser
 leaves the partial sums in memory, and its straight-line vectoriser is off), so the
@@ -37,7 +41,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-__all__ = ["NR", "VECTOR_BYTES", "block", "lanes"]
+__all__ = ["HALF_RESTS", "NR", "VECTOR_BYTES", "block", "lanes"]
 
 
 def _host_shape() -> tuple[int, int]:
@@ -204,6 +208,13 @@ _block1 = _make_block(1)  # NR x VL: a last VL channels
 _block_half = _make_block(1, 2)  # NR x VL / 2: a last VL / 2 channels
 _block2_masked = _make_block(2, masked=True)  # NR x (VL + tail): a last VL + 1 .. 2 VL - 1
 _block1_masked = _make_block(1, masked=True)  # NR x tail: a last 1 .. VL - 1 channels
+# NR x (VL + tail) in half-width vectors: a last VL + 1 .. 1.5 VL channels (HALF_RESTS)
+_block3_half_masked = _make_block(3, 2, masked=True)
+
+#: Whether a rest of VL + 1 .. 1.5 VL channels takes three half-width vectors (the last
+#: masked) instead of two whole ones: on AMD's Zen cores, whose 512-bit multiply-adds
+#: run as two 256-bit halves, 24 lanes of work cost 3/4 of 32.
+HALF_RESTS = _llvm.get_host_cpu_name().startswith("znver")
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -211,10 +222,15 @@ def block(left: int, vl: int, a: Any, b: Any, c: Any, po: Any, m: int, k: int, a
           ams: int, aks: int, b_off: int, bms: int, bks: int, c_off: int, crs: int) -> int:
     """The widest block that fits ``left`` (>= 1) output channels, run with the blocks'
     arguments; returns its width: 2 VL, else all of ``left`` in a masked 2-vector block
-    (VL < left < 2 VL), VL, VL / 2, or all of ``left`` in a masked 1-vector block."""
+    (VL < left < 2 VL; three half-width vectors up to 1.5 VL with :data:`HALF_RESTS`),
+    VL, VL / 2, or all of ``left`` in a masked 1-vector block."""
     if left >= 2 * vl:
         _block2(a, b, c, po, m, k, a_off, ams, aks, b_off, bms, bks, c_off, crs)
         return 2 * vl
+    if left > vl and HALF_RESTS and 2 * left <= 3 * vl:
+        _block3_half_masked(a, b, c, po, m, k, a_off, ams, aks, b_off, bms, bks, c_off, crs,
+                            left - vl)
+        return left
     if left > vl:
         _block2_masked(a, b, c, po, m, k, a_off, ams, aks, b_off, bms, bks, c_off, crs,
                        left - vl)
