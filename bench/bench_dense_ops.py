@@ -61,7 +61,7 @@ def row(m: int, k: int, out: int, rng: numpy.random.Generator, reps: int, torch:
             if err > 1e-5:
                 raise SystemExit(f"{engine} at {m}x{k}x{out}: relative error {err:.1e}")
             times[engine] = best_us(lambda: fn.forward(x, w, b), reps)
-    chosen = "blocks" if dense.blocks_take(m, out) else None
+    chosen = "blocks" if dense.blocks_take(m, out, grad=False) else None  # as auto ran
     line = f"{m:>5d} x{k:>5d} x{out:>5d} " + " ".join(
         f"{times[e]:8.1f}{'*' if e == chosen else ' '}" for e in ENGINES)
     if torch is not None:
@@ -146,7 +146,8 @@ def run(args: argparse.Namespace, rng: numpy.random.Generator, torch: object) ->
                 print(backward_row(m, k, out, rng, args.reps), flush=True)
         return
     print(f"y = x W^T + b, float32, {args.threads} threads, us per call (best of 7 x "
-          f"{args.reps}); * = the blocks where xpnet's choice (auto) takes them")
+          f"{args.reps}); * = the blocks where xpnet's choice (auto, no gradient) takes "
+          "them")
     print(f"{'M x in x out':>16s} " + " ".join(f"{e:>9s}" for e in ENGINES)
           + f" {'torch':>9s} {'blocks/BLAS':>11s}")
     for k, out in layers:

@@ -260,9 +260,9 @@ def phases(runs: dict, steps: int) -> None:
             products[key] = products.get(key, 0.0) + time.perf_counter() - start
         return ran
 
-    def timed_blocks(x2, weight, bias):  # y^T = W x^T by the register blocks, where they run
+    def timed_blocks(x2, weight, bias, grad=True):  # y^T = W x^T by the blocks, where they run
         start = time.perf_counter()
-        y = forward_blocks(x2, weight, bias)
+        y = forward_blocks(x2, weight, bias, grad)
         if y is not None:
             key = shape(x2, weight.T)
             products[key] = products.get(key, 0.0) + time.perf_counter() - start

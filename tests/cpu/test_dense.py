@@ -187,3 +187,24 @@ def test_backward_blocks_leave_large_layers_to_blas():
     with cpu.engines(dense="blocks"):  # forced, but fewer examples than a block's rows
         assert dense.backward_blocks(z((3, 16), numpy.float32), z((16, 5), numpy.float32),
                                      z((3, 5), numpy.float32), True, True) is None
+
+
+def test_blocks_take_more_examples_without_gradients():
+    """Training (a gradient needed) up to BLOCKS_MAX_ROWS examples, inference up to
+    BLOCKS_MAX_INFER_ROWS; F.linear under no_grad takes the larger limit."""
+    pytest.importorskip("numba")
+    m = dense.BLOCKS_MAX_ROWS + 1
+    assert m <= dense.BLOCKS_MAX_INFER_ROWS
+    assert not dense.blocks_take(m, 300) and dense.blocks_take(m, 300, grad=False)
+    assert not dense.blocks_take(dense.BLOCKS_MAX_INFER_ROWS + 1, 300, grad=False)
+    import xpnet
+    from xpnet import Tensor
+
+    rng = numpy.random.default_rng(9)
+    x, w = rng.standard_normal((m, 20)), rng.standard_normal((300, 20))
+    with xpnet.no_grad():
+        y = F.linear(Tensor(x), Tensor(w)).data
+    assert y.T.flags.c_contiguous  # the blocks' transposed view of y^T
+    graph = F.linear(Tensor(x, requires_grad=True), Tensor(w)).data
+    assert graph.flags.c_contiguous  # a gradient needed: BLAS's x W^T or W x^T
+    numpy.testing.assert_allclose(y, graph, rtol=1e-12, atol=1e-12)

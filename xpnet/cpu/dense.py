@@ -55,16 +55,25 @@ BLOCKS_MIN_ROWS = 8
 BLOCKS_MAX_ROWS = 64
 BLOCKS_MIN_OUT = 256
 
+#: Without gradients (inference) the blocks take up to this many examples: an MLP's
+#: inference plan on xpnet's threads with them beats it on OpenBLAS's threads at 128
+#: examples (784-1024-1024-10: 0.86x the time, 784-500-500-10: 0.92x, three processes
+#: each), where a training step loses (1.17x and 1.30x: the step's other products and
+#: passes on y^T's transposed layout).
+BLOCKS_MAX_INFER_ROWS = 128
+
 #: The blocks' product is cut over the threads from this many multiply-adds on.
 BLOCKS_SPLIT_MIN_WORK = 1 << 21
 
 
-def blocks_take(m: int, out: int) -> bool:
+def blocks_take(m: int, out: int, grad: bool = True) -> bool:
     """Whether :func:`forward_blocks` computes a product of ``m`` examples and ``out``
-    outputs under the current settings (given NumPy float operands and numba)."""
+    outputs under the current settings (given NumPy float operands and numba); ``grad``:
+    whether a gradient will be needed (else up to BLOCKS_MAX_INFER_ROWS examples)."""
     choice = current().dense
     if choice == "auto":
-        return BLOCKS_MIN_ROWS <= m <= BLOCKS_MAX_ROWS and out >= BLOCKS_MIN_OUT
+        most = BLOCKS_MAX_ROWS if grad else BLOCKS_MAX_INFER_ROWS
+        return BLOCKS_MIN_ROWS <= m <= most and out >= BLOCKS_MIN_OUT
     return choice == "blocks" and out >= BLOCKS_FORCED_MIN_OUT
 
 
@@ -73,11 +82,12 @@ def blocks_take(m: int, out: int) -> bool:
 BLOCKS_FORCED_MIN_OUT = 8
 
 
-def forward_blocks(x2: Any, weight: Any, bias: Any) -> Any:
+def forward_blocks(x2: Any, weight: Any, bias: Any, grad: bool = True) -> Any:
     """y = x W^T + b as y^T = W x^T by the register blocks, W's rows cut over xpnet's
     threads (:mod:`xpnet.cpu.dense_blocks`); None where they do not take the product
     (then nothing was computed): no compiled kernels, or a shape or setting they do not
-    take (:func:`blocks_take`).
+    take (:func:`blocks_take`; ``grad``: whether a gradient of this product will be
+    needed).
 
     The sums do not depend on the cut: each output's runs over ``in`` in order.
 
@@ -86,7 +96,7 @@ def forward_blocks(x2: Any, weight: Any, bias: Any) -> Any:
         view of y^T's C-contiguous (out, M) memory (``y.T`` is C-contiguous).
     """
     M, out = x2.shape[0], weight.shape[0]
-    kernels = load("dense_blocks", x2, weight) if blocks_take(M, out) else None
+    kernels = load("dense_blocks", x2, weight) if blocks_take(M, out, grad) else None
     if kernels is None:
         return None
     w = numpy.ascontiguousarray(weight)  # the parameter itself, as it is C-contiguous
@@ -111,6 +121,9 @@ def forward_blocks(x2: Any, weight: Any, bias: Any) -> Any:
 #: examples; docs/benchmarks.md, "Engine thresholds").
 BLOCKS_BACKWARD_MAX_WEIGHTS = 1 << 19
 
+#: ... and at most this many examples (the forward's BLOCKS_MAX_ROWS may be larger).
+BLOCKS_BACKWARD_MAX_ROWS = 64
+
 
 def backward_blocks(gy2: Any, weight: Any, x2: Any, need_x: bool, need_w: bool) -> Any:
     """(dE/dx (M, in), dE/dW (out, in)) of y = x W^T + b by the register blocks (None
@@ -130,7 +143,8 @@ def backward_blocks(gy2: Any, weight: Any, x2: Any, need_x: bool, need_w: bool) 
     """
     M, out = gy2.shape
     n_in = weight.shape[1] if need_x else x2.shape[1]
-    if out * n_in > BLOCKS_BACKWARD_MAX_WEIGHTS or not blocks_take(M, out):
+    if (out * n_in > BLOCKS_BACKWARD_MAX_WEIGHTS or M > BLOCKS_BACKWARD_MAX_ROWS
+            or not blocks_take(M, out)):
         return None
     kernels = load("dense_blocks", gy2, *([weight] if need_x else []),
                    *([x2] if need_w else []))

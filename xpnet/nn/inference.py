@@ -22,9 +22,9 @@ as one BLAS call on BLAS's own threads (:func:`xpnet.cpu.dense.blas_threads`: no
 in it splits over xpnet's threads, whose hand-offs cost more than BLAS's), and BLAS's
 threads may cut a product's sums otherwise than one thread does: its results can then
 differ from the layers' in the last bit (at most 1.4e-7 on the MLPs of
-bench/bench_mlp.py). Not where the register blocks take one of its products (8 to 64
-examples, :func:`xpnet.cpu.dense.blocks_take`): such a plan runs on xpnet's threads,
-the layers' own path, bit for bit.
+bench/bench_mlp.py). Not where the register blocks take one of its products (8 to 128
+examples without gradients, :func:`xpnet.cpu.dense.blocks_take`): such a plan runs on
+xpnet's threads, the layers' own path, bit for bit.
 
 A plan belongs to its Sequential and is keyed on the input's shape, dtype and strides
 and on the identity of each layer; it assumes, like the rest of xpnet, that a layer's
@@ -109,7 +109,7 @@ class InferencePlan:
         OpenBLAS's on its own: the MLP 784-1024-1024-10 at batch 32, 0.74-0.88 against
         1.01-1.09 ms, separate processes), and none on BLAS's."""
         m = a.shape[0] if a.ndim else 1
-        return (any(dense.blocks_take(m, out) for out in self.linear_outs)
+        return (any(dense.blocks_take(m, out, grad=False) for out in self.linear_outs)
                 and load("dense_blocks", a) is not None)
 
     def _run(self, a: Any, whole: bool) -> Any:

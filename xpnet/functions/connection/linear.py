@@ -35,7 +35,8 @@ class LinearFunction(Function):
         out_features, in_features = weight.shape
         lead = x.shape[:-1]
         x2 = x.reshape(-1, in_features)  # (M, in), M = prod(lead); a view when contiguous
-        y = dense.forward_blocks(x2, weight, bias) if xp is numpy else None  # (M, out)
+        grad = any(self.needs_input_grad)
+        y = dense.forward_blocks(x2, weight, bias, grad) if xp is numpy else None  # (M, out)
         if y is None:
             y = xp.empty((x2.shape[0], out_features), dtype=x2.dtype)  # (M, out)
             if not dense.forward_as_w_xt(x2, weight, bias, y):  # (W x^T)^T, BLAS prefers it
