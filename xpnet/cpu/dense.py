@@ -46,11 +46,11 @@ W_XT_MIN_OUT = 256
 #: The register blocks (:func:`forward_blocks`) take a dense forward product of
 #: BLOCKS_MIN_ROWS to BLOCKS_MAX_ROWS examples M and at least BLOCKS_MIN_OUT outputs
 #: (fewer examples: BLAS's matrix-vector kernels are faster; more: as fast as BLAS, and
-#: x's transposed copy costs more; fewer outputs: BLAS is faster). Measured against
-#: OpenBLAS, 2 threads, us (blocks / the best BLAS orientation): (M, in, out) (8, 800,
-#: 500) 71 / 149, (32, 800, 500) 167 / 320, (16, 784, 1024) 162 / 354, (32, 1024, 1024)
-#: 401 / 459, (32, 3136, 1024) 1402 / 1588, (128, 800, 500) 567 / 638, (32, 784, 100)
-#: 163 / 79 (docs/benchmarks.md, "Engine thresholds").
+#: x's transposed copy costs more; fewer outputs: BLAS is faster). Against OpenBLAS's
+#: better orientation, 2 threads (`python bench/bench_dense_ops.py --reps 30`): 0.41-0.96
+#: of its time at 8-32 examples and 500-1024 outputs (8 x 784 x 1024: 121 against 293
+#: us), 3.6-4.8x at one example, 0.81-1.33x at 128-256, 0.71-2.15x with 10-100 outputs
+#: (docs/benchmarks.md, "Engine thresholds").
 BLOCKS_MIN_ROWS = 8
 BLOCKS_MAX_ROWS = 64
 BLOCKS_MIN_OUT = 256
@@ -116,9 +116,10 @@ def forward_blocks(x2: Any, weight: Any, bias: Any, grad: bool = True) -> Any:
 
 #: The register blocks take a dense layer's backward products (:func:`backward_blocks`)
 #: where they take its forward one and W has at most this many weights: beyond, the
-#: column panels of W they stream (dE/dx = dE/dy W) leave the cache (32 x 3136 x 1024:
-#: 2.1-3.5x OpenBLAS's time, against 0.5-0.8x for 800 x 500 and 784 x 100 at 8-32
-#: examples; docs/benchmarks.md, "Engine thresholds").
+#: column panels of W they stream (dE/dx = dE/dy W) leave the cache (`python
+#: bench/bench_dense_ops.py --backward`: 3136 x 1024 1.30-5.42x OpenBLAS's time at 8-128
+#: examples, 800 x 500 and 500 x 500 0.51-0.93x at 8-64; the MLP 784-1024-1024-10's
+#: training step lost with 2^20; docs/benchmarks.md, "Engine thresholds").
 BLOCKS_BACKWARD_MAX_WEIGHTS = 1 << 19
 
 #: ... and at most this many examples (the forward's BLOCKS_MAX_ROWS may be larger).
