@@ -122,15 +122,13 @@ def forward_blocks(x2: Any, weight: Any, bias: Any, grad: bool = True) -> Any:
 #: training step lost with 2^20; docs/benchmarks.md, "Engine thresholds").
 BLOCKS_BACKWARD_MAX_WEIGHTS = 1 << 19
 
-#: ... and at most this many examples (the forward's BLOCKS_MAX_ROWS may be larger).
-BLOCKS_BACKWARD_MAX_ROWS = 64
-
 
 def backward_blocks(gy2: Any, weight: Any, x2: Any, need_x: bool, need_w: bool) -> Any:
     """(dE/dx (M, in), dE/dW (out, in)) of y = x W^T + b by the register blocks (None
     where not needed), or None where they do not take the products (then nothing was
-    computed): :func:`blocks_take` as for the forward product, at most
-    BLOCKS_BACKWARD_MAX_WEIGHTS weights and at least a block's NR examples.
+    computed): :func:`blocks_take` as for a forward product that needs a gradient (at
+    most BLOCKS_MAX_ROWS examples), at most BLOCKS_BACKWARD_MAX_WEIGHTS weights and at
+    least a block's NR examples.
 
     dE/dx = dE/dy W reads dE/dy's rows and W as they lie; dE/dW = (dE/dy)^T x reads
     dE/dy's columns, with no transposed copy (:mod:`xpnet.cpu.dense_blocks`). With both
@@ -144,14 +142,13 @@ def backward_blocks(gy2: Any, weight: Any, x2: Any, need_x: bool, need_w: bool) 
     """
     M, out = gy2.shape
     n_in = weight.shape[1] if need_x else x2.shape[1]
-    if (out * n_in > BLOCKS_BACKWARD_MAX_WEIGHTS or M > BLOCKS_BACKWARD_MAX_ROWS
-            or not blocks_take(M, out)):
+    if out * n_in > BLOCKS_BACKWARD_MAX_WEIGHTS or not blocks_take(M, out):
         return None
     kernels = load("dense_blocks", gy2, *([weight] if need_x else []),
                    *([x2] if need_w else []))
-    nr = kernels.NR if kernels is not None else 0
-    if kernels is None or M < nr:  # dE/dx's blocks need NR examples (forced blocks)
+    if kernels is None or M < kernels.NR:  # dE/dx's blocks need NR examples (forced)
         return None
+    nr = kernels.NR
     g = numpy.ascontiguousarray(gy2)  # (M, out)
     k = get_num_threads()
     tasks = []

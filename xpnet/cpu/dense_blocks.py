@@ -51,6 +51,7 @@ def w_xt(w: Any, xt: Any, b: Any, has_b: bool, yt: Any, o0: int, o1: int) -> Non
             for m in range(row.size):
                 row[m] += bias
 
+
 @numba.njit(cache=True, nogil=True)
 def _rows(af: Any, bf: Any, c: Any, po: Any, rb: int, taps: int, aks: int, vl: int) -> None:
     """Rows rb .. rb + NR of c (R, P) = the block's sums over ``taps`` terms,
@@ -64,7 +65,6 @@ def _rows(af: Any, bf: Any, c: Any, po: Any, rb: int, taps: int, aks: int, vl: i
     while p0 < p:
         p0 += block(p - p0, vl, af, bf, cf, po, 1, taps, 0, 0, aks, p0, 0, p,
                     rb * p + p0, p)
-
 
 
 @numba.njit(cache=True, nogil=True)

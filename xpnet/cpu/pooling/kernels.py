@@ -225,9 +225,9 @@ def avg_backward(gy: Any, geo: tuple[int, ...], div: Any, gx: Any) -> None:
 #: Below this many channels the channels-last max pool runs channel by channel (C = 6:
 #: 2x faster than vectorised over 6 lanes; C = 16: 4x slower). A 2 x 2 window with no
 #: padding takes that kernel's unrolled path whatever C (its loop over the channels
-#: vectorises): LeNet's pools, 2 threads, ms, unrolled / vectorised window loop, with
-#: the switches: (128, 24, 24, 20) 0.20 / 0.51, (128, 28, 28, 32) 0.34 / 0.80, (128, 8,
-#: 8, 50) 0.08 / 0.12 (docs/benchmarks.md, "Engine thresholds").
+#: vectorises): `python bench/bench_pool_ops.py --channels-last --net lenet_wide`, ratio
+#: to PyTorch channels_last 1.24-1.35 with the vectorised kernel, 1.58-1.68 unrolled
+#: (docs/benchmarks.md, "Engine thresholds").
 FEW_CHANNELS = 8
 
 
