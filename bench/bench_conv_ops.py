@@ -97,6 +97,8 @@ def race(layer: tuple, batch: int, rounds: int, rng: numpy.random.Generator) -> 
 
 # extra first-layer shapes for --paths: (net, name, C, H, co, k, stride, padding, groups, first)
 PATH_LAYERS = [
+    ("extra", "1to4", 1, 28, 4, 5, 1, 2, 1, True),  # direct_first: Og < VL / 2
+    ("extra", "1to8", 1, 28, 8, 5, 1, 2, 1, True),
     ("extra", "1to16", 1, 28, 16, 5, 1, 2, 1, True),
     ("extra", "3to8", 3, 32, 8, 5, 1, 2, 1, True),
     ("extra", "32on4", 32, 4, 32, 3, 1, 1, 1, False),  # small maps: MIN_BLOCK_USE

@@ -145,20 +145,19 @@ def test_register_blocks_apply_only_where_they_fit():
 
 
 def test_direct_sums_go_first_only_for_few_output_channels():
-    """Where both run, the direct sums take the forward pass for Og < VL / 2, and dE/dw
-    for Og < VL or for short tap runs (a grey 5 x 5 layer: 5 taps a window row) with
-    Og < 2 VL; elsewhere the blocks."""
+    """Where both run, the direct sums take the forward pass and dE/dw for Og < VL / 2;
+    elsewhere the blocks."""
     blocks = pytest.importorskip("xpnet.cpu.conv.blocks")
     vl, f32 = blocks.lanes(numpy.float32), numpy.float32
-
-    def first(cin, og, wgrad):
-        geo = select.Geometry(5, 5, 1, 1, 2, 2, 1, 1, 1, 28, 28, 28, 28)
-        return select.direct_first(blocks, geo, cin, og, f32, wgrad)
-
-    assert first(1, vl // 2 - 2, False) and not first(1, vl // 2, False)
-    assert first(3, vl - 1, True) and not first(3, vl, True)  # 15 taps a row: a long run
-    assert first(1, 2 * vl - 2, True) == (5 < blocks.NR)
-    assert not first(1, 2 * vl, True)
+    assert select.direct_first(blocks, vl // 2 - 1, f32)
+    assert not select.direct_first(blocks, vl // 2, f32)
+    f64 = numpy.float64  # VL / 2 float64 lanes
+    assert select.direct_first(blocks, vl // 4 - 1, f64)
+    assert not select.direct_first(blocks, vl // 4, f64)
+    # through the choice: Caffe's grey conv1 (20 channels) on the blocks, LeNet-5's (6) not
+    for og, want in ((20, "blocks"), (vl // 2 - 2, "direct")):
+        for step in ("forward", "weight_grad"):
+            assert cpu.conv_engine((128, 1, 28, 28), (og, 1, 5, 5), step=step) == want
 
 
 # (x shape, w shape, stride, padding, groups): the benchmark nets' layers (bench_conv_ops)

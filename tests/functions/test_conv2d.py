@@ -344,19 +344,20 @@ def test_conv2d_by_register_blocks(mode, threads, blocks_spy):
     assert blocks_spy["forward"] > 0 and blocks_spy["weight_grad"] > 0
 
 
-def test_short_tap_runs_leave_the_weight_gradient_to_the_direct_sums(blocks_spy):
-    """A grey 5x5 layer to 12 channels: the blocks take its forward pass, but its weight
-    gradient (5 taps per window row, fewer than a block's rows, and Og < 2 VL) goes to
-    the direct sums; the gradient is still right (float64, against central
-    differences)."""
-    blocks = pytest.importorskip("xpnet.cpu.conv.blocks")
+@pytest.mark.parametrize(("cin", "co"), [(1, 12), (8, 8)])
+def test_weight_gradient_blocks_gather_short_window_rows(cin, co, blocks_spy):
+    """The blocks' dE/dw takes any NR taps of the window as a block's rows: a grey 5 x 5
+    layer (5 taps a window row, 25 taps in all, the last block holding dE/db's row) and
+    8 channels 3 x 3 (72 taps: dE/db's row in a block of its own); dE/dw and dE/db right
+    (float64, against central differences), on the blocks."""
     rng = numpy.random.default_rng(11)
-    x = rng.standard_normal((2, 1, 10, 10))
-    w = rng.standard_normal((12, 1, 5, 5))
-    assert 5 < blocks.NR and 12 < 2 * blocks.lanes(numpy.float64)
-    check_op(lambda x, w: F.conv2d(x, w, padding=2), lambda x, w: ref_conv2d(x, w, padding=2),
-             x, w, wrt=[1])
-    assert blocks_spy["forward"] > 0 and blocks_spy["weight_grad"] == 0
+    x = rng.standard_normal((2, cin, 10, 10))
+    w = rng.standard_normal((co, cin, 5 if cin == 1 else 3, 5 if cin == 1 else 3))
+    b = rng.standard_normal(co)
+    with cpu.engines(conv="blocks"):
+        check_op(lambda x, w, b: F.conv2d(x, w, b, padding=2),
+                 lambda x, w, b: ref_conv2d(x, w, b, padding=2), x, w, b, wrt=[1, 2])
+    assert blocks_spy["forward"] > 0 and blocks_spy["weight_grad"] > 0
 
 
 @pytest.mark.parametrize("stride", [1, 2])

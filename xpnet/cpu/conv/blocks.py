@@ -9,10 +9,13 @@ im2col + OpenBLAS on one core (docs/benchmarks.md, "Engine thresholds").
 The forward pass: the NR pixels of a block are consecutive outputs of the flattened
 (oH, oW) plane, so a block may run on from the end of one output row to the next
 (LeNet's conv2, 10 x 10 outputs: 13 blocks of 8, where blocks within rows would need 20).
-The same block with other strides is the weight gradient: rows r are NR consecutive taps,
-the sum runs over the output positions, and the "weights" are dE/dy:
+The same block with other strides is the weight gradient: rows r are NR taps of the
+window (any NR, through their offsets off[r] in the image), the sum runs over the output
+positions, and the "weights" are dE/dy:
 
-    dE/dw[k0 + r, :] += x[pos + off + k0 + r] * dE/dy[pos, (0 .. CB)].
+    dE/dw[r, :] += x[pos + off[r]] * dE/dy[pos, (0 .. CB)],
+
+and dE/db is one more such row whose input is 1 (:func:`weight_grad`).
 
 The sums are reassociated, so the rounding differs from the GEMM path's but is the same
 from run to run. Any Og is covered: blocks of 2 VL channels, then VL or VL / 2, and a
@@ -37,20 +40,18 @@ from xpnet.cpu.conv.geometry import Geometry
 from xpnet.cpu.threads import ordered_sum, parallel_slices
 
 __all__ = ["NR", "VECTOR_BYTES", "forward", "lanes", "run_forward", "run_param_grads",
-           "tap_runs", "weight_grad"]
+           "tap_rows", "weight_grad"]
 
 #: blocks_ir's revision these loops were compiled with (3: half-width rests).
 BLOCKS_IR_REVISION = 3
 
 
-def tap_runs(kw: int, cg: int, dw: int, g: int) -> tuple[bool, int, int]:
-    """(merged, run, rows) of the weight gradient's blocks: with dw = 1 and one group a
-    window row's taps are one run of kw Cg (merged), else kw runs of Cg; ``rows`` is the
-    rows of gw per window row, each run rounded up to NR (see :func:`weight_grad`)."""
-    merged = dw == 1 and g == 1
-    run = kw * cg if merged else cg
-    per_run = -(-run // NR) * NR
-    return merged, run, per_run if merged else kw * per_run
+def tap_rows(kh: int, kw: int, cg: int, bias: bool) -> tuple[int, int]:
+    """(taps, rows) of the weight gradient's blocks, per group: the kh kw Cg taps, and
+    the rows of gw that hold them (in (i, j, c) order) and, with ``bias``, dE/db in row
+    ``taps``, rounded up to a whole block of NR (see :func:`weight_grad`)."""
+    taps = kh * kw * cg
+    return taps, -(-(taps + bias) // NR) * NR
 
 
 @numba.njit(cache=True, nogil=True)
@@ -119,17 +120,19 @@ def forward(x: Any, w: Any, b: Any, has_b: bool, geo: Any, y: Any) -> None:
 
 
 @numba.njit(cache=True, nogil=True)
-def weight_grad(x: Any, gy: Any, geo: Any, kh: int, kw: int, g: int, gw: Any) -> None:
-    """gw += dE/dw of the images of x, by register blocks over taps.
+def weight_grad(x: Any, gy: Any, geo: Any, kh: int, kw: int, g: int, bias: bool,
+                gw: Any) -> None:
+    """gw += dE/dw (and dE/db) of the images of x, by register blocks over taps.
 
     x (N, H, W, C) any strides; gy (N, oH, oW, O) C-contiguous; ``geo`` as
-    :func:`forward`'s. gw (g, kh, R, Og) zeros or a running sum, whose rows R hold the
-    taps of one window row: with dw = 1 and one group the kw C taps of the (j, c) run,
-    else kw groups of Cgp rows (Cg rounded up to NR); either way R is rounded up to NR
-    and the rows past the run are junk, read past it from the padded image's tail
-    (zeros or the next pixel's inputs) and dropped by the caller. For every image, window
-    row and block of NR taps, the block sums x[pos + tap] dE/dy[pos] over the output
-    positions: oH rows of oW positions.
+    :func:`forward`'s. gw (g, R, Og) zeros or a running sum: per group its rows are the
+    kh kw Cg taps in (i, j, c) order, with ``bias`` then a row of dE/db, then junk up to
+    R, a multiple of NR (:func:`tap_rows`; the caller drops the junk). A block's NR rows
+    are any NR taps, gathered through their offsets in the padded image, so short window
+    rows (a grey 5 x 5 layer: 5 taps a row) waste no rows but the last block's. dE/db is
+    the sum of 1 x dE/dy: its row reads a region of ones laid after the image. For every
+    image, group and block of NR rows, the block sums x[pos + tap] dE/dy[pos] over the
+    output positions (oH rows of oW positions).
     """
     n_img, h, wd, channels = x.shape
     oh, ow, co = gy.shape[1], gy.shape[2], gy.shape[3]
@@ -137,30 +140,33 @@ def weight_grad(x: Any, gy: Any, geo: Any, kh: int, kw: int, g: int, gw: Any) ->
     cg = channels // g
     sh, sw, ph, pw, dh, dw = geo
     wp = wd + 2 * pw
-    rows = gw.shape[2]
-    buf = numpy.zeros((h + 2 * ph) * wp * channels + rows, dtype=x.dtype)
+    rows = gw.shape[1]
+    size = (h + 2 * ph) * wp * channels  # the padded image; the ones follow it
+    buf = numpy.zeros(2 * size if bias else size, dtype=x.dtype)
+    buf[size:] = 1.0
+    taps = kh * kw * cg
+    pos = numpy.zeros((g, rows // NR, NR), dtype=numpy.int64)  # each row's tap offset
+    for k in range(g):
+        for t in range(taps):
+            i, rest = divmod(t, kw * cg)
+            j, c = divmod(rest, cg)
+            pos[k, t // NR, t % NR] = (i * dh * wp + j * dw) * channels + k * cg + c
+        if bias:
+            pos[k, taps // NR, taps % NR] = size  # the ones: junk rows read offset 0
     gyf = gy.reshape(-1)
     gwf = gw.reshape(-1)
     vl = VECTOR_BYTES // x.itemsize
-    merged = dw == 1 and g == 1
-    runs = 1 if merged else kw
-    run = kw * channels if merged else cg
-    per_run = rows // runs  # rows of gw per run
-    po = numpy.arange(NR)  # a block's rows: NR consecutive taps
     for n in range(n_img):
         _fill(x, n, ph, pw, buf)
         gy0 = n * oh * ow * co
         for k in range(g):
-            for i in range(kh):
-                for j in range(runs):
-                    a_run = (i * dh * wp + j * dw) * channels + k * cg
-                    for t in range(0, run, NR):
-                        row0 = ((k * kh + i) * rows + j * per_run + t) * og
-                        cb = 0
-                        while cb < og:  # blocks of 2 VL channels, then the rest (block)
-                            cb += block(og - cb, vl, buf, gyf, gwf, po, oh, ow, a_run + t,
-                                         sh * wp * channels, sw * channels,
-                                         gy0 + k * og + cb, ow * co, co, row0 + cb, og)
+            for t in range(rows // NR):
+                row0 = (k * rows + t * NR) * og
+                cb = 0
+                while cb < og:  # blocks of 2 VL channels, then the rest (block)
+                    cb += block(og - cb, vl, buf, gyf, gwf, pos[k, t], oh, ow, 0,
+                                sh * wp * channels, sw * channels, gy0 + k * og + cb,
+                                ow * co, co, row0 + cb, og)
 
 
 def run_forward(x: Any, w: Any, b: Any, geo: Geometry) -> Any:
@@ -185,26 +191,21 @@ def run_forward(x: Any, w: Any, b: Any, geo: Geometry) -> Any:
 def run_param_grads(x: Any, gy: Any, geo: Geometry, need_b: bool) -> tuple[Any, Any]:
     """dE/dw (O, Cg, kh, kw) and dE/db (O,) or None by :func:`weight_grad`: per batch
     slice a partial sum, added in slice order. x (N, C, H, W), gy (N, O, oH, oW)."""
-    N, C, co = x.shape[0], x.shape[1], gy.shape[1]
+    C, co = x.shape[1], gy.shape[1]
     g, kh, kw = geo.groups, geo.kh, geo.kw
     cg, og = C // g, co // g
-    merged, run, rows = tap_runs(kw, cg, geo.dw, g)  # gw's rows per window row
+    taps, rows = tap_rows(kh, kw, cg, need_b)
     xh = x.transpose(0, 2, 3, 1)  # (N, H, W, C) view
     gyh = gy.transpose(0, 2, 3, 1)  # (N, oH, oW, O) view
 
-    def work(lo: int, hi: int) -> tuple[Any, Any]:
+    def work(lo: int, hi: int) -> Any:
         g2 = numpy.ascontiguousarray(gyh[lo:hi])  # (n, oH, oW, O)
-        gw = numpy.zeros((g, kh, rows, og), dtype=gy.dtype)  # (g, kh, rows, Og)
-        weight_grad(xh[lo:hi], g2, geo.steps, kh, kw, g, gw)
-        gb = g2.reshape(-1, co).sum(axis=0) if need_b else None  # (O,)
-        return gw, gb
+        gw = numpy.zeros((g, rows, og), dtype=gy.dtype)  # (g, rows, Og)
+        weight_grad(xh[lo:hi], g2, geo.steps, kh, kw, g, need_b, gw)
+        return gw
 
-    parts = parallel_slices(N, work)
-    gw = ordered_sum([p[0] for p in parts])  # (g, kh, rows, Og)
-    if merged:
-        gw = gw[:, :, :run].reshape(g, kh, kw, cg, og)  # junk rows dropped
-    else:
-        gw = gw.reshape(g, kh, kw, rows // kw, og)[:, :, :, :cg]  # (g, kh, kw, Cg, Og)
+    gw = ordered_sum(parallel_slices(x.shape[0], work))  # (g, rows, Og)
+    gb = gw[:, taps].reshape(co).copy() if need_b else None  # (O,): g Og in order
+    gw = gw[:, :taps].reshape(g, kh, kw, cg, og)  # junk rows dropped
     gw = gw.transpose(0, 4, 3, 1, 2).reshape(co, cg, kh, kw)  # (O, Cg, kh, kw)
-    gb = ordered_sum([p[1] for p in parts]) if need_b else None
     return gw, gb

@@ -9,7 +9,7 @@ The engines (``xpnet.cpu.engines(conv=...)`` forces one):
 - the direct sums (:mod:`~xpnet.cpu.conv.direct`): stride 1, one group, at most
   :data:`DIRECT_MAX_TAPS` inputs per output and few weights (:data:`DIRECT_FWD_MAX`,
   :data:`DIRECT_WGRAD_MAX`); where both could run, the direct sums are taken only for
-  the few output channels on which a block's vectors would stand mostly empty
+  the few output channels on which a block's one vector would stand mostly empty
   (:func:`direct_first`);
 - im2col + GEMM (:mod:`~xpnet.cpu.conv.gemm`): every shape, every array module; its
   columns as im2row's layout up to :data:`ROWS_MAX_CG` channels per group.
@@ -89,18 +89,13 @@ def blocks_apply(blocks: Any, og: int, outputs: int, dtype: Any) -> bool:
     return outputs >= MIN_BLOCK_USE * n_blocks * blocks.NR
 
 
-def direct_first(blocks: Any, geo: Geometry, cg: int, og: int, dtype: Any,
-                 wgrad: bool) -> bool:
+def direct_first(blocks: Any, og: int, dtype: Any) -> bool:
     """Where both the direct sums and the register blocks can run: whether the direct
-    sums are faster. The forward pass: Og < VL / 2 (a block's one vector mostly empty:
-    LeNet's conv1, 6 channels, 1.28 ms against 1.54). dE/dw: Og < VL, or short tap runs
-    (fewer than NR taps per window row, a grey 5 x 5 layer) with Og < 2 VL (Caffe's LeNet
-    conv1, 20 channels: 2.51 against 3.01)."""
-    vl = blocks.lanes(dtype)
-    if not wgrad:
-        return og < vl // 2
-    run = blocks.tap_runs(geo.kw, cg, geo.dw, geo.groups)[1]
-    return og < vl or (run < blocks.NR and og < 2 * vl)
+    sums are faster, for the forward pass and dE/dw alike: Og < VL / 2, a block's one
+    vector mostly empty (``python bench/bench_conv_ops.py --paths --net extra``, a grey
+    5 x 5 layer, batch 128, AVX-512: 4 channels, forward 0.46 ms against 0.85, dE/dw
+    0.42 against 0.57; 8 channels, forward 0.83 against 0.89, dE/dw 0.78 against 0.44)."""
+    return og < blocks.lanes(dtype) // 2
 
 
 def _blocks(x: Any, geo: Geometry, og: int, wgrad: bool, forced: bool) -> Any:
@@ -137,7 +132,7 @@ def engine(x: Any, geo: Geometry, cg: int, og: int, step: str) -> tuple[str, Any
         blocks = _blocks(x, geo, og, wgrad, False)
         direct = _direct(x, geo, cg, og, limit, False)
         if direct is not None and (
-                blocks is None or direct_first(blocks, geo, cg, og, x.dtype, wgrad)):
+                blocks is None or direct_first(blocks, og, x.dtype)):
             return "direct", direct
         return ("blocks", blocks) if blocks is not None else ("gemm", None)
     if choice == "blocks":
