@@ -82,6 +82,7 @@ def race(layer: tuple, batch: int, rounds: int, impl: str, infer: bool, rng,
          channels_last: bool = False) -> tuple:
     """Median and best seconds of xpnet and torch on one layer, alternating rounds."""
     import torch
+    from bench_cnn import race as alternate
 
     import xpnet
 
@@ -115,12 +116,24 @@ def race(layer: tuple, batch: int, rounds: int, impl: str, infer: bool, rng,
 
     for _ in range(2):  # warm up (and compile the numba kernels)
         run_xp(), run_torch()
-    t_xp, t_torch = [], []
-    for _ in range(rounds):
-        for fn, out in ((run_xp, t_xp), (run_torch, t_torch)):
-            t = CLOCK()
-            fn()
-            out.append(CLOCK() - t)
+    if CLOCK is time.perf_counter:
+        # turns that pause and run untimed first (bench_cnn.race): neither library is
+        # billed for the other's still-spinning threads (at 2 threads LeNet-5's pool1
+        # took 5.7 ms by back-to-back calls, 0.7 alone); the min column is the best turn
+        turns: dict[str, list[float]] = {"xp": [], "torch": []}
+        for _ in range(rounds):
+            med = alternate({"xp": run_xp, "torch": run_torch}, 1, warmup=0, inner=5,
+                            cooldown=0.15, warm=0.05)
+            for name, value in med.items():
+                turns[name].append(value)
+        t_xp, t_torch = turns["xp"], turns["torch"]
+    else:  # process CPU time (--threads 1): back-to-back calls
+        t_xp, t_torch = [], []
+        for _ in range(rounds):
+            for fn, out in ((run_xp, t_xp), (run_torch, t_torch)):
+                t = CLOCK()
+                fn()
+                out.append(CLOCK() - t)
     return (statistics.median(t_xp), min(t_xp)), (statistics.median(t_torch), min(t_torch))
 
 
