@@ -91,18 +91,23 @@ def forward(x: Any, w: Any, b: Any, has_b: bool, geo: Any, y: Any) -> None:
     merged = dw == 1 and g == 1
     row_pitch = dh * wp * channels  # one window row down, in buf
     plane = oh * ow
-    po = numpy.empty(NR, dtype=numpy.int64)  # where each output's window starts in buf
+    n_blocks = -(-plane // NR)
+    pos = numpy.empty((n_blocks, NR), dtype=numpy.int64)  # where each window starts in buf
+    for t in range(n_blocks):
+        t0 = min(t * NR, plane - NR)
+        for r in range(NR):
+            p, q = divmod(t0 + r, ow)
+            pos[t, r] = (p * sh * wp + q * sw) * channels
+    start = numpy.zeros(NR * co, dtype=x.dtype)  # a block's NR outputs before the sums
+    if has_b:
+        for r in range(NR):
+            start[r * co:(r + 1) * co] = b
     for n in range(n_img):
         _fill(x, n, ph, pw, buf)
-        for t in range(0, plane, NR):
-            t0 = min(t, plane - NR)
-            for r in range(NR):
-                p, q = divmod(t0 + r, ow)
-                po[r] = (p * sh * wp + q * sw) * channels
-            yb = (n * plane + t0) * co
-            for r in range(NR):
-                for o in range(co):
-                    yf[yb + r * co + o] = b[o] if has_b else 0.0
+        for t in range(n_blocks):
+            yb = (n * plane + min(t * NR, plane - NR)) * co
+            yf[yb:yb + NR * co] = start
+            po = pos[t]
             for k in range(g):
                 cb = 0
                 while cb < og:  # blocks of 2 VL channels, then the rest (block)
