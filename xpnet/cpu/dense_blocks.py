@@ -32,7 +32,7 @@ from xpnet.cpu.conv.blocks_ir import NR, VECTOR_BYTES, block
 __all__ = ["NR", "a_b", "at_b", "w_xt"]
 
 #: blocks_ir's revision these loops were compiled with (see xpnet.cpu.conv.blocks).
-BLOCKS_IR_REVISION = 3
+BLOCKS_IR_REVISION = 4
 
 
 @numba.njit(cache=True, nogil=True)
@@ -53,18 +53,17 @@ def w_xt(w: Any, xt: Any, b: Any, has_b: bool, yt: Any, o0: int, o1: int) -> Non
 
 
 @numba.njit(cache=True, nogil=True)
-def _rows(af: Any, bf: Any, c: Any, po: Any, rb: int, taps: int, aks: int, vl: int) -> None:
+def _rows(af: Any, bf: Any, c: Any, po: Any, rb: int, taps: int, aks: int, vl: int,
+          zeros: Any) -> None:
     """Rows rb .. rb + NR of c (R, P) = the block's sums over ``taps`` terms,
-    c[rb + r, p] = sum_t af[po[r] + t aks] bf[t P + p], b a (T, P) matrix: the rows set
-    to zero, then one block per 2 VL columns (then the rest: blocks_ir.block)."""
+    c[rb + r, p] = sum_t af[po[r] + t aks] bf[t P + p], b a (T, P) matrix: one block per
+    2 VL columns (then the rest: blocks_ir.block), its sums started from ``zeros`` (P,)."""
     p = c.shape[1]
     cf = c.reshape(-1)
-    for r in range(NR):
-        c[rb + r, :] = 0
     p0 = 0
     while p0 < p:
         p0 += block(p - p0, vl, af, bf, cf, po, 1, taps, 0, 0, aks, p0, 0, p,
-                    rb * p + p0, p)
+                    rb * p + p0, p, zeros, p0, 0)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -76,11 +75,12 @@ def _products(a: Any, b: Any, c: Any, r0: int, r1: int, row_step: int, tap_step:
     vl = VECTOR_BYTES // a.itemsize
     af, bf = a.reshape(-1), b.reshape(-1)
     po = numpy.empty(NR, dtype=numpy.int64)
+    zeros = numpy.zeros(c.shape[1], dtype=c.dtype)
     for r in range(r0, r1, NR):
         rb = min(r, r1 - NR)
         for i in range(NR):
             po[i] = (rb + i) * row_step  # where row rb + i's terms start in a
-        _rows(af, bf, c, po, rb, taps, tap_step, vl)
+        _rows(af, bf, c, po, rb, taps, tap_step, vl, zeros)
 
 
 @numba.njit(cache=True, nogil=True)

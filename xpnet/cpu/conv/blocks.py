@@ -43,7 +43,7 @@ __all__ = ["NR", "VECTOR_BYTES", "forward", "lanes", "run_forward", "run_param_g
            "tap_rows", "weight_grad"]
 
 #: blocks_ir's revision these loops were compiled with (3: half-width rests).
-BLOCKS_IR_REVISION = 3
+BLOCKS_IR_REVISION = 4
 
 
 def tap_rows(kh: int, kw: int, cg: int, bias: bool) -> tuple[int, int]:
@@ -98,29 +98,30 @@ def forward(x: Any, w: Any, b: Any, has_b: bool, geo: Any, y: Any) -> None:
         for r in range(NR):
             p, q = divmod(t0 + r, ow)
             pos[t, r] = (p * sh * wp + q * sw) * channels
-    start = numpy.zeros(NR * co, dtype=x.dtype)  # a block's NR outputs before the sums
+    start = numpy.zeros(co, dtype=x.dtype)  # every output row before the sums
     if has_b:
-        for r in range(NR):
-            start[r * co:(r + 1) * co] = b
+        start[:] = b
     for n in range(n_img):
         _fill(x, n, ph, pw, buf)
         for t in range(n_blocks):
             yb = (n * plane + min(t * NR, plane - NR)) * co
-            yf[yb:yb + NR * co] = start
             po = pos[t]
             for k in range(g):
                 cb = 0
                 while cb < og:  # blocks of 2 VL channels, then the rest (block)
                     c_off = yb + k * og + cb
-                    if merged:  # the window's kh runs of kw C taps
+                    if merged:  # the window's kh runs of kw C taps, from the bias
                         width = block(og - cb, vl, buf, wf, yf, po, kh, kw * channels, 0,
-                                       row_pitch, 1, cb, kw * channels * og, og, c_off, co)
-                    else:  # kw runs of Cg taps per window row
+                                      row_pitch, 1, cb, kw * channels * og, og, c_off, co,
+                                      start, k * og + cb, 0)
+                    else:  # kw runs of Cg taps per window row, the first from the bias
                         for i in range(kh):
                             width = block(og - cb, vl, buf, wf, yf, po, kw, cg,
-                                           i * row_pitch + k * cg, dw * channels, 1,
-                                           ((k * kh + i) * kw * cg) * og + cb, cg * og, og,
-                                           c_off, co)
+                                          i * row_pitch + k * cg, dw * channels, 1,
+                                          ((k * kh + i) * kw * cg) * og + cb, cg * og, og,
+                                          c_off, co, start if i == 0 else yf,
+                                          k * og + cb if i == 0 else c_off,
+                                          0 if i == 0 else co)
                     cb += width
 
 
@@ -171,7 +172,7 @@ def weight_grad(x: Any, gy: Any, geo: Any, kh: int, kw: int, g: int, bias: bool,
                 while cb < og:  # blocks of 2 VL channels, then the rest (block)
                     cb += block(og - cb, vl, buf, gyf, gwf, pos[k, t], oh, ow, 0,
                                 sh * wp * channels, sw * channels, gy0 + k * og + cb,
-                                ow * co, co, row0 + cb, og)
+                                ow * co, co, row0 + cb, og, gwf, row0 + cb, og)
 
 
 def run_forward(x: Any, w: Any, b: Any, geo: Geometry) -> Any:

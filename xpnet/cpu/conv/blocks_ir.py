@@ -111,22 +111,27 @@ def _make_block(nv: int, split: int = 1, masked: bool = False) -> Any:
     nv vectors of VL / split lanes (split 2: half-width vectors, for a last VL / 2 output
     channels; ``masked``: the last vector holds only ``tail`` lanes).
 
-    ``block(a, b, c, po, m, k, a_off, ams, aks, b_off, bms, bks, c_off, crs)`` adds, for
-    r < NR and lanes l < nv VL / split (masked: l < (nv - 1) VL + tail),
+    ``block(a, b, c, po, m, k, a_off, ams, aks, b_off, bms, bks, c_off, crs, s, s_off,
+    srs)`` sets, for r < NR and lanes l < nv VL / split (masked: l < (nv - 1) VL + tail),
 
-        c[c_off + r crs + l] += sum_{mi < m, ki < k} a[a_off + mi ams + ki aks + po[r]]
-                                                    * b[b_off + mi bms + ki bks + l];
+        c[c_off + r crs + l] = s[s_off + r srs + l]
+                               + sum_{mi < m, ki < k} a[a_off + mi ams + ki aks + po[r]]
+                                                      * b[b_off + mi bms + ki bks + l];
+
+(s = c, s_off = c_off, srs = crs: c +=; srs = 0: every row starts from one vector of s,
+a bias, with no store of it to c first: a masked load right after stores to the same
+lanes would wait for them);
 
     a, b, c are 1-D C-contiguous arrays of one float dtype, po (NR,) int64 the rows'
     offsets into a; the offsets are element indices and are not checked (the callers'
     loops keep them in bounds). A masked block takes ``tail`` (1 <= tail <= VL) after
-    ``crs``, and reads and writes no lane past it.
+    ``srs``, and reads and writes no lane past it.
     """
 
     def block(typingctx, a, b, c, po, m, k, a_off, ams, aks, b_off, bms, bks, c_off, crs,
-              *tail):
+              s, s_off, srs, *tail):
         sig = types.void(a, b, c, po, m, k, a_off, ams, aks, b_off, bms, bks, c_off, crs,
-                         *tail)
+                         s, s_off, srs, *tail)
 
         def codegen(context, builder, sig, args):
             dt = sig.args[0].dtype
@@ -139,7 +144,9 @@ def _make_block(nv: int, split: int = 1, masked: bool = False) -> Any:
                 for t, v in zip(sig.args[:4], args[:4])
             )
             m_, k_, a_off_, ams_, aks_, b_off_, bms_, bks_, c_off_, crs_ = args[4:14]
-            lanes = _Lanes(builder, vty, args[14] if masked else None)
+            sptr = context.make_array(sig.args[14])(context, builder, args[14]).data
+            s_off_, srs_ = args[15], args[16]
+            lanes = _Lanes(builder, vty, args[17] if masked else None)
             po = [builder.load(builder.gep(pptr, [ir.Constant(i64, r)])) for r in range(NR)]
             fma = cgutils.get_or_insert_function(
                 builder.module, ir.FunctionType(vty, [vty] * 3),
@@ -149,15 +156,15 @@ def _make_block(nv: int, split: int = 1, masked: bool = False) -> Any:
             def vptr(base: Any, index: Any) -> Any:
                 return builder.bitcast(builder.gep(base, [index]), vty.as_pointer())
 
-            def c_index(r: int, v: int) -> Any:
-                row = builder.mul(ir.Constant(i64, r), crs_)
-                return builder.add(builder.add(c_off_, row), ir.Constant(i64, v * vl))
+            def index(off: Any, stride: Any, r: int, v: int) -> Any:
+                row = builder.mul(ir.Constant(i64, r), stride)
+                return builder.add(builder.add(off, row), ir.Constant(i64, v * vl))
 
             last = nv - 1  # the vector a masked block masks
             slots = [[cgutils.alloca_once(builder, vty) for _ in range(nv)] for _ in range(NR)]
             for r in range(NR):
                 for v in range(nv):
-                    value = lanes.load(vptr(cptr, c_index(r, v)), v == last)
+                    value = lanes.load(vptr(sptr, index(s_off_, srs_, r, v)), v == last)
                     builder.store(value, slots[r][v])
             zeros = ir.Constant(ir.VectorType(i32, vl), [0] * vl)
             undef = ir.Constant(vty, ir.Undefined)
@@ -180,8 +187,8 @@ def _make_block(nv: int, split: int = 1, masked: bool = False) -> Any:
                             builder.store(builder.call(fma, [xv, wv[v], builder.load(s)]), s)
             for r in range(NR):
                 for v in range(nv):
-                    lanes.store(builder.load(slots[r][v]), vptr(cptr, c_index(r, v)),
-                                v == last)
+                    lanes.store(builder.load(slots[r][v]),
+                                vptr(cptr, index(c_off_, crs_, r, v)), v == last)
             return context.get_dummy_value()
 
         return sig, codegen
@@ -189,16 +196,16 @@ def _make_block(nv: int, split: int = 1, masked: bool = False) -> Any:
     if masked:  # numba reads the signature's arity: one more argument, the tail
 
         def masked_block(typingctx, a, b, c, po, m, k, a_off, ams, aks, b_off, bms, bks,
-                         c_off, crs, tail):
+                         c_off, crs, s, s_off, srs, tail):
             return block(typingctx, a, b, c, po, m, k, a_off, ams, aks, b_off, bms, bks,
-                         c_off, crs, tail)
+                         c_off, crs, s, s_off, srs, tail)
 
         return intrinsic(masked_block)
 
     def whole_block(typingctx, a, b, c, po, m, k, a_off, ams, aks, b_off, bms, bks, c_off,
-                    crs):
+                    crs, s, s_off, srs):
         return block(typingctx, a, b, c, po, m, k, a_off, ams, aks, b_off, bms, bks, c_off,
-                     crs)
+                     crs, s, s_off, srs)
 
     return intrinsic(whole_block)
 
@@ -219,27 +226,29 @@ HALF_RESTS = _llvm.get_host_cpu_name().startswith("znver")
 
 @numba.njit(cache=True, nogil=True, inline="always")
 def block(left: int, vl: int, a: Any, b: Any, c: Any, po: Any, m: int, k: int, a_off: int,
-          ams: int, aks: int, b_off: int, bms: int, bks: int, c_off: int, crs: int) -> int:
+          ams: int, aks: int, b_off: int, bms: int, bks: int, c_off: int, crs: int, s: Any,
+          s_off: int, srs: int) -> int:
     """The widest block that fits ``left`` (>= 1) output channels, run with the blocks'
-    arguments; returns its width: 2 VL, else all of ``left`` in a masked 2-vector block
-    (VL < left < 2 VL; three half-width vectors up to 1.5 VL with :data:`HALF_RESTS`),
-    VL, VL / 2, or all of ``left`` in a masked 1-vector block."""
+    arguments (:func:`_make_block`); returns its width: 2 VL, else all of ``left`` in a
+    masked 2-vector block (VL < left < 2 VL; three half-width vectors up to 1.5 VL with
+    :data:`HALF_RESTS`), VL, VL / 2, or all of ``left`` in a masked 1-vector block."""
     if left >= 2 * vl:
-        _block2(a, b, c, po, m, k, a_off, ams, aks, b_off, bms, bks, c_off, crs)
+        _block2(a, b, c, po, m, k, a_off, ams, aks, b_off, bms, bks, c_off, crs, s, s_off, srs)
         return 2 * vl
     if left > vl and HALF_RESTS and 2 * left <= 3 * vl:
         _block3_half_masked(a, b, c, po, m, k, a_off, ams, aks, b_off, bms, bks, c_off, crs,
-                            left - vl)
+                            s, s_off, srs, left - vl)
         return left
     if left > vl:
         _block2_masked(a, b, c, po, m, k, a_off, ams, aks, b_off, bms, bks, c_off, crs,
-                       left - vl)
+                       s, s_off, srs, left - vl)
         return left
     if left == vl:
-        _block1(a, b, c, po, m, k, a_off, ams, aks, b_off, bms, bks, c_off, crs)
+        _block1(a, b, c, po, m, k, a_off, ams, aks, b_off, bms, bks, c_off, crs, s, s_off, srs)
         return vl
     if left == vl // 2:
-        _block_half(a, b, c, po, m, k, a_off, ams, aks, b_off, bms, bks, c_off, crs)
+        _block_half(a, b, c, po, m, k, a_off, ams, aks, b_off, bms, bks, c_off, crs, s, s_off, srs)
         return vl // 2
-    _block1_masked(a, b, c, po, m, k, a_off, ams, aks, b_off, bms, bks, c_off, crs, left)
+    _block1_masked(a, b, c, po, m, k, a_off, ams, aks, b_off, bms, bks, c_off, crs, s, s_off,
+                   srs, left)
     return left
