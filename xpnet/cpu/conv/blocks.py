@@ -42,7 +42,7 @@ from xpnet.cpu.threads import ordered_sum, parallel_slices
 __all__ = ["NR", "VECTOR_BYTES", "forward", "lanes", "run_forward", "run_param_grads",
            "tap_rows", "weight_grad"]
 
-#: blocks_ir's revision these loops were compiled with (3: half-width rests).
+#: blocks_ir's revision these loops were compiled with (4: sums started from s).
 BLOCKS_IR_REVISION = 4
 
 

@@ -118,9 +118,9 @@ def _make_block(nv: int, split: int = 1, masked: bool = False) -> Any:
                                + sum_{mi < m, ki < k} a[a_off + mi ams + ki aks + po[r]]
                                                       * b[b_off + mi bms + ki bks + l];
 
-(s = c, s_off = c_off, srs = crs: c +=; srs = 0: every row starts from one vector of s,
-a bias, with no store of it to c first: a masked load right after stores to the same
-lanes would wait for them);
+    (s = c, s_off = c_off, srs = crs: c +=; srs = 0: every row starts from one vector of
+    s, a bias, with no store of it to c first: a masked load right after stores to the
+    same lanes would wait for them);
 
     a, b, c are 1-D C-contiguous arrays of one float dtype, po (NR,) int64 the rows'
     offsets into a; the offsets are element indices and are not checked (the callers'
