@@ -108,6 +108,51 @@ def test_forward_blocks_equals_the_product_for_any_cut(dtype, m, k, o):
             numpy.testing.assert_array_equal(y, outs[0])
 
 
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
+@pytest.mark.parametrize(("rows", "cols"), [(1, 1), (16, 16), (37, 53), (64, 784), (8, 3)])
+def test_transpose_in_tiles_equals_the_transpose(dtype, rows, cols):
+    """at[c0:c1, r0:r1] = a[r0:r1, c0:c1]^T through VL x VL register tiles and the
+    value-by-value edges, for ranges on and off the tiles; nothing else of at written."""
+    kernels = pytest.importorskip("xpnet.cpu.dense_blocks")
+    a = numpy.random.default_rng(9).standard_normal((rows, cols)).astype(dtype)
+    for r0, r1, c0, c1 in ((0, rows, 0, cols), (rows // 3, rows, cols // 5, cols - cols // 4)):
+        at = numpy.full((cols, rows), -7.0, dtype=dtype)
+        kernels.transpose(a, at, r0, r1, c0, c1)
+        want = numpy.full((cols, rows), -7.0, dtype=dtype)
+        want[c0:c1, r0:r1] = a[r0:r1, c0:c1].T
+        numpy.testing.assert_array_equal(at, want)
+
+
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
+@pytest.mark.parametrize(("m", "k", "o"), [(200, 37, 20), (256, 64, 300)])
+def test_forward_blocks_by_examples_equal_the_product(dtype, m, k, o, monkeypatch):
+    """Enough examples for the split by examples on 1 to 3 threads (each thread
+    transposes its own rows of x): the product, the same bits as the split by outputs
+    (forced with one thread and a raised threshold), and for x given as a transposed
+    view of x^T (a blocks layer's output) no transposed copy at all."""
+    kernels = pytest.importorskip("xpnet.cpu.dense_blocks")
+    pytest.importorskip("threadpoolctl")
+    rng = numpy.random.default_rng(10)
+    x, w, b = (rng.standard_normal(s).astype(dtype) for s in ((m, k), (o, k), (o,)))
+    with cpu.engines(dense="blocks", threads=1):
+        monkeypatch.setattr(dense, "BY_EXAMPLES_MIN_BLOCKS", 10 ** 6)
+        by_outputs = dense.forward_blocks(x, w, b)
+    monkeypatch.undo()
+    tol = 1e-5 if dtype == numpy.float32 else 1e-12
+    numpy.testing.assert_allclose(by_outputs, x.astype(numpy.float64) @ w.T + b,
+                                  rtol=tol, atol=tol * k)
+    for n in (1, 2, 3):
+        assert m >= dense.BY_EXAMPLES_MIN_BLOCKS * 2 * (kernels.VECTOR_BYTES // x.itemsize) * n
+        with cpu.engines(dense="blocks", threads=n, split="always"):
+            numpy.testing.assert_array_equal(dense.forward_blocks(x, w, b), by_outputs)
+            xt = numpy.ascontiguousarray(x.T)
+            monkeypatch.setattr(kernels, "x_w_t", None)  # a transposed copy would fail
+            y = dense.forward_blocks(xt.T, w, b)
+            monkeypatch.undo()
+        numpy.testing.assert_array_equal(y, by_outputs)
+        assert y.T.flags.c_contiguous
+
+
 def test_linear_by_blocks_gradient_checked():
     pytest.importorskip("numba")
     rng = numpy.random.default_rng(7)

@@ -10,8 +10,8 @@ each makes one call into this package for its fast path:
 - ``conv/``: the convolution engines (register blocks, direct sums, im2col + GEMM) and
   the choice among them (:func:`conv_engine` tells which one a shape takes);
 - ``dense.py``: a dense layer's products over the threads, in the orientation BLAS
-  prefers, or by the convolutions' register blocks (``dense_blocks.py``) for small
-  batches;
+  prefers, or by the convolutions' register blocks (``dense_blocks.py``, with the
+  register-tile transpose of ``transpose_ir.py``) for small batches;
 - ``pooling/``, ``relu.py``, ``lrn.py``, ``optim.py``: the compiled paths of pooling,
   ReLU, LRN and the optimisers' updates;
 - ``layout.py``: the channels-last memory the engines hand from op to op;

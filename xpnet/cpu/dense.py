@@ -56,11 +56,16 @@ BLOCKS_MAX_ROWS = 64
 BLOCKS_MIN_OUT = 256
 
 #: Without gradients (inference) the blocks take up to this many examples: an MLP's
-#: inference plan on xpnet's threads with them beats it on OpenBLAS's threads at 128
-#: examples (784-1024-1024-10: 0.86x the time, 784-500-500-10: 0.92x, three processes
-#: each), where a training step loses (1.17x and 1.30x: the step's other products and
-#: passes on y^T's transposed layout).
-BLOCKS_MAX_INFER_ROWS = 128
+#: inference on xpnet's threads with them beats it on OpenBLAS's threads at 128-256
+#: examples (in one process, alternating, median ms, 784-1024-1024-10 at 256: 5.75
+#: against 6.98, 784-500-500-10: 2.10 against 2.25), where a training step loses at 128
+#: and more (784-1024-1024-10 at 256: 21.1 against 17.3 ms: the step's other products
+#: and passes on y^T's transposed layout). At 512-1024 examples the runs disagreed.
+BLOCKS_MAX_INFER_ROWS = 256
+
+#: The blocks' product is cut by examples (:func:`forward_blocks`) from this many
+#: blocks of 2 VL examples per thread on.
+BY_EXAMPLES_MIN_BLOCKS = 2
 
 #: The blocks' product is cut over the threads from this many multiply-adds on.
 BLOCKS_SPLIT_MIN_WORK = 1 << 21
@@ -83,13 +88,18 @@ BLOCKS_FORCED_MIN_OUT = 8
 
 
 def forward_blocks(x2: Any, weight: Any, bias: Any, grad: bool = True) -> Any:
-    """y = x W^T + b as y^T = W x^T by the register blocks, W's rows cut over xpnet's
-    threads (:mod:`xpnet.cpu.dense_blocks`); None where they do not take the product
-    (then nothing was computed): no compiled kernels, or a shape or setting they do not
-    take (:func:`blocks_take`; ``grad``: whether a gradient of this product will be
-    needed).
+    """y = x W^T + b as y^T = W x^T by the register blocks on xpnet's threads
+    (:mod:`xpnet.cpu.dense_blocks`); None where they do not take the product (then
+    nothing was computed): no compiled kernels, or a shape or setting they do not take
+    (:func:`blocks_take`; ``grad``: whether a gradient of this product will be needed).
 
-    The sums do not depend on the cut: each output's runs over ``in`` in order.
+    With at least BY_EXAMPLES_MIN_BLOCKS blocks of 2 VL examples per thread, the threads
+    share out the examples: each transposes its own rows of x into its columns of x^T
+    (in vector registers; none when x is a transposed view of x^T, the output of an
+    earlier layer here) and computes every output for them, so the transposed copy is
+    split too. With fewer examples they share out W's rows, after one transposed copy
+    of x here. The sums do not depend on the cut: each output's runs over ``in`` in
+    order, from the bias.
 
     Shape:
         x2 (M, in), weight (out, in), bias (out,) or None -> y (M, out), the transposed
@@ -100,17 +110,34 @@ def forward_blocks(x2: Any, weight: Any, bias: Any, grad: bool = True) -> Any:
     if kernels is None:
         return None
     w = numpy.ascontiguousarray(weight)  # the parameter itself, as it is C-contiguous
-    xt = numpy.ascontiguousarray(x2.T)  # (in, M); no copy when x2 is a transposed view
     b = numpy.ascontiguousarray(bias) if bias is not None else w[0]  # unread without a bias
+    has_b = bias is not None
     yt = numpy.empty((out, M), dtype=x2.dtype)  # (out, M) = W x^T + b
+    work = M * x2.shape[1] * out
+    gate = None if work >= BLOCKS_SPLIT_MIN_WORK else work
+    vl = kernels.VECTOR_BYTES // x2.dtype.itemsize  # VL: values in one vector register
+    if M >= BY_EXAMPLES_MIN_BLOCKS * 2 * vl * get_num_threads():
+        chained = x2.T.flags.c_contiguous  # x^T as it lies
+        xt = x2.T if chained else numpy.empty((x2.shape[1], M), dtype=x2.dtype)  # (in, M)
+        x = numpy.ascontiguousarray(x2)  # (M, in); unread when chained
+
+        def by_examples(lo: int, hi: int) -> None:
+            p0, p1 = lo * vl, min(hi * vl, M)  # whole vectors of examples, the rest last
+            if chained:
+                kernels.w_xt(w, xt, b, has_b, yt, 0, out, p0, p1)
+            else:
+                kernels.x_w_t(x, w, b, has_b, xt, yt, p0, p1)
+
+        parallel_slices(-(-M // vl), by_examples, numpy, gate)
+        return yt.T
+    xt = numpy.ascontiguousarray(x2.T)  # (in, M); no copy when x2 is a transposed view
     units = out // kernels.NR  # cut at whole blocks; the last slice takes the rest
 
-    def part(lo: int, hi: int) -> None:
-        kernels.w_xt(w, xt, b, bias is not None, yt, lo * kernels.NR,
-                     out if hi == units else hi * kernels.NR)
+    def by_outputs(lo: int, hi: int) -> None:
+        kernels.w_xt(w, xt, b, has_b, yt, lo * kernels.NR,
+                     out if hi == units else hi * kernels.NR, 0, M)
 
-    work = M * x2.shape[1] * out
-    parallel_slices(units, part, numpy, None if work >= BLOCKS_SPLIT_MIN_WORK else work)
+    parallel_slices(units, by_outputs, numpy, gate)
     return yt.T
 
 

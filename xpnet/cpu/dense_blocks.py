@@ -5,11 +5,14 @@ block of :mod:`xpnet.cpu.conv.blocks_ir` keeps NR rows of y^T (NR outputs) by 2 
 columns (examples) in vector registers and, for each of the ``in`` terms k, broadcasts
 the NR weights W[o, k] and multiply-adds them with the examples' inputs x^T[k, :]:
 
-    y^T[o0 + r, m0 + l] = (sum_k W[o0 + r, k] x^T[k, m0 + l]) + b[o0 + r].
+    y^T[o0 + r, m0 + l] = b[o0 + r] + sum_k W[o0 + r, k] x^T[k, m0 + l].
 
-W is read once, straight from the parameter (no packed copy, unlike a BLAS GEMM, whose
-packing dominates at these sizes), x^T stays in the cache, and every output's sum runs
-over k in order in one lane, so the result is the same for any cut over the threads and
+x arrives as (M, in): its transposed copy is made in VL x VL tiles in vector registers
+(:func:`transpose`, :mod:`xpnet.cpu.transpose_ir`), by each thread for its own examples
+when the threads share out the examples (:func:`x_w_t`). W is read straight from the
+parameter (no packed copy, unlike a BLAS GEMM, whose packing dominates at these sizes),
+x^T stays in the cache, and every output's sum runs over k in order in one lane, from
+the bias, so the result is the same for any cut over the threads and
 any block width. The backward pair is the same block with other strides: dE/dx = dE/dy W
 (:func:`a_b`, rows of dE/dy broadcast) and dE/dW = (dE/dy)^T x (:func:`at_b`, columns of
 dE/dy broadcast), neither with a transposed copy. Against OpenBLAS on the same threads:
@@ -17,7 +20,8 @@ dE/dy broadcast), neither with a transposed copy. Against OpenBLAS on the same t
 (docs/benchmarks.md, "Engine thresholds").
 
 numba caches these loops keyed on this file alone, and they inline the blocks of
-``blocks_ir.py``: a change there must come with a change here (the revision below).
+``blocks_ir.py`` and the tile of ``transpose_ir.py``: a change there must come with a
+change here (the revisions below).
 """
 
 from __future__ import annotations
@@ -28,28 +32,75 @@ import numba
 import numpy
 
 from xpnet.cpu.conv.blocks_ir import NR, VECTOR_BYTES, block
+from xpnet.cpu.transpose_ir import tile
 
-__all__ = ["NR", "a_b", "at_b", "w_xt"]
+__all__ = ["NR", "VECTOR_BYTES", "a_b", "at_b", "transpose", "w_xt", "x_w_t"]
 
 #: blocks_ir's revision these loops were compiled with (see xpnet.cpu.conv.blocks).
 BLOCKS_IR_REVISION = 4
+#: transpose_ir's revision these loops were compiled with.
+TRANSPOSE_IR_REVISION = 1
 
 
 @numba.njit(cache=True, nogil=True)
-def w_xt(w: Any, xt: Any, b: Any, has_b: bool, yt: Any, o0: int, o1: int) -> None:
-    """yt[o0:o1] = W[o0:o1] x^T (+ b[o0:o1] per row), by register blocks.
+def w_xt(w: Any, xt: Any, b: Any, has_b: bool, yt: Any, o0: int, o1: int, p0: int,
+         p1: int) -> None:
+    """yt[o0:o1, p0:p1] = W[o0:o1] x^T[:, p0:p1] (+ b[o0:o1] per row), by register blocks.
 
     w (out, in), xt (in, M) and yt (out, M) C-contiguous, b (out,) (unread without
-    ``has_b``); o1 - o0 >= NR. The sums as :func:`a_b`'s (W's rows broadcast against
-    2 VL examples), then the bias added to each row, as after BLAS's product.
+    ``has_b``); o1 - o0 >= NR. For each NR outputs (the last block shifted back to end at
+    o1, its first rows computed again to the same bits), W's rows broadcast against
+    2 VL examples at a time, each sum started from the bias (a panel of NR x 2 VL
+    copies, made once per NR outputs) and run over ``in`` in order.
     """
-    a_b(w, xt, yt, o0, o1)
-    if has_b:
-        for o in range(o0, o1):
-            row = yt[o]
-            bias = b[o]
-            for m in range(row.size):
-                row[m] += bias
+    n_in = w.shape[1]
+    m = xt.shape[1]
+    vl = VECTOR_BYTES // w.itemsize
+    pw = 2 * vl  # the widest block's examples
+    wf, xf, yf = w.reshape(-1), xt.reshape(-1), yt.reshape(-1)
+    po = numpy.empty(NR, dtype=numpy.int64)
+    start = numpy.zeros(NR * pw, dtype=yt.dtype)  # row r: pw copies of b[rb + r]
+    for r in range(o0, o1, NR):
+        rb = min(r, o1 - NR)
+        for i in range(NR):
+            po[i] = (rb + i) * n_in  # where output rb + i's weights start in w
+            if has_b:
+                start[i * pw:(i + 1) * pw] = b[rb + i]
+        p = p0
+        while p < p1:
+            p += block(min(p1 - p, pw), vl, wf, xf, yf, po, 1, n_in, 0, 0, 1, p, 0, m,
+                       rb * m + p, m, start, 0, pw)
+
+
+@numba.njit(cache=True, nogil=True)
+def transpose(a: Any, at: Any, r0: int, r1: int, c0: int, c1: int) -> None:
+    """at[c0:c1, r0:r1] = a[r0:r1, c0:c1]^T: a (R, C) and at (C, R) C-contiguous. Tiles
+    of VL x VL in vector registers (:func:`xpnet.cpu.transpose_ir.tile`), the edges
+    value by value."""
+    n_r, n_c = a.shape
+    vl = VECTOR_BYTES // a.itemsize
+    af, tf = a.reshape(-1), at.reshape(-1)
+    c_end = c0 + (c1 - c0) - (c1 - c0) % vl  # columns in whole tiles
+    r = r0
+    while r + vl <= r1:
+        for c in range(c0, c_end, vl):
+            tile(af, r * n_c + c, n_c, tf, c * n_r + r, n_r)
+        for c in range(c_end, c1):
+            for i in range(r, r + vl):
+                at[c, i] = a[i, c]
+        r += vl
+    for i in range(r, r1):
+        for c in range(c0, c1):
+            at[c, i] = a[i, c]
+
+
+@numba.njit(cache=True, nogil=True)
+def x_w_t(x: Any, w: Any, b: Any, has_b: bool, xt: Any, yt: Any, p0: int, p1: int) -> None:
+    """yt[:, p0:p1] = W x[p0:p1]^T (+ b per row): examples p0 .. p1 of x (M, in)
+    transposed into xt[:, p0:p1] (in, M), then :func:`w_xt` over every output. One
+    thread's part of a split by examples: it reads and writes only its own columns."""
+    transpose(x, xt, p0, p1, 0, x.shape[1])
+    w_xt(w, xt, b, has_b, yt, 0, w.shape[0], p0, p1)
 
 
 @numba.njit(cache=True, nogil=True)
