@@ -110,11 +110,69 @@ def test_a_forked_child_splits_on_its_own_pool():
 
 
 def test_finish_and_wait_reports_a_sleeping_caller_and_a_next_task():
-    flags = numpy.zeros(4 * 8, dtype=numpy.int64)  # done 0, asleep 8, go 16
-    assert spin_kernels.finish_and_wait(flags, 0, 5, 8, 16, 1, 10) == 0  # no next task
+    flags = numpy.zeros(6 * 8, dtype=numpy.int64)  # done 0, asleep 8, go 16, sig 24, released 32
+    assert spin_kernels.finish_and_wait(flags, 0, 5, 8, 16, 1, 10, 24, 32) == 0  # no next task
     assert flags[0] == 5
     flags[16] = 1
-    assert spin_kernels.finish_and_wait(flags, 0, 6, 8, 16, 1, 10) == 1
+    assert spin_kernels.finish_and_wait(flags, 0, 6, 8, 16, 1, 10, 24, 32) == 1
     assert not spin_kernels.mark_asleep(flags, 8, 0, 7)  # done is 6: the caller sleeps
-    assert spin_kernels.finish_and_wait(flags, 0, 7, 8, 16, 1, 10) == 2  # so wake it
+    assert spin_kernels.finish_and_wait(flags, 0, 7, 8, 16, 1, 10, 24, 32) == 2  # so wake it
     assert spin_kernels.mark_asleep(flags, 8, 0, 7)
+
+
+def test_wait_go_waits_for_the_callers_release_in_a_signalled_run_only():
+    flags = numpy.zeros(4 * 8, dtype=numpy.int64)  # go 0, sig 8, released 16
+    flags[0] = 3
+    assert spin_kernels.wait_go(flags, 0, 3, 1 << 40, 8, 16)  # run 3 not signalled: at once
+    flags[8] = 3  # run 3 signalled: the worker waits for the caller's release of the GIL
+    timer = threading.Timer(0.05, flags.__setitem__, (16, 3))
+    start = time.perf_counter()
+    timer.start()
+    assert spin_kernels.wait_go(flags, 0, 3, 1 << 40, 8, 16)
+    assert time.perf_counter() - start >= 0.04
+    timer.join()
+    assert not spin_kernels.wait_go(flags, 0, 4, 100, 8, 16)  # no run 4 yet
+
+
+def test_yield_gil_releases_then_waits_for_started_or_done():
+    flags = numpy.zeros(4 * 8, dtype=numpy.int64)  # released 0, started 8, done 16
+    assert not spin_kernels.yield_gil(flags, 0, 8, 16, 2, 100)
+    assert flags[0] == 2
+    flags[16] = 2  # a task that ended (or failed) before its kernel: no wait
+    assert spin_kernels.yield_gil(flags, 0, 8, 16, 2, 1 << 40)
+    timer = threading.Timer(0.02, spin_kernels.signal, (flags, 8, 3))
+    timer.start()
+    assert spin_kernels.yield_gil(flags, 0, 8, 16, 3, 1 << 40)
+    timer.join()
+
+
+def test_a_signalled_run_starts_its_own_slice_after_the_workers_kernel(monkeypatch):
+    """The worker's kernel signals (kernel_signal's counter) before the caller's own
+    slice runs; a task that fails before signalling does not hang the caller; outside a
+    task, kernel_signal is a scratch counter."""
+    monkeypatch.setattr(_pool, "WORKER_SPINS", 2_000_000)  # spinning, not asleep, here
+    monkeypatch.setattr(_pool, "START_SPINS", 1 << 40)
+    pool = _pool.SpinPool(1, spin_kernels.wait_for, spin_kernels)
+    seen = []
+
+    def task():
+        flags, index, seq = _pool.kernel_signal()
+        spin_kernels.signal(flags, index, seq)
+        return index, seq
+
+    def own():
+        seen.append(int(pool._flags[pool._started_index(0)]))
+        return pool._seq
+
+    pool.run_with([lambda: None], lambda: None)  # the worker now spins for the next run
+    for _ in range(20):
+        seq, (index, wseq) = pool.run_with([task], own, signalled=True)
+        assert (index, wseq) == (pool._started_index(0), seq) and seen[-1] == seq
+
+    def bad():
+        raise ValueError("before the kernel")
+
+    with pytest.raises(ValueError, match="before the kernel"):
+        pool.run_with([bad], lambda: None, signalled=True)
+    flags, index, seq = _pool.kernel_signal()
+    assert (index, seq) == (0, 0) and flags is not pool._flags

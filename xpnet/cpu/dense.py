@@ -24,6 +24,7 @@ from xpnet.cpu.threads import (
     SPLIT_MIN_WORK,
     blas_controller,
     get_num_threads,
+    kernel_signal,
     parallel_slices,
     slices,
     splitting_here,
@@ -124,20 +125,20 @@ def forward_blocks(x2: Any, weight: Any, bias: Any, grad: bool = True) -> Any:
         def by_examples(lo: int, hi: int) -> None:
             p0, p1 = lo * vl, min(hi * vl, M)  # whole vectors of examples, the rest last
             if chained:
-                kernels.w_xt(w, xt, b, has_b, yt, 0, out, p0, p1)
+                kernels.w_xt(w, xt, b, has_b, yt, 0, out, p0, p1, *kernel_signal())
             else:
-                kernels.x_w_t(x, w, b, has_b, xt, yt, p0, p1)
+                kernels.x_w_t(x, w, b, has_b, xt, yt, p0, p1, *kernel_signal())
 
-        parallel_slices(-(-M // vl), by_examples, numpy, gate)
+        parallel_slices(-(-M // vl), by_examples, numpy, gate, signalled=True)
         return yt.T
     xt = numpy.ascontiguousarray(x2.T)  # (in, M); no copy when x2 is a transposed view
     units = out // kernels.NR  # cut at whole blocks; the last slice takes the rest
 
     def by_outputs(lo: int, hi: int) -> None:
         kernels.w_xt(w, xt, b, has_b, yt, lo * kernels.NR,
-                     out if hi == units else hi * kernels.NR, 0, M)
+                     out if hi == units else hi * kernels.NR, 0, M, *kernel_signal())
 
-    parallel_slices(units, by_outputs, numpy, gate)
+    parallel_slices(units, by_outputs, numpy, gate, signalled=True)
     return yt.T
 
 
@@ -193,8 +194,9 @@ def backward_blocks(gy2: Any, weight: Any, x2: Any, need_x: bool, need_w: bool) 
         tasks += [functools.partial(kernels.at_b, g, x, gw, lo, hi)
                   for lo, hi in _block_slices(out, parts, nr)]
     work = M * out * n_in * (need_x + need_w)
-    parallel_slices(len(tasks), lambda lo, hi: [task() for task in tasks[lo:hi]], numpy,
-                    None if work >= BLOCKS_SPLIT_MIN_WORK else work)
+    parallel_slices(len(tasks),
+                    lambda lo, hi: [task(*kernel_signal()) for task in tasks[lo:hi]], numpy,
+                    None if work >= BLOCKS_SPLIT_MIN_WORK else work, signalled=True)
     return gx, gw
 
 

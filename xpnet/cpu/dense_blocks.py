@@ -32,6 +32,7 @@ import numba
 import numpy
 
 from xpnet.cpu.conv.blocks_ir import NR, VECTOR_BYTES, block
+from xpnet.cpu.spin_kernels import signal
 from xpnet.cpu.transpose_ir import tile
 
 __all__ = ["NR", "VECTOR_BYTES", "a_b", "at_b", "transpose", "w_xt", "x_w_t"]
@@ -44,7 +45,7 @@ TRANSPOSE_IR_REVISION = 1
 
 @numba.njit(cache=True, nogil=True)
 def w_xt(w: Any, xt: Any, b: Any, has_b: bool, yt: Any, o0: int, o1: int, p0: int,
-         p1: int) -> None:
+         p1: int, flags: Any, index: int, seq: int) -> None:
     """yt[o0:o1, p0:p1] = W[o0:o1] x^T[:, p0:p1] (+ b[o0:o1] per row), by register blocks.
 
     w (out, in), xt (in, M) and yt (out, M) C-contiguous, b (out,) (unread without
@@ -53,6 +54,7 @@ def w_xt(w: Any, xt: Any, b: Any, has_b: bool, yt: Any, o0: int, o1: int, p0: in
     2 VL examples at a time, each sum started from the bias (a panel of NR x 2 VL
     copies, made once per NR outputs) and run over ``in`` in order.
     """
+    signal(flags, index, seq)  # the GIL is free (a signalled split)
     n_in = w.shape[1]
     m = xt.shape[1]
     vl = VECTOR_BYTES // w.itemsize
@@ -95,12 +97,15 @@ def transpose(a: Any, at: Any, r0: int, r1: int, c0: int, c1: int) -> None:
 
 
 @numba.njit(cache=True, nogil=True)
-def x_w_t(x: Any, w: Any, b: Any, has_b: bool, xt: Any, yt: Any, p0: int, p1: int) -> None:
+def x_w_t(x: Any, w: Any, b: Any, has_b: bool, xt: Any, yt: Any, p0: int, p1: int,
+          flags: Any, index: int, seq: int) -> None:
     """yt[:, p0:p1] = W x[p0:p1]^T (+ b per row): examples p0 .. p1 of x (M, in)
     transposed into xt[:, p0:p1] (in, M), then :func:`w_xt` over every output. One
-    thread's part of a split by examples: it reads and writes only its own columns."""
+    thread's part of a split by examples: it reads and writes only its own columns.
+    First :func:`~xpnet.cpu.spin_kernels.signal` (flags, index, seq): the GIL is free."""
+    signal(flags, index, seq)
     transpose(x, xt, p0, p1, 0, x.shape[1])
-    w_xt(w, xt, b, has_b, yt, 0, w.shape[0], p0, p1)
+    w_xt(w, xt, b, has_b, yt, 0, w.shape[0], p0, p1, flags, index, seq)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -135,7 +140,7 @@ def _products(a: Any, b: Any, c: Any, r0: int, r1: int, row_step: int, tap_step:
 
 
 @numba.njit(cache=True, nogil=True)
-def a_b(a: Any, b: Any, c: Any, r0: int, r1: int) -> None:
+def a_b(a: Any, b: Any, c: Any, r0: int, r1: int, flags: Any, index: int, seq: int) -> None:
     """c[r0:r1] = a[r0:r1] b, by register blocks: a (R, T), b (T, P), c (R, P)
     C-contiguous; r1 - r0 >= NR.
 
@@ -143,11 +148,12 @@ def a_b(a: Any, b: Any, c: Any, r0: int, r1: int) -> None:
     transposed copy: NR rows of a broadcast against 2 VL columns of b, summed over t in
     order.
     """
+    signal(flags, index, seq)  # the GIL is free (a signalled split)
     _products(a, b, c, r0, r1, a.shape[1], 1, a.shape[1])
 
 
 @numba.njit(cache=True, nogil=True)
-def at_b(a: Any, b: Any, c: Any, r0: int, r1: int) -> None:
+def at_b(a: Any, b: Any, c: Any, r0: int, r1: int, flags: Any, index: int, seq: int) -> None:
     """c[r0:r1] = (a^T b)[r0:r1], by register blocks: a (T, R), b (T, P), c (R, P)
     C-contiguous; r1 - r0 >= NR.
 
@@ -155,4 +161,5 @@ def at_b(a: Any, b: Any, c: Any, r0: int, r1: int) -> None:
     transposed copy: NR columns of a (NR outputs of each example) broadcast against 2 VL
     columns of b, summed over the examples t in order.
     """
+    signal(flags, index, seq)  # the GIL is free (a signalled split)
     _products(a, b, c, r0, r1, 1, a.shape[1], a.shape[0])

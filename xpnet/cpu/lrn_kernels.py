@@ -19,7 +19,8 @@ from typing import Any
 import numba
 import numpy
 
-from xpnet.cpu.threads import parallel_slices, worth_splitting
+from xpnet.cpu.spin_kernels import signal
+from xpnet.cpu.threads import kernel_signal, parallel_slices, worth_splitting
 
 _serial = numba.njit(cache=True, nogil=True)
 
@@ -38,12 +39,13 @@ def _neg_power(s: Any, beta: Any, one: Any) -> Any:
 
 
 @_serial
-def _forward_rows(x: Any, before: int, after: int, scale: Any, k: Any, beta: Any, one: Any,
-                  y: Any, s: Any, p: Any, r0: int, r1: int) -> None:
+def _forward_rows(x: Any, before: int, after: int, scale: Any, k: Any, beta: Any, one: Any, y: Any,
+                  s: Any, p: Any, r0: int, r1: int, flags: Any, index: int, seq: int) -> None:
     """Rows r0..r1-1 of x (P, C): s = k + scale * window sum of x^2, p = s^-beta, y = x p.
 
     The scalars come in x's dtype, so that the arithmetic stays in it.
     """
+    signal(flags, index, seq)  # the GIL is free (a signalled split)
     c_all = x.shape[1]
     for r in range(r0, r1):
         row = x[r]
@@ -81,13 +83,14 @@ def _window_sum(v: Any, before: int, after: int, pad: Any, out: Any) -> None:
 
 @_serial
 def _backward_rows(gy: Any, x: Any, s: Any, p: Any, before: int, after: int, coef: Any,
-                   gx: Any, r0: int, r1: int) -> None:
+                   gx: Any, r0: int, r1: int, flags: Any, index: int, seq: int) -> None:
     """gx = (window sum of t) x coef + gy p, t = gy x p / s, for rows r0..r1-1.
 
     ``before``/``after`` are those of the transposed window (the forward's swapped).
     The window sum runs over a zero-padded copy of t, without bounds (a quarter faster
     than the bounded loops of the forward).
     """
+    signal(flags, index, seq)  # the GIL is free (a signalled split)
     c_all = x.shape[1]
     t = numpy.empty(c_all, dtype=x.dtype)  # this call's own scratch rows
     back = numpy.empty(c_all, dtype=x.dtype)
@@ -103,7 +106,7 @@ def _backward_rows(gy: Any, x: Any, s: Any, p: Any, before: int, after: int, coe
 def _run(rows: int, work: int, kernel: Any) -> None:
     """``kernel(r0, r1)`` over all rows, in slices on xpnet's threads when it pays."""
     if worth_splitting(work, PARALLEL_WORK):
-        parallel_slices(rows, kernel)
+        parallel_slices(rows, kernel, signalled=True)
     else:
         kernel(0, rows)
 
@@ -114,7 +117,8 @@ def forward(x: Any, size: int, alpha: float, beta: float, k: float) -> tuple[Any
     y, s, p = (numpy.empty_like(x) for _ in range(3))
     before, after = size // 2, (size - 1) // 2
     _run(x.shape[0], x.size * size, lambda r0, r1: _forward_rows(
-        x, before, after, t(alpha / size), t(k), t(beta), t(1), y, s, p, r0, r1))
+        x, before, after, t(alpha / size), t(k), t(beta), t(1), y, s, p, r0, r1,
+        *kernel_signal()))
     return y, s, p
 
 
@@ -125,5 +129,6 @@ def backward(gy: Any, x: Any, s: Any, p: Any, size: int, alpha: float,
     gx = numpy.empty_like(x)
     before, after = (size - 1) // 2, size // 2  # the transposed window
     _run(x.shape[0], x.size * size,
-         lambda r0, r1: _backward_rows(gy, x, s, p, before, after, coef, gx, r0, r1))
+         lambda r0, r1: _backward_rows(gy, x, s, p, before, after, coef, gx, r0, r1,
+                                       *kernel_signal()))
     return gx

@@ -21,6 +21,17 @@ atomics, ``spin_kernels.mark_asleep``): stored under the GIL, the caller saw "do
 while the worker still held the GIL and slept on it until the kernel woke it (an empty
 split 57 against 31 us; 0.88-1.01x the step time of the bench networks).
 
+A signalled run (``run_with(..., signalled=True)``, for tasks whose work is one compiled
+kernel that calls :func:`xpnet.cpu.spin_kernels.signal` with :func:`kernel_signal`'s
+arguments first): the caller, once it has stored the tasks, spins with the GIL released
+until each spinning worker has entered its kernel, and only then runs its own slice.
+Without it, the worker that sees its task wants the GIL while the caller still holds it
+(setting up its own slice), sleeps on it, and is woken by the kernel once the caller's
+kernel lets go: its slice started 28 us after the caller's (median, 784 x 100 dense
+blocks at 128 examples; 30-75 us in the bench networks' splits). With it, the worker
+takes the free GIL at once, and the caller takes it back free once the worker's kernel
+has released it.
+
 One caller at a time (a lock): a second thread that splits work
 meanwhile runs its slices in turn after the first.
 
@@ -38,7 +49,7 @@ from typing import Any
 
 import numpy
 
-__all__ = ["CALLER_SPINS", "SpinPool", "WORKER_SPINS"]
+__all__ = ["CALLER_SPINS", "START_SPINS", "SpinPool", "WORKER_SPINS", "kernel_signal"]
 
 #: Reads of its counter a worker makes before sleeping (~0.5 ms at ~24 ns a read, the
 #: yields included, on this Xeon): longer than the gaps between the splits of a step.
@@ -46,7 +57,21 @@ WORKER_SPINS = 20_000
 #: Reads of a worker's "done" counter the caller makes before sleeping (~2.4 ms): its
 #: own slice is done, so it has nothing else to run meanwhile.
 CALLER_SPINS = 100_000
+#: Reads of a worker's "started" counter the caller of a signalled run makes before it
+#: runs its own slice anyway (~0.1 ms): a worker slower to enter its kernel (a loaded
+#: machine) then costs what an unsignalled run costs.
+START_SPINS = 4_000
 _PITCH = 8  # int64s per counter: one 64-byte cache line each, no false sharing
+
+_signal = threading.local()  # .now: this worker's (flags, started index, seq) in a task
+_NO_SIGNAL = (numpy.zeros(1, dtype=numpy.int64), 0, 0)  # outside a worker's task: unread
+
+
+def kernel_signal() -> tuple[Any, int, int]:
+    """``(flags, index, seq)`` for :func:`xpnet.cpu.spin_kernels.signal` in a compiled
+    kernel: in a worker's task of a :class:`SpinPool`, its "started" counter and the
+    run's number; elsewhere a scratch counter that nobody reads."""
+    return getattr(_signal, "now", _NO_SIGNAL)
 
 
 def _mark_py(flags: Any, asleep: int, done: int, seq: int) -> bool:
@@ -66,12 +91,18 @@ class SpinPool:
         self.workers = workers
         self._wait_for = wait_for
         # finish_and_wait / mark_asleep of spin_kernels (the GIL released), or the same
-        # in Python under the GIL
+        # in Python under the GIL; wait_either: None (no signalled runs) without them
         self._finish = spin.finish_and_wait if spin is not None else self._finish_py
         self._mark = spin.mark_asleep if spin is not None else _mark_py
-        # go and done per worker, then the caller's "asleep" on its own line
-        self._flags = numpy.zeros((2 * workers + 1) * _PITCH, dtype=numpy.int64)
+        self._yield_gil = spin.yield_gil if spin is not None else None
+        self._wait_go = spin.wait_go if spin is not None else self._wait_go_py
+        # go and done per worker; the caller's "asleep", the number of the last
+        # signalled run and the run whose GIL the caller released, each on its own line;
+        # then "started" per worker
+        self._flags = numpy.zeros((3 * workers + 3) * _PITCH, dtype=numpy.int64)
         self._asleep = 2 * workers * _PITCH
+        self._sig = self._asleep + _PITCH
+        self._released = self._sig + _PITCH
         self._tasks: list[Callable[[], Any] | None] = [None] * workers
         self._results: list[tuple[bool, Any]] = [(True, None)] * workers
         self._seq = 0
@@ -89,20 +120,34 @@ class SpinPool:
     def _done_index(self, w: int) -> int:
         return (2 * w + 1) * _PITCH
 
-    def run_with(self, calls: list[Callable[[], Any]], own: Callable[[], Any]) -> list[Any]:
+    def _started_index(self, w: int) -> int:
+        return (2 * self.workers + 3 + w) * _PITCH
+
+    def run_with(self, calls: list[Callable[[], Any]], own: Callable[[], Any],
+                 signalled: bool = False) -> list[Any]:
         """Run ``calls[w]`` on worker w (at most ``workers`` calls) and ``own()`` in the
         calling thread meanwhile; return their results, ``own``'s first, once all have
         ended. Every worker is waited for, even when ``own`` raises; then the first
-        exception is raised."""
+        exception is raised. ``signalled``: each call's kernel signals its start (module
+        docstring); ``own`` runs once every spinning worker has, or has ended."""
         with self._lock:
             self._seq += 1
             seq = self._seq
+            flags = self._flags
+            signalled = signalled and self._yield_gil is not None
+            if signalled:
+                flags[self._sig] = seq  # before any "go": a worker that sees it waits
             for w, call in enumerate(calls):
                 self._tasks[w] = call
-                self._flags[self._go_index(w)] = seq
+                flags[self._go_index(w)] = seq
                 if self._worker_asleep[w]:
                     with self._go[w]:
                         self._go[w].notify()
+            if signalled:  # the GIL released till each spinning worker is in its kernel
+                for w in range(len(calls)):
+                    self._yield_gil(flags, self._released, self._started_index(w),
+                                    self._done_index(w), seq,
+                                    0 if self._worker_asleep[w] else START_SPINS)
             try:
                 first = own()
             finally:
@@ -128,9 +173,11 @@ class SpinPool:
     def _work(self, w: int) -> None:
         flags, go, last = self._flags, self._go[w], 0
         index, done = self._go_index(w), self._done_index(w)
+        started = self._started_index(w)
         ready = False  # whether the next task's "go" was seen already
         while True:  # a run that needs fewer workers skips w: wait for any later seq
-            if not ready and not self._wait_for(flags, index, last + 1, WORKER_SPINS):
+            if not ready and not self._wait_go(flags, index, last + 1, WORKER_SPINS, self._sig,
+                                               self._released):
                 with go:
                     self._worker_asleep[w] = True
                     while flags[index] <= last:
@@ -138,18 +185,28 @@ class SpinPool:
                     self._worker_asleep[w] = False
             seq = last = int(flags[index])
             call = self._tasks[w]
+            _signal.now = (flags, started, seq)
             try:
                 self._results[w] = (True, call())
             except BaseException as exc:  # handed to the caller, which raises it
                 self._results[w] = (False, exc)
-            state = self._finish(flags, done, seq, self._asleep, index, last + 1, WORKER_SPINS)
+            finally:
+                _signal.now = _NO_SIGNAL
+            state = self._finish(flags, done, seq, self._asleep, index, last + 1, WORKER_SPINS,
+                                 self._sig, self._released)
             if state == 2:  # the caller sleeps: wake it
                 with self._done:
                     self._done.notify()
             ready = state == 1
 
+    def _wait_go_py(self, flags: Any, go: int, target: int, spins: int, sig: int,
+                    released: int) -> bool:
+        """:func:`~xpnet.cpu.spin_kernels.wait_go` without its wait for the GIL's release
+        (no run is signalled without the compiled spins)."""
+        return self._wait_for(flags, go, target, spins)
+
     def _finish_py(self, flags: Any, done: int, seq: int, asleep: int, go: int,
-                   target: int, spins: int) -> int:
+                   target: int, spins: int, sig: int, released: int) -> int:
         """:func:`~xpnet.cpu.spin_kernels.finish_and_wait` under the GIL."""
         flags[done] = seq
         if flags[asleep]:

@@ -23,7 +23,8 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-__all__ = ["YIELD_EVERY", "finish_and_wait", "mark_asleep", "wait_for"]
+__all__ = ["YIELD_EVERY", "finish_and_wait", "mark_asleep", "signal", "wait_either",
+           "wait_for", "wait_go", "yield_gil"]
 
 _X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686")
 _POSIX = os.name == "posix"  # sched_yield is POSIX's
@@ -121,10 +122,11 @@ def wait_for(flags: Any, index: int, target: int, spins: int) -> bool:
 
 @numba.njit(cache=True, nogil=True)
 def finish_and_wait(flags: Any, done: int, seq: int, asleep: int, go: int, target: int,
-                    spins: int) -> int:
+                    spins: int, sig: int, released: int) -> int:
     """A worker's end of a task and its wait for the next, the GIL released throughout:
     ``flags[done] = seq``, then 2 if the caller sleeps (``flags[asleep]``: the worker
-    must wake it), else 1 if ``flags[go] >= target`` within ``spins`` reads, else 0.
+    must wake it), else 1 if ``flags[go] >= target`` within ``spins`` reads (for a
+    signalled run, once the caller has let go of the GIL: :func:`wait_go`), else 0.
 
     Why in one call: a worker that stored its "done" under the GIL still held the GIL
     when the caller, spinning on that counter, saw it; the caller then slept on the GIL
@@ -135,7 +137,33 @@ def finish_and_wait(flags: Any, done: int, seq: int, asleep: int, go: int, targe
     _store_seq_cst(flags, done, seq)
     if _load_seq_cst(flags, asleep) != 0:
         return 2
-    return 1 if wait_for(flags, go, target, spins) else 0
+    return 1 if wait_go(flags, go, target, spins, sig, released) else 0
+
+
+@numba.njit(cache=True, nogil=True)
+def wait_go(flags: Any, go: int, target: int, spins: int, sig: int, released: int) -> bool:
+    """A worker's wait for its next task: whether ``flags[go] >= target`` within
+    ``spins`` reads (:func:`wait_for`). When the run it sees is a signalled one
+    (``flags[sig]`` at its number), it then spins on until the caller has released the
+    GIL (``flags[released]`` at the run's number, stored by :func:`yield_gil`; at most
+    ``spins`` more reads): taking the GIL while the caller still held it, the worker
+    would sleep on it and be woken by the kernel tens of microseconds later."""
+    if not wait_for(flags, go, target, spins):
+        return False
+    seq = _load_acquire(flags, go)
+    if _load_acquire(flags, sig) == seq:
+        wait_for(flags, released, seq, spins)
+    return True
+
+
+@numba.njit(cache=True, nogil=True)
+def yield_gil(flags: Any, released: int, started: int, done: int, seq: int,
+              spins: int) -> bool:
+    """The caller's side of a signalled run, with the GIL released: ``flags[released] =
+    seq``, then whether the worker has entered its kernel (``flags[started] >= seq``,
+    :func:`signal`) or ended (``flags[done] >= seq``) within ``spins`` reads."""
+    _store_seq_cst(flags, released, seq)
+    return wait_either(flags, started, done, seq, spins)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -144,3 +172,25 @@ def mark_asleep(flags: Any, asleep: int, done: int, seq: int) -> bool:
     ``flags[done] >= seq`` already (then it need not sleep)."""
     _store_seq_cst(flags, asleep, 1)
     return _load_seq_cst(flags, done) >= seq
+
+
+@numba.njit(cache=True, nogil=True)
+def wait_either(flags: Any, first: int, second: int, target: int, spins: int) -> bool:
+    """Whether ``flags[first] >= target`` or ``flags[second] >= target`` within ``spins``
+    reads of each, the GIL released meanwhile (:func:`wait_for`'s spin)."""
+    for i in range(spins):
+        if _load_acquire(flags, first) >= target or _load_acquire(flags, second) >= target:
+            return True
+        if i % YIELD_EVERY == YIELD_EVERY - 1:
+            _yield()
+        else:
+            _pause()
+    return _load_acquire(flags, first) >= target or _load_acquire(flags, second) >= target
+
+
+@numba.njit(cache=True, nogil=True)
+def signal(flags: Any, index: int, seq: int) -> None:
+    """``flags[index] = seq`` (sequentially consistent): a compiled kernel's first act in
+    a worker, telling the caller that the worker has let go of the GIL
+    (:meth:`xpnet.cpu.pool.SpinPool.run_with`, ``signalled``)."""
+    _store_seq_cst(flags, index, seq)

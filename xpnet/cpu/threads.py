@@ -49,12 +49,12 @@ import numpy
 
 from xpnet import backend
 from xpnet.cpu.kernels import kernels_module
-from xpnet.cpu.pool import SpinPool
+from xpnet.cpu.pool import SpinPool, kernel_signal
 from xpnet.cpu.settings import current
 
 __all__ = [
-    "get_num_threads", "one_blas_thread", "ordered_sum", "parallel_slices", "set_num_threads",
-    "slices", "split_elementwise", "worth_splitting",
+    "get_num_threads", "kernel_signal", "one_blas_thread", "ordered_sum", "parallel_slices",
+    "set_num_threads", "slices", "split_elementwise", "worth_splitting",
 ]
 
 #: Default number of threads: the usable CPUs, at most 4 (beyond that, BLAS's own
@@ -256,7 +256,8 @@ def worth_splitting(size: int, minimum: int) -> bool:
 
 
 def parallel_slices(
-    n: int, fn: Callable[[int, int], Any], xp: Any = numpy, work: int | None = None
+    n: int, fn: Callable[[int, int], Any], xp: Any = numpy, work: int | None = None,
+    signalled: bool = False,
 ) -> list[Any]:
     """Call ``fn(lo, hi)`` on contiguous slices of ``[0, n)``, in threads on the CPU.
 
@@ -272,6 +273,11 @@ def parallel_slices(
         xp: the array module of the data (``cupy`` never splits).
         work: the call's size in multiply-adds; below :data:`SPLIT_MIN_WORK` it runs in
             this thread. None: always split.
+        signalled: ``fn``'s work is a compiled kernel that first calls
+            :func:`xpnet.cpu.spin_kernels.signal` with :func:`kernel_signal`'s
+            arguments; the calling thread then starts its own slice once the workers
+            have entered theirs (:class:`~xpnet.cpu.pool.SpinPool`: the worker does not
+            wait for the GIL behind the caller).
 
     Returns:
         The results of ``fn``, in slice order (whatever order the threads finished in).
@@ -291,7 +297,8 @@ def parallel_slices(
             return pool.run_with(
                 [functools.partial(contextvars.copy_context().run, _run_inside, fn, lo, hi)
                  for lo, hi in parts[1:]],
-                functools.partial(_run_inside, fn, *parts[0]))  # the first slice: here
+                functools.partial(_run_inside, fn, *parts[0]),  # the first slice: here
+                signalled)
         futures = [pool.submit(contextvars.copy_context().run, _run_inside, fn, lo, hi)
                    for lo, hi in parts[1:]]
         try:

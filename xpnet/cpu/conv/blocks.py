@@ -37,7 +37,8 @@ import numpy
 from xpnet.cpu.conv.blocks_ir import NR, VECTOR_BYTES, block, lanes
 from xpnet.cpu.conv.columns import weight_matrix
 from xpnet.cpu.conv.geometry import Geometry
-from xpnet.cpu.threads import ordered_sum, parallel_slices
+from xpnet.cpu.spin_kernels import signal
+from xpnet.cpu.threads import kernel_signal, ordered_sum, parallel_slices
 
 __all__ = ["NR", "VECTOR_BYTES", "forward", "lanes", "run_forward", "run_param_grads",
            "tap_rows", "weight_grad"]
@@ -68,8 +69,10 @@ def _fill(x: Any, n: int, ph: int, pw: int, buf: Any) -> None:
 
 
 @numba.njit(cache=True, nogil=True)
-def forward(x: Any, w: Any, b: Any, has_b: bool, geo: Any, y: Any) -> None:
-    """y = conv(x, w) + b, channels-last, by register blocks.
+def forward(x: Any, w: Any, b: Any, has_b: bool, geo: Any, y: Any, flags: Any, index: int,
+            seq: int) -> None:
+    """y = conv(x, w) + b, channels-last, by register blocks (first
+    :func:`~xpnet.cpu.spin_kernels.signal` (flags, index, seq): the GIL is free).
 
     x (N, H, W, C) any strides; w (g, kh, kw, Cg, Og) C-contiguous; b (O,); ``geo`` is
     (sh, sw, ph, pw, dh, dw); y (N, oH, oW, O) C-contiguous, O = g Og. Requires
@@ -79,6 +82,7 @@ def forward(x: Any, w: Any, b: Any, has_b: bool, geo: Any, y: Any) -> None:
     row's (j, c) taps are one contiguous run of kw C inputs (one call of the block per
     window), else one call per window row over the Cg channels of each (j).
     """
+    signal(flags, index, seq)
     n_img, h, wd, channels = x.shape
     g, kh, kw, cg, og = w.shape
     oh, ow, co = y.shape[1], y.shape[2], y.shape[3]
@@ -127,8 +131,9 @@ def forward(x: Any, w: Any, b: Any, has_b: bool, geo: Any, y: Any) -> None:
 
 @numba.njit(cache=True, nogil=True)
 def weight_grad(x: Any, gy: Any, geo: Any, kh: int, kw: int, g: int, bias: bool,
-                gw: Any) -> None:
-    """gw += dE/dw (and dE/db) of the images of x, by register blocks over taps.
+                gw: Any, flags: Any, index: int, seq: int) -> None:
+    """gw += dE/dw (and dE/db) of the images of x, by register blocks over taps (first
+    :func:`~xpnet.cpu.spin_kernels.signal` (flags, index, seq): the GIL is free).
 
     x (N, H, W, C) any strides; gy (N, oH, oW, O) C-contiguous; ``geo`` as
     :func:`forward`'s. gw (g, R, Og) zeros or a running sum: per group its rows are the
@@ -140,6 +145,7 @@ def weight_grad(x: Any, gy: Any, geo: Any, kh: int, kw: int, g: int, bias: bool,
     image, group and block of NR rows, the block sums x[pos + tap] dE/dy[pos] over the
     output positions (oH rows of oW positions).
     """
+    signal(flags, index, seq)
     n_img, h, wd, channels = x.shape
     oh, ow, co = gy.shape[1], gy.shape[2], gy.shape[3]
     og = co // g
@@ -188,9 +194,9 @@ def run_forward(x: Any, w: Any, b: Any, geo: Geometry) -> Any:
     y = numpy.empty((N, geo.oh, geo.ow, co), dtype=x.dtype)  # (N, oH, oW, O)
 
     def work(lo: int, hi: int) -> None:
-        forward(xh[lo:hi], w5, bias, b is not None, geo.steps, y[lo:hi])
+        forward(xh[lo:hi], w5, bias, b is not None, geo.steps, y[lo:hi], *kernel_signal())
 
-    parallel_slices(N, work)
+    parallel_slices(N, work, signalled=True)
     return y
 
 
@@ -207,10 +213,13 @@ def run_param_grads(x: Any, gy: Any, geo: Geometry, need_b: bool) -> tuple[Any, 
     def work(lo: int, hi: int) -> Any:
         g2 = numpy.ascontiguousarray(gyh[lo:hi])  # (n, oH, oW, O)
         gw = numpy.zeros((g, rows, og), dtype=gy.dtype)  # (g, rows, Og)
-        weight_grad(xh[lo:hi], g2, geo.steps, kh, kw, g, need_b, gw)
+        weight_grad(xh[lo:hi], g2, geo.steps, kh, kw, g, need_b, gw, *kernel_signal())
         return gw
 
-    gw = ordered_sum(parallel_slices(x.shape[0], work))  # (g, rows, Og)
+    # signalled where each slice's dE/dy is contiguous already (channels-last memory):
+    # a copy before the kernel would keep the caller spinning
+    parts = parallel_slices(x.shape[0], work, signalled=gyh.flags.c_contiguous)
+    gw = ordered_sum(parts)  # (g, rows, Og)
     gb = gw[:, taps].reshape(co).copy() if need_b else None  # (O,): g Og in order
     gw = gw[:, :taps].reshape(g, kh, kw, cg, og)  # junk rows dropped
     gw = gw.transpose(0, 4, 3, 1, 2).reshape(co, cg, kh, kw)  # (O, Cg, kh, kw)

@@ -41,7 +41,8 @@ from typing import Any
 import numba
 import numpy
 
-from xpnet.cpu.threads import ordered_sum, parallel_slices
+from xpnet.cpu.spin_kernels import signal
+from xpnet.cpu.threads import kernel_signal, ordered_sum, parallel_slices
 
 _FAST = {"reassoc", "contract", "nsz"}
 
@@ -84,7 +85,7 @@ def _flat_layout(x: Any, kh: int, kw: int, pads: Any, oh: int) -> Any:
 
 @numba.njit(cache=True, nogil=True, fastmath=_FAST)
 def _forward_rows(x: Any, w: Any, b: Any, has_b: bool, pads: Any, y: Any,
-                  n0: int, n1: int) -> None:
+                  n0: int, n1: int, flags: Any, index: int, seq: int) -> None:
     """y[n] (oH, oW, O) = the stride-1 convolution of image n, for n0 <= n < n1.
 
     x (N, C, H, W) any strides; w (O, C, kh, kw) C-contiguous; b (O,); ``pads`` is
@@ -92,6 +93,7 @@ def _forward_rows(x: Any, w: Any, b: Any, has_b: bool, pads: Any, y: Any,
     Four taps per pass over the output row (one load and one store of it per four
     multiply-adds), then the rest one by one.
     """
+    signal(flags, index, seq)  # the GIL is free (a signalled split)
     ph, pw = pads[0], pads[1]
     outs = w.shape[0]
     oh, ow = y.shape[1], y.shape[2]
@@ -136,13 +138,14 @@ def _forward_rows(x: Any, w: Any, b: Any, has_b: bool, pads: Any, y: Any,
 
 @numba.njit(cache=True, nogil=True, fastmath=_FAST)
 def _wgrad_rows(x: Any, gy: Any, pads: Any, gw: Any, gb: Any, need_b: bool,
-                n0: int, n1: int) -> None:
+                n0: int, n1: int, flags: Any, index: int, seq: int) -> None:
     """gw (O, C, kh, kw) += the weight gradient of images n0 .. n1 - 1; gb (O,) += dE/db.
 
     x (N, C, H, W) and gy (N, O, oH, oW), any strides; gw C-contiguous; ``pads`` is
     (ph, pw, dh, dw). Four dot products per pass over dE/dy's row (one load of it per
     four multiply-adds), then the rest one by one.
     """
+    signal(flags, index, seq)  # the GIL is free (a signalled split)
     ph, pw = pads[0], pads[1]
     outs = gw.shape[0]
     oh, ow = gy.shape[2], gy.shape[3]
@@ -207,7 +210,7 @@ def forward(x: Any, w: Any, b: Any, pads: tuple[int, int, int, int], y: Any) -> 
     bias = b if b is not None else numpy.zeros(1, dtype=x.dtype)
     pads = tuple(int(v) for v in pads)
     parallel_slices(x.shape[0], lambda lo, hi: _forward_rows(
-        x, wc, bias, b is not None, pads, y, lo, hi))
+        x, wc, bias, b is not None, pads, y, lo, hi, *kernel_signal()), signalled=True)
 
 
 def weight_grad(x: Any, gy: Any, kh: int, kw: int, pads: tuple[int, int, int, int],
@@ -229,10 +232,10 @@ def weight_grad(x: Any, gy: Any, kh: int, kw: int, pads: tuple[int, int, int, in
     def work(lo: int, hi: int) -> tuple[Any, Any]:
         gw = numpy.zeros((outs, C, kh, kw), dtype=x.dtype)
         gb = numpy.zeros(outs, dtype=x.dtype)
-        _wgrad_rows(x, gy, pads, gw, gb, need_b, lo, hi)
+        _wgrad_rows(x, gy, pads, gw, gb, need_b, lo, hi, *kernel_signal())
         return gw, gb
 
-    parts = parallel_slices(x.shape[0], work)
+    parts = parallel_slices(x.shape[0], work, signalled=True)
     gw = ordered_sum([p[0] for p in parts])  # slice order: independent of thread timing
     gb = ordered_sum([p[1] for p in parts])
     return gw, (gb if need_b else None)

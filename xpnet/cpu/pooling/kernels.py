@@ -42,7 +42,8 @@ from xpnet.cpu.pooling.kernels_nhwc import (
     _max_forward_cl,
     _max_forward_cl_few,
 )
-from xpnet.cpu.threads import parallel_slices, worth_splitting
+from xpnet.cpu.spin_kernels import signal
+from xpnet.cpu.threads import kernel_signal, parallel_slices, worth_splitting
 
 _serial = numba.njit(cache=True, nogil=True)
 
@@ -52,13 +53,15 @@ PARALLEL_WORK = 1 << 18
 
 
 @_serial
-def _max_forward(x: Any, geo: Any, y: Any, idx: Any, keep_idx: bool, p0: int, p1: int) -> None:
+def _max_forward(x: Any, geo: Any, y: Any, idx: Any, keep_idx: bool, p0: int, p1: int, flags: Any,
+                 index: int, seq: int) -> None:
     """y[p, i, j] = max of window (i, j) of plane p; idx = its flat index h*W + w.
 
     ``idx`` is written only when ``keep_idx`` (inference passes a dummy and skips it).
     Ties go to the first maximum in row-major window order (strict >, PyTorch's choice).
     A NaN is never selected here: the caller sends inputs holding NaN to the views path.
     """
+    signal(flags, index, seq)  # the GIL is free (a signalled split)
     kh, kw, sh, sw, ph, pw = geo
     h, w = x.shape[1], x.shape[2]
     oh, ow = y.shape[1], y.shape[2]
@@ -119,8 +122,10 @@ def has_nan(x: Any) -> bool:
 
 
 @_serial
-def _max_backward(gy: Any, idx: Any, gx: Any, p0: int, p1: int) -> None:
+def _max_backward(gy: Any, idx: Any, gx: Any, p0: int, p1: int, flags: Any, index: int,
+                  seq: int) -> None:
     """gx (P, H*W) = 0, then gx[p, idx[p, i, j]] += gy[p, i, j]: the error goes to the max."""
+    signal(flags, index, seq)  # the GIL is free (a signalled split)
     oh, ow = gy.shape[1], gy.shape[2]
     for p in range(p0, p1):
         gx[p, :] = 0
@@ -131,12 +136,14 @@ def _max_backward(gy: Any, idx: Any, gx: Any, p0: int, p1: int) -> None:
 
 
 @_serial
-def _avg_forward(x: Any, geo: Any, div: Any, y: Any, p0: int, p1: int) -> None:
+def _avg_forward(x: Any, geo: Any, div: Any, y: Any, p0: int, p1: int, flags: Any, index: int,
+                 seq: int) -> None:
     """y[p, i, j] = (sum of window (i, j) inside the input) / div[i, j] (padding adds 0).
 
     Separable: for each output row, the window rows are summed column by column first
     (contiguous, vectorised), then each window adds its kw column sums.
     """
+    signal(flags, index, seq)  # the GIL is free (a signalled split)
     kh, kw, sh, sw, ph, pw = geo
     h, w = x.shape[1], x.shape[2]
     oh, ow = y.shape[1], y.shape[2]
@@ -161,12 +168,14 @@ def _avg_forward(x: Any, geo: Any, div: Any, y: Any, p0: int, p1: int) -> None:
 
 
 @_serial
-def _avg_backward(gy: Any, geo: Any, div: Any, gx: Any, p0: int, p1: int) -> None:
+def _avg_backward(gy: Any, geo: Any, div: Any, gx: Any, p0: int, p1: int, flags: Any, index: int,
+                  seq: int) -> None:
     """gx (P, H, W) = 0, then each window's input positions get gy[p, i, j] / div[i, j].
 
     Separable, as the forward: for each output row, the shares of its windows are
     gathered per column, then added to every window row (contiguous, vectorised).
     """
+    signal(flags, index, seq)  # the GIL is free (a signalled split)
     kh, kw, sh, sw, ph, pw = geo
     h, w = gx.shape[1], gx.shape[2]
     oh, ow = gy.shape[1], gy.shape[2]
@@ -194,7 +203,7 @@ def _split(work: int, n_planes: int, kernel: Any) -> None:
     (:mod:`xpnet.cpu.threads`, the kernels release the GIL) when ``work`` window
     reads pay for it, in this thread otherwise."""
     if worth_splitting(work, PARALLEL_WORK):
-        parallel_slices(n_planes, kernel)
+        parallel_slices(n_planes, kernel, signalled=True)
     else:
         kernel(0, n_planes)
 
@@ -202,24 +211,26 @@ def _split(work: int, n_planes: int, kernel: Any) -> None:
 def max_forward(x: Any, geo: tuple[int, ...], y: Any, idx: Any, keep_idx: bool) -> None:
     """Max pooling of planes x (P, H, W) into y (P, oh, ow), switches into idx (int64)."""
     _split(y.size * geo[0] * geo[1], x.shape[0],
-           lambda p0, p1: _max_forward(x, geo, y, idx, keep_idx, p0, p1))  # fmt: skip
+           lambda p0, p1: _max_forward(x, geo, y, idx, keep_idx, p0, p1,
+                                       *kernel_signal()))  # fmt: skip
 
 
 def max_backward(gy: Any, idx: Any, gx: Any) -> None:
     """Scatter gy (P, oh, ow) to the switches idx into gx (P, H*W), which it zeroes first."""
-    _split(gx.size, gy.shape[0], lambda p0, p1: _max_backward(gy, idx, gx, p0, p1))
+    _split(gx.size, gy.shape[0],
+           lambda p0, p1: _max_backward(gy, idx, gx, p0, p1, *kernel_signal()))
 
 
 def avg_forward(x: Any, geo: tuple[int, ...], div: Any, y: Any) -> None:
     """Window sums of planes x (P, H, W) divided by div (oh, ow), into y (P, oh, ow)."""
     _split(y.size * geo[0] * geo[1], x.shape[0],
-           lambda p0, p1: _avg_forward(x, geo, div, y, p0, p1))  # fmt: skip
+           lambda p0, p1: _avg_forward(x, geo, div, y, p0, p1, *kernel_signal()))  # fmt: skip
 
 
 def avg_backward(gy: Any, geo: tuple[int, ...], div: Any, gx: Any) -> None:
     """gx (P, H, W) = the window mean's backward of gy (P, oh, ow)."""
     _split(gy.size * geo[0] * geo[1], gy.shape[0],
-           lambda p0, p1: _avg_backward(gy, geo, div, gx, p0, p1))  # fmt: skip
+           lambda p0, p1: _avg_backward(gy, geo, div, gx, p0, p1, *kernel_signal()))  # fmt: skip
 
 
 #: Below this many channels the channels-last max pool runs channel by channel (C = 6:
@@ -237,21 +248,22 @@ def max_forward_cl(x: Any, geo: tuple[int, ...], y: Any, idx: Any, keep_idx: boo
     few = x.shape[3] < FEW_CHANNELS or unrolled
     kernel = _max_forward_cl_few if few else _max_forward_cl
     _split(y.size * geo[0] * geo[1], x.shape[0],
-           lambda n0, n1: kernel(x, geo, y, idx, keep_idx, n0, n1))  # fmt: skip
+           lambda n0, n1: kernel(x, geo, y, idx, keep_idx, n0, n1, *kernel_signal()))  # fmt: skip
 
 
 def max_backward_cl(gy: Any, idx: Any, gx: Any) -> None:
     """Scatter gy (N, oh, ow, C) to the switches idx into gx (N, H*W, C), zeroed first."""
-    _split(gx.size, gy.shape[0], lambda n0, n1: _max_backward_cl(gy, idx, gx, n0, n1))
+    _split(gx.size, gy.shape[0],
+           lambda n0, n1: _max_backward_cl(gy, idx, gx, n0, n1, *kernel_signal()))
 
 
 def avg_forward_cl(x: Any, geo: tuple[int, ...], div: Any, y: Any) -> None:
     """Window sums of x (N, H, W, C) divided by div (oh, ow), into y (N, oh, ow, C)."""
     _split(y.size * geo[0] * geo[1], x.shape[0],
-           lambda n0, n1: _avg_forward_cl(x, geo, div, y, n0, n1))  # fmt: skip
+           lambda n0, n1: _avg_forward_cl(x, geo, div, y, n0, n1, *kernel_signal()))  # fmt: skip
 
 
 def avg_backward_cl(gy: Any, geo: tuple[int, ...], div: Any, gx: Any) -> None:
     """gx (N, H, W, C) = the window mean's backward of gy (N, oh, ow, C)."""
     _split(gy.size * geo[0] * geo[1], gy.shape[0],
-           lambda n0, n1: _avg_backward_cl(gy, geo, div, gx, n0, n1))  # fmt: skip
+           lambda n0, n1: _avg_backward_cl(gy, geo, div, gx, n0, n1, *kernel_signal()))  # fmt: skip

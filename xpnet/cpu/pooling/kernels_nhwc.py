@@ -22,13 +22,14 @@ from typing import Any
 import numba
 import numpy
 
+from xpnet.cpu.spin_kernels import signal
+
 _serial = numba.njit(cache=True, nogil=True)
 
 
 @_serial
-def _max_forward_cl(
-    x: Any, geo: Any, y: Any, idx: Any, keep_idx: bool, n0: int, n1: int
-) -> None:
+def _max_forward_cl(x: Any, geo: Any, y: Any, idx: Any, keep_idx: bool, n0: int, n1: int,
+                    flags: Any, index: int, seq: int) -> None:
     """y[n, i, j, c] = max of window (i, j) of channel c; idx[n, i, j, c] = its h*W + w.
 
     Vectorised over the channels: the running maxima and positions of all C channels are
@@ -39,6 +40,7 @@ def _max_forward_cl(
     maximum in row-major window order (strict >); a NaN is never selected here (the
     caller sends inputs holding NaN to the views path).
     """
+    signal(flags, index, seq)  # the GIL is free (a signalled split)
     kh, kw, sh, sw, ph, pw = geo
     h, w, c = x.shape[1], x.shape[2], x.shape[3]
     oh, ow = y.shape[1], y.shape[2]
@@ -68,9 +70,8 @@ def _max_forward_cl(
 
 
 @_serial
-def _max_forward_cl_few(
-    x: Any, geo: Any, y: Any, idx: Any, keep_idx: bool, n0: int, n1: int
-) -> None:
+def _max_forward_cl_few(x: Any, geo: Any, y: Any, idx: Any, keep_idx: bool, n0: int, n1: int,
+                        flags: Any, index: int, seq: int) -> None:
     """:func:`_max_forward_cl` for a few channels: one channel at a time, the running max
     in a register (with C = 6, LeNet's first stage, 2x faster than the vectorised
     kernel, whose vectors would be 6 lanes long).
@@ -79,6 +80,7 @@ def _max_forward_cl_few(
     three selects per output, in the same order and with the same ties as the general
     loop (3.8x faster on LeNet's first pool).
     """
+    signal(flags, index, seq)  # the GIL is free (a signalled split)
     kh, kw, sh, sw, ph, pw = geo
     h, w, c = x.shape[1], x.shape[2], x.shape[3]
     oh, ow = y.shape[1], y.shape[2]
@@ -124,8 +126,10 @@ def _max_forward_cl_few(
 
 
 @_serial
-def _max_backward_cl(gy: Any, idx: Any, gx: Any, n0: int, n1: int) -> None:
+def _max_backward_cl(gy: Any, idx: Any, gx: Any, n0: int, n1: int, flags: Any, index: int,
+                     seq: int) -> None:
     """gx (N, H*W, C) = 0, then gx[n, idx[n, i, j, c], c] += gy[n, i, j, c]."""
+    signal(flags, index, seq)  # the GIL is free (a signalled split)
     oh, ow, c = gy.shape[1], gy.shape[2], gy.shape[3]
     for n in range(n0, n1):
         gx[n, :, :] = 0
@@ -136,12 +140,14 @@ def _max_backward_cl(gy: Any, idx: Any, gx: Any, n0: int, n1: int) -> None:
 
 
 @_serial
-def _avg_forward_cl(x: Any, geo: Any, div: Any, y: Any, n0: int, n1: int) -> None:
+def _avg_forward_cl(x: Any, geo: Any, div: Any, y: Any, n0: int, n1: int, flags: Any, index: int,
+                    seq: int) -> None:
     """y[n, i, j, c] = (sum of window (i, j) inside the input) / div[i, j].
 
     Separable, as the planes kernel and in its order: the window rows are summed into
     per-column sums (W, C) first, then each window adds its kw column sums.
     """
+    signal(flags, index, seq)  # the GIL is free (a signalled split)
     kh, kw, sh, sw, ph, pw = geo
     h, w, c = x.shape[1], x.shape[2], x.shape[3]
     oh, ow = y.shape[1], y.shape[2]
@@ -171,12 +177,14 @@ def _avg_forward_cl(x: Any, geo: Any, div: Any, y: Any, n0: int, n1: int) -> Non
 
 
 @_serial
-def _avg_backward_cl(gy: Any, geo: Any, div: Any, gx: Any, n0: int, n1: int) -> None:
+def _avg_backward_cl(gy: Any, geo: Any, div: Any, gx: Any, n0: int, n1: int, flags: Any,
+                     index: int, seq: int) -> None:
     """gx (N, H, W, C) = 0, then each window's input positions get gy[n, i, j, c] / div[i, j].
 
     As the planes kernel: per output row, the shares of its windows are gathered per
     column (W, C), then added to every row of the window.
     """
+    signal(flags, index, seq)  # the GIL is free (a signalled split)
     kh, kw, sh, sw, ph, pw = geo
     h, w, c = gx.shape[1], gx.shape[2], gx.shape[3]
     oh, ow = gy.shape[1], gy.shape[2]
