@@ -192,5 +192,7 @@ def wait_either(flags: Any, first: int, second: int, target: int, spins: int) ->
 def signal(flags: Any, index: int, seq: int) -> None:
     """``flags[index] = seq`` (sequentially consistent): a compiled kernel's first act in
     a worker, telling the caller that the worker has let go of the GIL
-    (:meth:`xpnet.cpu.pool.SpinPool.run_with`, ``signalled``)."""
+    (:meth:`xpnet.cpu.pool.SpinPool.run_with`, ``signalled``). The kernels that call it
+    live in other modules and numba caches them keyed on their own files: a change here
+    must come with a change in each of them."""
     _store_seq_cst(flags, index, seq)
