@@ -300,6 +300,10 @@ BLOCK_MODES = {
     "blocks_across_rows": ((2, 8, 5, 4), 16, 3, 1, 1, 1, 1, True),  # 4 outputs a row
     "kernel_1x1_small_map": ((2, 8, 6, 4), 16, 1, 1, 0, 1, 1, True),  # 24 outputs
     "strided_small_map": ((2, 16, 7, 7), 32, 3, 2, 1, 1, 2, True),  # 4 x 4, groups 2
+    # padding 3 around a 3 x 3 window: the first and last output rows see padding alone
+    # (their blocks add no taps, only the bias), the next ones skip some window rows
+    "padding_beyond_the_window": ((2, 8, 6, 7), 16, 3, 1, 3, 1, 1, True),
+    "padding_beyond_per_row_calls": ((2, 16, 6, 12), 32, 3, 1, (5, 1), (2, 2), 2, True),
 }
 
 

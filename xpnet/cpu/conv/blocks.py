@@ -78,9 +78,13 @@ def forward(x: Any, w: Any, b: Any, has_b: bool, geo: Any, y: Any, flags: Any, i
     (sh, sw, ph, pw, dh, dw); y (N, oH, oW, O) C-contiguous, O = g Og. Requires
     :func:`applies`. Each block of NR consecutive outputs of the flattened (oH, oW) plane
     (the last block shifted back to end at oH oW, recomputing a few outputs with the same
-    result) starts from the bias and adds every tap: with dw = 1 and one group a window
-    row's (j, c) taps are one contiguous run of kw C inputs (one call of the block per
-    window), else one call per window row over the Cg channels of each (j).
+    result) starts from the bias and adds the taps of the window rows that reach the
+    image for one of its output rows (a row of padding alone adds only zeros: with a
+    full convolution's kh - 1 rows of padding, the dE/dx of a 5 x 5 layer on a 10 x 10
+    output, that skips 20 of the 70 window rows of its 14 output rows): with dw = 1 and
+    one group a window row's (j, c) taps are one contiguous run of kw C inputs (one call
+    of the block per window), else one call per window row over the Cg channels of each
+    (j).
     """
     signal(flags, index, seq)
     n_img, h, wd, channels = x.shape
@@ -97,35 +101,48 @@ def forward(x: Any, w: Any, b: Any, has_b: bool, geo: Any, y: Any, flags: Any, i
     plane = oh * ow
     n_blocks = -(-plane // NR)
     pos = numpy.empty((n_blocks, NR), dtype=numpy.int64)  # where each window starts in buf
+    rows = numpy.empty((n_blocks, 2), dtype=numpy.int64)  # window rows that reach the image
     for t in range(n_blocks):
         t0 = min(t * NR, plane - NR)
         for r in range(NR):
             p, q = divmod(t0 + r, ow)
             pos[t, r] = (p * sh * wp + q * sw) * channels
+        lo, hi = kh, 0  # the union over the block's output rows of their image rows
+        for p in range(t0 // ow, (t0 + NR - 1) // ow + 1):
+            top = p * sh  # the window's first row, in buf
+            lo = min(lo, max(0, -((top - ph) // dh)))  # first i: top + i dh >= ph
+            hi = max(hi, min(kh, -((top - ph - h) // dh)))  # first i: top + i dh >= ph + h
+        if hi <= lo:  # only padding: one row of zeros, so that the bias is stored
+            lo = min(lo, kh - 1)
+            hi = lo + 1
+        rows[t, 0], rows[t, 1] = lo, hi
     start = numpy.zeros(co, dtype=x.dtype)  # every output row before the sums
     if has_b:
         start[:] = b
+    run = kw * channels  # a window row's taps, merged
     for n in range(n_img):
         _fill(x, n, ph, pw, buf)
         for t in range(n_blocks):
             yb = (n * plane + min(t * NR, plane - NR)) * co
             po = pos[t]
+            lo, hi = rows[t, 0], rows[t, 1]
             for k in range(g):
                 cb = 0
                 while cb < og:  # blocks of 2 VL channels, then the rest (block)
                     c_off = yb + k * og + cb
-                    if merged:  # the window's kh runs of kw C taps, from the bias
-                        width = block(og - cb, vl, buf, wf, yf, po, kh, kw * channels, 0,
-                                      row_pitch, 1, cb, kw * channels * og, og, c_off, co,
-                                      start, k * og + cb, 0)
+                    if merged:  # the window's rows lo .. hi: runs of kw C taps, from the bias
+                        width = block(og - cb, vl, buf, wf, yf, po, hi - lo, run,
+                                      lo * row_pitch, row_pitch, 1, lo * run * og + cb,
+                                      run * og, og, c_off, co, start, k * og + cb, 0)
                     else:  # kw runs of Cg taps per window row, the first from the bias
-                        for i in range(kh):
+                        for i in range(lo, hi):
+                            first = i == lo
                             width = block(og - cb, vl, buf, wf, yf, po, kw, cg,
                                           i * row_pitch + k * cg, dw * channels, 1,
                                           ((k * kh + i) * kw * cg) * og + cb, cg * og, og,
-                                          c_off, co, start if i == 0 else yf,
-                                          k * og + cb if i == 0 else c_off,
-                                          0 if i == 0 else co)
+                                          c_off, co, start if first else yf,
+                                          k * og + cb if first else c_off,
+                                          0 if first else co)
                     cb += width
 
 

@@ -61,11 +61,14 @@ ROWS_MAX_CG = 2
 DX_BY_CONV_MIN_CG = 8
 
 #: ... and the full convolution sums over dE/dy padded by kh - 1 - ph rows (likewise
-#: columns) of zeros: over H W outputs where dE/dy has oH oW. Beyond this ratio the fold
-#: (one GEMM, no zeros) is faster: Caffe's LeNet conv2 (12 x 12 from 8 x 8, 2.25) 6.3
-#: ms against 10.7 by the full convolution. Below it the full convolution wins: the wide
-#: LeNet's conv2 (32 -> 64 channels, 14 x 14 from 10 x 10, 1.96), its backward on one
-#: thread 29.5 ms against 33.1 by the fold, the training step 3.5-4% faster.
+#: columns) of zeros; its blocks skip the window rows that hold zeros alone
+#: (:func:`xpnet.cpu.conv.blocks.forward`), not the columns. Its work over the true
+#: dE/dx's (:func:`full_conv_growth`) may be at most this: Caffe's LeNet conv2 (12 x 12
+#: from 8 x 8, 5 x 5: 1.5; 2.25 before the rows were skipped) trains 3.5-7% faster by
+#: the full convolution than by the fold at batch 32 and 128 (`python bench/ab_race.py
+#: --model lenet_caffe --mode train --batch 128 --variant '{}' --variant '{"conv_dx":
+#: "fold"}'`, two runs each); the wide LeNet's conv2 (32 -> 64 channels, 14 x 14 from
+#: 10 x 10: 1.4, 1.96 before) had trained 3.5-4% faster by it already.
 DX_BY_CONV_MAX_GROWTH = 2.0
 
 
@@ -158,7 +161,7 @@ def input_grad_method(cg: int, gy: Any, geo: Geometry) -> tuple[str, Any]:
     ``("col2im", None)``."""
     choice = current().conv_dx
     full = full_conv_geometry(geo) is not None
-    growth = geo.H * geo.W / (geo.oh * geo.ow)  # the full convolution's outputs per dE/dy
+    growth = full_conv_growth(geo)
     # groups > 1 have no fold, and col2im's NumPy products lose to the full convolution
     # also with few channels (AlexNet-64 at width 1/8, conv2's 6 per group: 4.2 ms
     # against 5.9)
@@ -171,6 +174,17 @@ def input_grad_method(cg: int, gy: Any, geo: Geometry) -> tuple[str, Any]:
         if fold is not None:
             return "fold", fold
     return "col2im", None
+
+
+def full_conv_growth(geo: Geometry) -> float:
+    """The full convolution's multiply-adds for dE/dx over the true ones (those of the
+    forward pass): its H W outputs, each summing the window rows that reach dE/dy's oH
+    rows (the others hold padding alone and are skipped), kw columns each (padding
+    included), against oH oW outputs of kh kw taps: W sum_i rows(i) / (oH oW kh)."""
+    pad = geo.dh * (geo.kh - 1) - geo.ph  # the full convolution's rows of zeros above
+    rows = sum(sum(1 for r in range(geo.kh) if 0 <= i + r * geo.dh - pad < geo.oh)
+               for i in range(geo.H))
+    return geo.W * rows / (geo.oh * geo.ow * geo.kh)
 
 
 def _pair(v: Any) -> tuple[int, int]:
