@@ -14,7 +14,7 @@ import numpy
 
 from xpnet.cpu.kernels import compilable, kernels_module
 from xpnet.cpu.settings import current
-from xpnet.cpu.threads import split_elementwise
+from xpnet.cpu.threads import kernel_signal, split_elementwise
 
 __all__ = ["run_update", "update_kernels"]
 
@@ -37,12 +37,14 @@ def update_kernels(w: Any, g: Any, *buffers: Any) -> Any:
 
 
 def run_update(kernel: Any, arrays: tuple[Any, ...], *scalars: Any) -> None:
-    """``kernel(*arrays, *scalars)`` on flat arrays of one size, cut over xpnet's threads
-    from :data:`xpnet.cpu.threads.ELEMENTWISE_MIN_SIZE` values on (a large layer's update
-    streams its weights, gradient and buffer through memory: the MLP 784-1024-1024-10's
-    1.9 M parameters are ~37 MB read and written per step).
+    """``kernel(*arrays, *scalars, *kernel_signal())`` on flat arrays of one size (the
+    kernel's last three arguments: :func:`xpnet.cpu.spin_kernels.signal`'s), cut over
+    xpnet's threads from :data:`xpnet.cpu.threads.ELEMENTWISE_MIN_SIZE` values on (a
+    large layer's update streams its weights, gradient and buffer through memory: the MLP
+    784-1024-1024-10's 1.9 M parameters are ~37 MB read and written per step).
 
     Example:
         >>> run_update(kernels.sgd_update, (w, g, b), lr, momentum, keep, decay, False, False)
     """
-    split_elementwise(arrays[0], lambda lo, hi: kernel(*(a[lo:hi] for a in arrays), *scalars))
+    split_elementwise(arrays[0], lambda lo, hi: kernel(*(a[lo:hi] for a in arrays), *scalars,
+                                                       *kernel_signal()), signalled=True)

@@ -17,12 +17,13 @@ from typing import Any
 
 import numba
 
+from xpnet.cpu.spin_kernels import signal
+
 
 @numba.njit(cache=True, nogil=True)
 def sgd_update(
     w: Any, g: Any, b: Any, lr: Any, momentum: Any, keep: Any, weight_decay: Any,
-    nesterov: bool, first: bool,
-) -> None:
+    nesterov: bool, first: bool, flags: Any, index: int, seq: int) -> None:
     """One SGD step in place on flat, contiguous ``w`` (and buffer ``b``), gradient ``g``.
 
     d = g + weight_decay w; b = d on the first step, else b = momentum b + keep d, with
@@ -30,6 +31,7 @@ def sgd_update(
     w = w - lr d. The scalars are in the arrays' dtype. With momentum 0 the buffer is not
     touched (pass any array).
     """
+    signal(flags, index, seq)  # the GIL is free (a signalled split)
     for i in range(w.size):
         d = g[i]
         if weight_decay != 0:
@@ -47,7 +49,8 @@ def sgd_update(
 
 
 @numba.njit(cache=True, nogil=True)
-def alexnet_update(w: Any, g: Any, v: Any, lr: Any, momentum: Any, decay_lr: Any) -> None:
+def alexnet_update(w: Any, g: Any, v: Any, lr: Any, momentum: Any, decay_lr: Any, flags: Any,
+                   index: int, seq: int) -> None:
     """AlexNet's step in place on flat, contiguous ``w`` and velocity ``v``, gradient ``g``.
 
     v = momentum v - lr g - decay_lr w, w = w + v, with decay_lr = weight_decay * lr; v
@@ -55,6 +58,7 @@ def alexnet_update(w: Any, g: Any, v: Any, lr: Any, momentum: Any, decay_lr: Any
     the scalars are in the arrays' dtype (a Python int in the arithmetic would promote
     float32 to float64).
     """
+    signal(flags, index, seq)  # the GIL is free (a signalled split)
     for i in range(w.size):
         a = v[i] * momentum - g[i] * lr
         if decay_lr != 0:

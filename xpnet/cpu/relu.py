@@ -12,7 +12,7 @@ from typing import Any
 
 from xpnet.cpu.kernels import compilable, kernels_module
 from xpnet.cpu.settings import current
-from xpnet.cpu.threads import split_elementwise
+from xpnet.cpu.threads import kernel_signal, split_elementwise
 
 __all__ = ["backward", "forward"]
 
@@ -47,7 +47,8 @@ def forward(x: Any, y: Any) -> bool:
     if flats is None:
         return False
     xf, yf = flats
-    split_elementwise(xf, lambda lo, hi: ker.forward(xf, yf, lo, hi))
+    split_elementwise(xf, lambda lo, hi: ker.forward(xf, yf, lo, hi, *kernel_signal()),
+                      signalled=True)
     return True
 
 
@@ -61,5 +62,6 @@ def backward(gy: Any, y: Any, gx: Any) -> bool:
     if flats is None:
         return False
     gf, yf, xf = flats
-    split_elementwise(gf, lambda lo, hi: ker.backward(gf, yf, xf, lo, hi))
+    split_elementwise(gf, lambda lo, hi: ker.backward(gf, yf, xf, lo, hi, *kernel_signal()),
+                      signalled=True)
     return True

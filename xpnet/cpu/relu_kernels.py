@@ -21,10 +21,13 @@ from typing import Any
 
 import numba
 
+from xpnet.cpu.spin_kernels import signal
+
 
 @numba.njit(cache=True, nogil=True)
-def forward(x: Any, y: Any, lo: int, hi: int) -> None:
+def forward(x: Any, y: Any, lo: int, hi: int, flags: Any, index: int, seq: int) -> None:
     """y[i] = max(x[i], 0) with NumPy's NaN and zero rules, for lo <= i < hi."""
+    signal(flags, index, seq)  # the GIL is free (a signalled split)
     zero = x.dtype.type(0)
     xs, ys = x[lo:hi], y[lo:hi]  # indices from 0: no negative-index wrap, so it vectorises
     for i in range(xs.size):
@@ -33,8 +36,10 @@ def forward(x: Any, y: Any, lo: int, hi: int) -> None:
 
 
 @numba.njit(cache=True, nogil=True)
-def backward(gy: Any, y: Any, gx: Any, lo: int, hi: int) -> None:
+def backward(gy: Any, y: Any, gx: Any, lo: int, hi: int, flags: Any, index: int,
+             seq: int) -> None:
     """gx[i] = gy[i] * (y[i] > 0), for lo <= i < hi."""
+    signal(flags, index, seq)  # the GIL is free (a signalled split)
     one, zero = y.dtype.type(1), y.dtype.type(0)
     gs, ys, xs = gy[lo:hi], y[lo:hi], gx[lo:hi]
     for i in range(gs.size):

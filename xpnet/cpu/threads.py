@@ -312,14 +312,15 @@ def parallel_slices(
 ELEMENTWISE_MIN_SIZE = 1 << 19
 
 
-def split_elementwise(a: Any, fn: Callable[[int, int], Any]) -> None:
+def split_elementwise(a: Any, fn: Callable[[int, int], Any], signalled: bool = False) -> None:
     """Run ``fn(lo, hi)`` on slices of ``a``'s first axis, in threads when ``a`` is large.
 
     For element-wise passes over big activations (NumPy runs them on one core); ``fn``
     writes only ``out[lo:hi]``. ``a`` has at least one axis; small arrays run whole.
+    ``signalled``: as :func:`parallel_slices`'.
     """
     rows = a.shape[0]
     if rows < 2 or (a.size < ELEMENTWISE_MIN_SIZE and current().split == "auto"):
         fn(0, rows)
         return
-    parallel_slices(rows, fn, backend.get_array_module(a))
+    parallel_slices(rows, fn, backend.get_array_module(a), signalled=signalled)
