@@ -2,20 +2,28 @@
 
 Times ``LinearFunction.forward`` (no graph) for every (M, in, out) of the list, each
 engine forced with ``xpnet.cpu.engines(dense=...)``: ``blocks`` (the register blocks,
-``xpnet/cpu/dense_blocks.py``), ``w_xt`` and ``x_wt`` (OpenBLAS in either orientation),
-and ``auto`` (xpnet's choice, marked), against ``torch.nn.functional.linear`` when torch
-is installed; best of 7 runs of ``--reps`` calls, microseconds, the engines in turn in
-one process. Each engine's output is checked against a float64 product first. This is
-what ``BLOCKS_MIN_ROWS``, ``BLOCKS_MAX_ROWS`` and ``BLOCKS_MIN_OUT`` in
-``xpnet/cpu/dense.py`` rest on (docs/benchmarks.md, "Engine thresholds").
+``xpnet/cpu/dense_blocks.py``, split as xpnet splits them), ``by_out`` (the same with
+W's rows cut over the threads at any M, after one transposed copy of x), ``w_xt`` and
+``x_wt`` (OpenBLAS in either orientation), and ``auto`` (xpnet's choice, marked),
+against ``torch.nn.functional.linear`` when torch is installed; best of 7 runs of
+``--reps`` calls, microseconds, the engines in turn in one process, glibc's allocator
+tuned as in training (``xpnet.cpu.tune_allocator``). Each engine's output is checked
+against a float64 product first. This is what ``BLOCKS_MIN_ROWS``, ``BLOCKS_MAX_ROWS``,
+``BLOCKS_MIN_OUT`` and ``BY_EXAMPLES_MIN_BLOCKS`` in ``xpnet/cpu/dense.py`` rest on
+(docs/benchmarks.md, "Engine thresholds").
 
 ``--backward`` times a layer's two backward products instead, as one split: by the
 register blocks (``dense.backward_blocks``, forced) and by OpenBLAS
 (``dense.matmul_pair``); ``BLOCKS_BACKWARD_MAX_WEIGHTS`` rests on it.
 
+``--transpose`` times x^T's copy, on one thread: NumPy's strided copy against the VL x VL
+register tiles of ``dense_blocks.transpose``, for each M of ``--batches`` and ``in`` of
+``--layers``.
+
 Run:
     python bench/bench_dense_ops.py [--batches 1,8,32,64,128] [--layers 800x500,784x100]
     python bench/bench_dense_ops.py --backward --batches 8,32,64
+    python bench/bench_dense_ops.py --transpose --batches 64,128 --layers 784x1,1024x1
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ from collections.abc import Callable
 
 import numpy
 
-ENGINES = ("blocks", "w_xt", "x_wt", "auto")
+ENGINES = ("blocks", "by_out", "w_xt", "x_wt", "auto")
 
 
 def best_us(fn: Callable[[], object], reps: int) -> float:
@@ -55,12 +63,16 @@ def row(m: int, k: int, out: int, rng: numpy.random.Generator, reps: int, torch:
     fn.needs_input_grad = (False, False, False)
     times = {}
     for engine in ENGINES:
-        with engines(dense=engine):
+        split = dense.BY_EXAMPLES_MIN_BLOCKS
+        if engine == "by_out":  # the blocks, W's rows cut over the threads at any M
+            dense.BY_EXAMPLES_MIN_BLOCKS = 1 << 40
+        with engines(dense="blocks" if engine == "by_out" else engine):
             got = fn.forward(x, w, b)
             err = numpy.abs(got - want).max() / numpy.abs(want).max()
             if err > 1e-5:
                 raise SystemExit(f"{engine} at {m}x{k}x{out}: relative error {err:.1e}")
             times[engine] = best_us(lambda: fn.forward(x, w, b), reps)
+        dense.BY_EXAMPLES_MIN_BLOCKS = split
     chosen = "blocks" if dense.blocks_take(m, out, grad=False) else None  # as auto ran
     line = f"{m:>5d} x{k:>5d} x{out:>5d} " + " ".join(
         f"{times[e]:8.1f}{'*' if e == chosen else ' '}" for e in ENGINES)
@@ -117,10 +129,13 @@ def main() -> None:
                     help="always: cut every product over the threads, however small")
     ap.add_argument("--backward", action="store_true",
                     help="the backward pair (dE/dx and dE/dW) instead: blocks against BLAS")
+    ap.add_argument("--transpose", action="store_true",
+                    help="x^T's copy instead: NumPy against the register tiles, one thread")
     args = ap.parse_args()
 
     import xpnet
 
+    xpnet.cpu.tune_allocator()  # as a training process runs
     xpnet.cpu.set_num_threads(args.threads)
     try:
         import torch
@@ -136,6 +151,23 @@ def run(args: argparse.Namespace, rng: numpy.random.Generator, torch: object) ->
     """Print the table of the products ``args`` names."""
     batches = [int(v) for v in args.batches.split(",")]
     layers = [tuple(int(v) for v in spec.split("x")) for spec in args.layers.split(",")]
+    if args.transpose:
+        from xpnet.cpu import dense_blocks
+
+        print(f"x^T (in, M) from x (M, in), float32, one thread, us per copy (best of 7 x "
+              f"{args.reps})\n{'M x in':>12s} {'numpy':>9s} {'tiles':>9s} {'ratio':>7s}")
+        for k, _ in layers:
+            for m in batches:
+                x = rng.standard_normal((m, k), dtype=numpy.float32)
+                xt = numpy.empty((k, m), dtype=numpy.float32)
+                dense_blocks.transpose(x, xt, 0, m, 0, k)
+                if not numpy.array_equal(xt, x.T):
+                    raise SystemExit(f"transpose at {m} x {k}: wrong values")
+                slow = best_us(lambda: numpy.copyto(xt, x.T), args.reps)  # noqa: B023
+                fast = best_us(lambda: dense_blocks.transpose(x, xt, 0, m, 0, k),  # noqa: B023
+                               args.reps)
+                print(f"{m:>5d} x{k:>5d} {slow:9.1f} {fast:9.1f} {slow / fast:7.2f}", flush=True)
+        return
     if args.backward:
         print(f"dE/dx = dE/dy W and dE/dW = dE/dy^T x as one split, float32, "
               f"{args.threads} threads, us per call (best of 7 x {args.reps}); * = the "
