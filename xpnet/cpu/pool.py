@@ -27,10 +27,9 @@ arguments first): the caller, once it has stored the tasks, spins with the GIL r
 until each spinning worker has entered its kernel, and only then runs its own slice.
 Without it, the worker that sees its task wants the GIL while the caller still holds it
 (setting up its own slice), sleeps on it, and is woken by the kernel once the caller's
-kernel lets go: its slice started 28 us after the caller's (median, 784 x 100 dense
-blocks at 128 examples; 30-75 us in the bench networks' splits). With it, the worker
-takes the free GIL at once, and the caller takes it back free once the worker's kernel
-has released it.
+kernel lets go. With it, the worker takes the free GIL at once, and the caller takes
+it back free once the worker's kernel has released it: the worker's slice starts
+11-15 us after the split's call instead of 34-45 (``python bench/bench_split.py``).
 
 One caller at a time (a lock): a second thread that splits work
 meanwhile runs its slices in turn after the first.
@@ -58,7 +57,7 @@ WORKER_SPINS = 20_000
 #: own slice is done, so it has nothing else to run meanwhile.
 CALLER_SPINS = 100_000
 #: Reads of a worker's "started" counter the caller of a signalled run makes before it
-#: runs its own slice anyway (~0.1 ms): a worker slower to enter its kernel (a loaded
+#: runs its own slice anyway (~0.2 ms): a worker slower to enter its kernel (a loaded
 #: machine) then costs what an unsignalled run costs.
 START_SPINS = 4_000
 _PITCH = 8  # int64s per counter: one 64-byte cache line each, no false sharing
