@@ -142,3 +142,53 @@ def test_bench_pool_ops_races_channels_last_pools():
     rows = [line.split() for line in out.splitlines() if line.startswith("lenet_caffe")]
     assert [r[1] for r in rows] == ["pool1", "pool2", "total"]
     assert all(float(v) > 0 for r in rows for v in r[-6:])
+
+
+def test_bench_dense_ops_transpose_times_numpy_and_the_tiles():
+    """--transpose: per (M, in) NumPy's copy and the register tiles (checked equal inside
+    the script), both timed > 0."""
+    pytest.importorskip("numba")
+    out = _run("bench_dense_ops.py", "--transpose", "--batches", "8,33", "--layers", "20x1",
+               "--reps", "1")
+    rows = [line.split() for line in out.splitlines() if line.strip()[:1].isdigit()]
+    assert [(r[0], r[2]) for r in rows] == [("8", "20"), ("33", "20")]
+    assert all(float(v) > 0 for r in rows for v in r[3:6])
+
+
+def test_ab_race_times_variants_constants_and_torch():
+    """Engine keywords, a module constant, unsignalled splits and PyTorch each get a row;
+    an unknown constant is refused before the race."""
+    pytest.importorskip("torch")
+    out = _run("ab_race.py", "--model", "mlp100", "--mode", "infer", "--batch", "16",
+               "--rounds", "1", "--torch", "--variant", "{}", "--variant",
+               '{"xpnet.cpu.dense.BLOCKS_MAX_INFER_ROWS": 8, "signalled": false}')
+    rows = [line.split() for line in out.splitlines() if line.endswith(tuple("0123456789"))
+            and " ms " in line]
+    assert [r[0] for r in rows] == ["{}", '{"xpnet.cpu.dense.BLOCKS_MAX_INFER_ROWS":', "torch"]
+    assert rows[0][-1] == "1.000" and all(float(r[-3]) > 0 for r in rows)
+    done = subprocess.run([sys.executable, str(BENCH / "ab_race.py"), "--rounds", "1",
+                           "--variant", '{"xpnet.cpu.dense.NO_SUCH": 1}'],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0 and "has no NO_SUCH" in done.stderr
+
+
+def test_ab_revision_times_an_older_module_against_the_tree():
+    pytest.importorskip("torch")
+    pytest.importorskip("numba")
+    inside = subprocess.run(["git", "rev-parse", "HEAD"], cwd=BENCH, capture_output=True)
+    if inside.returncode != 0:
+        pytest.skip("not a git checkout: no older revision to read")
+    out = _run("ab_revision.py", "--module", "xpnet.cpu.conv.blocks", "--rev", "HEAD",
+               "--attrs", "run_forward", "--model", "lenet_caffe", "--batch", "4",
+               "--rounds", "1")
+    last = out.splitlines()[-1].split()
+    assert last[0] == "old" and last[3] == "new" and float(last[1]) > 0 and float(last[4]) > 0
+
+
+def test_bench_split_times_signalled_and_unsignalled_splits():
+    pytest.importorskip("numba")
+    pytest.importorskip("threadpoolctl")
+    out = _run("bench_split.py", "--work", "5", "--gaps", "0", "--rounds", "3")
+    rows = [line.split() for line in out.splitlines() if line.strip().startswith("0 ")]
+    assert [r[1] for r in rows] == ["signalled", "unsignalled"]
+    assert all(float(v) > 0 for r in rows for v in r[2:5])
