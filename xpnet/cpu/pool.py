@@ -90,7 +90,7 @@ class SpinPool:
         self.workers = workers
         self._wait_for = wait_for
         # finish_and_wait / mark_asleep of spin_kernels (the GIL released), or the same
-        # in Python under the GIL; wait_either: None (no signalled runs) without them
+        # in Python under the GIL; yield_gil: None (no signalled runs) without them
         self._finish = spin.finish_and_wait if spin is not None else self._finish_py
         self._mark = spin.mark_asleep if spin is not None else _mark_py
         self._yield_gil = spin.yield_gil if spin is not None else None
