@@ -47,6 +47,8 @@ and profile modes are CPU-only.
 Run:
     python bench/bench_cnn.py                          # every network, batches 1-256
     python bench/bench_cnn.py --models lenet_caffe --batches 128
+    python bench/bench_cnn.py --sweeps 3               # three whole sweeps: each row's
+                                                       # median ratio and every sweep's
     python bench/bench_cnn.py --memory-only            # peak memory of a training step
     python bench/bench_cnn.py --profile --models lenet_caffe
     python bench/bench_cnn.py --device cuda --models lenet5,cifar_convnet
@@ -309,20 +311,59 @@ def throughput(models: list[str], batches: list[int], modes: list[str], opts: An
     return rows
 
 
-def print_table(rows: list[dict]) -> None:
-    """The rows again as a Markdown table (docs/benchmarks.md takes it as it is)."""
-    print("\n| network | mode | batch | xpnet img/s | torch NCHW | torch CL | ratio | "
-          "% of peak | others |\n|---|---|---|---|---|---|---|---|---|")
-    for r in rows:
-        others = "n/a" if r["others"] is None else f"{r['others']:.2f}"
-        cl = "*" if r["best"] == "torch_cl" else ""
-        print(f"| {r['name']} | {r['mode']} | {r['batch']} | {r['ips']['xpnet']:,.0f} | "
-              f"{r['ips']['torch']:,.0f} | {r['ips']['torch_cl']:,.0f}{cl} | "
-              f"{r['ratio']:.2f} | {r['peak_share']:.1%} | {others} |")
+def combine_sweeps(sweeps: list[list[dict]]) -> list[dict]:
+    """One row per (network, mode, batch) from several sweeps of the same rows: the
+    median of each rate, of the ratio and of the GFLOP/s, the largest share taken by
+    other processes, the better PyTorch layout most often, and ``sweeps``: the ratio of
+    every sweep in order (a run-to-run spread that one sweep cannot show)."""
+    rows: dict[tuple, list[dict]] = {}
+    for sweep in sweeps:
+        for r in sweep:
+            rows.setdefault((r["name"], r["mode"], r["batch"]), []).append(r)
+    out = []
+    for same in rows.values():
+        first = same[0]
+        others = [r["others"] for r in same if r.get("others") is not None]
+        row = dict(first, ips={k: statistics.median(r["ips"][k] for r in same)
+                               for k in first["ips"]},
+                   ratio=statistics.median(r["ratio"] for r in same),
+                   gflops=statistics.median(r["gflops"] for r in same),
+                   peak_share=statistics.median(r["peak_share"] for r in same),
+                   others=max(others) if others else None,
+                   sweeps=[r["ratio"] for r in same])
+        if "best" in first:
+            bests = [r["best"] for r in same]
+            row["best"] = max(set(bests), key=bests.count)
+        out.append(row)
+    return out
+
+
+def below_one(rows: list[dict]) -> None:
+    """Print the rows whose ratio is below 1.0 (with every sweep's, when combined)."""
     below = [r for r in rows if r["ratio"] < 1.0]
     print(f"\nrows below 1.0: {len(below)} of {len(rows)}"
           + "".join(f"\n  {r['name']} {r['mode']} b{r['batch']} {r['ratio']:.2f}"
+                    + (f" (sweeps {', '.join(f'{v:.2f}' for v in r['sweeps'])})"
+                       if len(r.get("sweeps", ())) > 1 else "")
                     for r in below))
+
+
+def print_table(rows: list[dict]) -> None:
+    """The rows again as a Markdown table (docs/benchmarks.md takes it as it is); rows
+    combined from several sweeps (:func:`combine_sweeps`) show each sweep's ratio."""
+    many = any(len(r.get("sweeps", ())) > 1 for r in rows)
+    print("\n| network | mode | batch | xpnet img/s | torch NCHW | torch CL | ratio | "
+          + ("ratio per sweep | " if many else "")
+          + "% of peak | others |\n|---|---|---|---|---|---|---|---|---|"
+          + ("---|" if many else ""))
+    for r in rows:
+        others = "n/a" if r["others"] is None else f"{r['others']:.2f}"
+        cl = "*" if r["best"] == "torch_cl" else ""
+        each = (" " + ", ".join(f"{v:.2f}" for v in r["sweeps"]) + " |") if many else ""
+        print(f"| {r['name']} | {r['mode']} | {r['batch']} | {r['ips']['xpnet']:,.0f} | "
+              f"{r['ips']['torch']:,.0f} | {r['ips']['torch_cl']:,.0f}{cl} | "
+              f"{r['ratio']:.2f} |{each} {r['peak_share']:.1%} | {others} |")
+    below_one(rows)
 
 
 # ----------------------------------------------------------------------- memory
@@ -514,6 +555,9 @@ def parse_args() -> argparse.Namespace:
                         help="a turn in which other processes took more than this share of "
                              "the machine is run again")
     parser.add_argument("--retries", type=int, default=2, help="re-runs of a disturbed turn")
+    parser.add_argument("--sweeps", type=int, default=1,
+                        help="run every row this many times, one whole sweep after the "
+                             "other, and report each row's median ratio and every sweep's")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--peak", type=float, default=None,
                         help="the fp32 peak in GFLOP/s (default: measured by bench/peak.py)")
@@ -582,8 +626,12 @@ def main() -> None:
             peak = peak_flops.measure(args.threads)
             print(f"measured fp32 peak on {args.threads} threads: {peak:.1f} GFLOP/s "
                   f"(bench/peak.py)", flush=True)
-        rows = throughput(models, batches, modes, args, peak or 0.0)
-        print_table(rows)
+        sweeps = []
+        for k in range(args.sweeps):
+            if args.sweeps > 1:
+                print(f"sweep {k + 1} of {args.sweeps}", flush=True)
+            sweeps.append(throughput(models, batches, modes, args, peak or 0.0))
+        print_table(combine_sweeps(sweeps) if args.sweeps > 1 else sweeps[0])
     if args.memory or args.memory_only:
         memory(models, args.memory_batch, args.threads)
 

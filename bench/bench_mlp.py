@@ -18,6 +18,8 @@ The older modes race one network's training steps in rounds of ``--steps``:
 Run:
     python bench/bench_mlp.py                       # 3 nets x 4 batches x train/infer
     python bench/bench_mlp.py --nets mlp --batches 128 --modes train
+    python bench/bench_mlp.py --sweeps 3            # each row's median ratio over three
+                                                    # whole sweeps, and every sweep's
     python bench/bench_mlp.py --phases              # ms per phase, both libraries
     python bench/bench_mlp.py --profile             # where xpnet's time goes (cProfile)
     python bench/bench_mlp.py --glibc-thresholds --rounds 10   # without xpnet's
@@ -70,6 +72,9 @@ def parse_args() -> argparse.Namespace:
                         help="a turn in which other processes took more than this share of "
                              "the machine is run again (the sweep)")
     parser.add_argument("--retries", type=int, default=2)
+    parser.add_argument("--sweeps", type=int, default=1,
+                        help="run the whole sweep this many times, then report each row's "
+                             "median ratio and every sweep's")
     parser.add_argument("--peak", type=float, default=None,
                         help="fp32 peak in GFLOP/s (default: measured by bench/peak.py)")
     parser.add_argument("--steps", type=int, default=20, help="training steps per round "
@@ -429,7 +434,23 @@ def main() -> None:
         peak = peak_flops.measure(args.threads)
         print(f"measured fp32 peak on {args.threads} threads: {peak:.1f} GFLOP/s "
               "(bench/peak.py)", flush=True)
-    sweep(args, peak)
+    runs = []
+    for k in range(args.sweeps):
+        if args.sweeps > 1:
+            print(f"sweep {k + 1} of {args.sweeps}", flush=True)
+        runs.append(sweep(args, peak))
+    if args.sweeps > 1:
+        from bench_cnn import below_one, combine_sweeps  # noqa: PLC0415
+
+        rows = combine_sweeps(runs)
+        print(f"\nall {args.sweeps} sweeps: each row's median ratio, then every sweep's\n"
+              "| network | mode | batch | xpnet img/s | torch img/s | ratio | ratio per sweep |"
+              " % of peak |\n|---|---|---|---|---|---|---|---|")
+        for r in rows:
+            print(f"| {r['name']} | {r['mode']} | {r['batch']} | {r['ips']['xpnet']:,.0f} | "
+                  f"{r['ips']['torch']:,.0f} | {r['ratio']:.2f} | "
+                  f"{', '.join(f'{v:.2f}' for v in r['sweeps'])} | {r['peak_share']:.1%} |")
+        below_one(rows)
 
 
 if __name__ == "__main__":

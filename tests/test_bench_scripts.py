@@ -192,3 +192,20 @@ def test_bench_split_times_signalled_and_unsignalled_splits():
     rows = [line.split() for line in out.splitlines() if line.strip().startswith("0 ")]
     assert [r[1] for r in rows] == ["signalled", "unsignalled"]
     assert all(float(v) > 0 for r in rows for v in r[2:5])
+
+
+def test_bench_cnn_and_mlp_combine_sweeps_into_median_ratios():
+    """--sweeps 2: each row once more in a table of medians with both sweeps' ratios."""
+    pytest.importorskip("torch")
+    out = _run("bench_cnn.py", "--models", "lenet5", "--batches", "2", "--modes", "infer",
+               "--sweeps", "2", *_quick())
+    assert out.count("sweep ") >= 2 and "ratio per sweep" in out
+    row = next(line for line in out.splitlines() if line.startswith("| lenet5 | infer"))
+    median, each = row.split("|")[7:9]
+    ratios = [float(v) for v in each.split(",")]
+    assert len(ratios) == 2 and float(median) == pytest.approx(sum(ratios) / 2, abs=0.006)
+    out = _run("bench_mlp.py", "--nets", "mlp100", "--batches", "2", "--modes", "infer",
+               "--sweeps", "2", *_quick())
+    assert "all 2 sweeps" in out
+    row = [line for line in out.splitlines() if line.startswith("| mlp100 | infer")][-1]
+    assert len(row.split("|")[7].split(",")) == 2
