@@ -56,12 +56,14 @@ BLOCKS_MIN_ROWS = 8
 BLOCKS_MAX_ROWS = 64
 BLOCKS_MIN_OUT = 256
 
-#: Without gradients (inference) the blocks take up to this many examples: an MLP's
-#: inference on xpnet's threads with them beats it on OpenBLAS's threads at 128-256
-#: examples (in one process, alternating, median ms, 784-1024-1024-10 at 256: 5.75
-#: against 6.98, 784-500-500-10: 2.10 against 2.25), where a training step loses at 128
-#: and more (784-1024-1024-10 at 256: 21.1 against 17.3 ms: the step's other products
-#: and passes on y^T's transposed layout). At 512-1024 examples the runs disagreed.
+#: Without gradients (inference) the blocks take up to this many examples. Up to 128
+#: an MLP's inference on xpnet's threads with them beat it on OpenBLAS's threads
+#: (784-1024-1024-10: 0.86x the time, 784-500-500-10: 0.92x, three processes each); at
+#: 256, with the split by examples, they are level with it (`python bench/ab_race.py
+#: --model mlp --mode infer --batch 256 --torch --variant '{}' --variant
+#: '{"xpnet.cpu.dense.BLOCKS_MAX_INFER_ROWS": 128}'`, docs/benchmarks.md, "Engine
+#: thresholds"). A training step loses with them from 128 examples (the step's other
+#: products and passes on y^T's transposed layout): BLOCKS_MAX_ROWS.
 BLOCKS_MAX_INFER_ROWS = 256
 
 #: The blocks' product is cut by examples (:func:`forward_blocks`) from this many

@@ -183,25 +183,21 @@ def weight_grad(x: Any, gy: Any, geo: Any, kh: int, kw: int, g: int, bias: bool,
     span[:, 0], span[:, 1], span[:, 2], span[:, 3] = oh, 0, ow, 0
     for t in range(taps):
         i, rest = divmod(t, kw * cg)
-        j = rest // cg
+        j, c = divmod(rest, cg)
+        for k in range(g):
+            pos[k, t // NR, t % NR] = (i * dh * wp + j * dw) * channels + k * cg + c
         s = span[t // NR]
         s[0] = min(s[0], max(0, -((i * dh - ph) // sh)))  # first p: p sh + i dh >= ph
         s[1] = max(s[1], min(oh, -((i * dh - ph - h) // sh)))  # first p past the image
         s[2] = min(s[2], max(0, -((j * dw - pw) // sw)))
         s[3] = max(s[3], min(ow, -((j * dw - pw - wd) // sw)))
-    if bias:  # dE/db's row reads ones at every output position
+    if bias:  # dE/db's row reads the ones at every output position
+        pos[:, taps // NR, taps % NR] = size  # junk rows read offset 0
         span[taps // NR, 0], span[taps // NR, 1] = 0, oh
         span[taps // NR, 2], span[taps // NR, 3] = 0, ow
     for t in range(rows // NR):
         if span[t, 0] >= span[t, 1] or span[t, 2] >= span[t, 3]:  # padding alone
             span[t, 0], span[t, 1], span[t, 2], span[t, 3] = 0, 0, 0, 0
-    for k in range(g):
-        for t in range(taps):
-            i, rest = divmod(t, kw * cg)
-            j, c = divmod(rest, cg)
-            pos[k, t // NR, t % NR] = (i * dh * wp + j * dw) * channels + k * cg + c
-        if bias:
-            pos[k, taps // NR, taps % NR] = size  # the ones: junk rows read offset 0
     gyf = gy.reshape(-1)
     gwf = gw.reshape(-1)
     vl = VECTOR_BYTES // x.itemsize
