@@ -64,6 +64,29 @@ def test_no_grad_records_nothing():
     assert not y.requires_grad and y.creator is None
 
 
+def test_grad_mode_scopes_nest_restore_on_errors_and_decorate():
+    assert xpnet.is_grad_enabled()
+    with xpnet.no_grad():
+        assert not xpnet.is_grad_enabled()
+        with xpnet.enable_grad():
+            assert xpnet.is_grad_enabled()
+        assert not xpnet.is_grad_enabled()
+    assert xpnet.is_grad_enabled()
+    with pytest.raises(KeyError), xpnet.no_grad():
+        raise KeyError("inside")
+    assert xpnet.is_grad_enabled()  # put back on the way out of an error
+
+    @xpnet.no_grad()
+    def depth(n):  # one decorated function that recurses: each call its own scope
+        assert not xpnet.is_grad_enabled()
+        with xpnet.enable_grad():
+            inner = depth(n - 1) if n else 0
+        assert not xpnet.is_grad_enabled()
+        return inner + 1
+
+    assert depth(3) == 4 and xpnet.is_grad_enabled()
+
+
 def test_detach_cuts_the_graph():
     x = xpnet.Tensor(numpy.ones(2), requires_grad=True)
     d = F.add(x, x).detach()

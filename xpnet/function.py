@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import threading
 import weakref
-from collections.abc import Iterator
 from typing import Any
 
 import numpy
@@ -44,31 +43,44 @@ class _GradMode(threading.local):
 _grad_mode = _GradMode()
 
 
-@contextlib.contextmanager
-def no_grad() -> Iterator[None]:
-    """Context manager in which no graph is recorded (inference, optimiser updates).
+class _GradModeScope(contextlib.ContextDecorator):
+    """A block (or, as a decorator, each call of a function) run with graph recording
+    set to ``enabled``, put back as it was on exit. A class rather than a
+    ``contextlib.contextmanager`` generator, for less than half the cost (a ``with``
+    block 0.5 against 1.2-1.4 us, timeit on the AMD EPYC of docs/benchmarks.md), which
+    counts in a small network's inference."""
+
+    __slots__ = ("enabled", "saved")
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+
+    def _recreate_cm(self) -> _GradModeScope:  # a decorated call gets its own scope
+        return _GradModeScope(self.enabled)
+
+    def __enter__(self) -> None:
+        self.saved = _grad_mode.enabled
+        _grad_mode.enabled = self.enabled
+
+    def __exit__(self, *exc: object) -> None:
+        _grad_mode.enabled = self.saved
+
+
+def no_grad() -> _GradModeScope:
+    """Context manager (or decorator) in which no graph is recorded (inference,
+    optimiser updates).
 
     Example:
         >>> with no_grad():
         ...     y = model(x)          # y.requires_grad is False, nothing is kept for backward
     """
-    previous = _grad_mode.enabled
-    _grad_mode.enabled = False
-    try:
-        yield
-    finally:
-        _grad_mode.enabled = previous
+    return _GradModeScope(False)
 
 
-@contextlib.contextmanager
-def enable_grad() -> Iterator[None]:
-    """Context manager that turns graph recording back on inside :func:`no_grad`."""
-    previous = _grad_mode.enabled
-    _grad_mode.enabled = True
-    try:
-        yield
-    finally:
-        _grad_mode.enabled = previous
+def enable_grad() -> _GradModeScope:
+    """Context manager (or decorator) that turns graph recording back on inside
+    :func:`no_grad`."""
+    return _GradModeScope(True)
 
 
 def is_grad_enabled() -> bool:

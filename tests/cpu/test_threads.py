@@ -77,6 +77,22 @@ def test_thread_count_is_public_and_validated():
         xpnet.set_num_threads(before)
 
 
+def test_default_thread_count_reads_the_affinity_once_and_again_on_request(monkeypatch):
+    before = _threads._settings.num_threads
+    calls = []
+    monkeypatch.setattr(_threads, "_usable_cpus", lambda: calls.append(1) or 3)
+    try:
+        xpnet.set_num_threads(None)  # the default, read again at first use
+        assert xpnet.get_num_threads() == 3 and xpnet.get_num_threads() == 3
+        assert len(calls) == 1  # cached: no system call per op
+        monkeypatch.setattr(_threads, "_usable_cpus", lambda: 9)
+        assert xpnet.get_num_threads() == 3  # still the first reading...
+        xpnet.set_num_threads(None)
+        assert xpnet.get_num_threads() == 4  # ...until asked again (at most 4)
+    finally:
+        xpnet.set_num_threads(before)
+
+
 def test_one_blas_thread_holds_blas_at_one_and_restores_it():
     threadpoolctl = pytest.importorskip("threadpoolctl")
     controller = _threads._blas_controller()

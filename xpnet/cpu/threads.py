@@ -66,6 +66,10 @@ class _Settings:
     """The one process-wide setting, changed only through :func:`set_num_threads`."""
 
     num_threads: int | None = None  # None: decided on first use
+    # the default, read from the CPU affinity once (a system call, 0.5 us, that every
+    # op's split decision would otherwise pay); set_num_threads(None) and a fork read
+    # it again
+    default: int | None = None
 
 
 _settings = _Settings()
@@ -94,18 +98,21 @@ def set_num_threads(n: int | None) -> None:
         >>> xpnet.cpu.set_num_threads(1)  # one core, e.g. one process per core
 
     Args:
-        n: number of threads (>= 1), or None for the default (usable CPUs, at most 4).
+        n: number of threads (>= 1), or None for the default (the CPUs this process
+            may run on, read again now, at most 4).
     """
     if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
         raise ValueError(f"set_num_threads: expected an int >= 1 or None, got {n!r}")
     _settings.num_threads = n
+    _settings.default = None
 
 
 def get_num_threads() -> int:
     """The number of threads a batch is split over on the CPU.
 
     That of the innermost ``xpnet.cpu.engines(threads=...)`` block, else the process's
-    (:func:`set_num_threads`; by default the usable CPUs, at most 4).
+    (:func:`set_num_threads`; by default the CPUs this process may run on as at first
+    use, at most 4).
     """
     return current().threads or _process_threads()
 
@@ -113,7 +120,11 @@ def get_num_threads() -> int:
 def _process_threads() -> int:
     """The process's thread count: :func:`set_num_threads`'s, or the default."""
     n = _settings.num_threads
-    return max(1, min(_usable_cpus(), _DEFAULT_MAX)) if n is None else n
+    if n is not None:
+        return n
+    if _settings.default is None:  # the CPUs usable at first use
+        _settings.default = max(1, min(_usable_cpus(), _DEFAULT_MAX))
+    return _settings.default
 
 
 def splitting_here() -> bool:
@@ -197,9 +208,11 @@ def _pool_size(pool: Any) -> int:
 
 def _forget_pool() -> None:
     """In a forked child the parent's pool threads do not exist (and its lock may have
-    been held at the fork): the child makes its own pool on first use."""
+    been held at the fork): the child makes its own pool on first use, and reads its
+    usable CPUs again (a launcher may pin it)."""
     global _pool, _pool_lock
     _pool, _pool_lock = None, threading.Lock()
+    _settings.default = None
 
 
 if hasattr(os, "register_at_fork"):  # POSIX

@@ -48,6 +48,7 @@ from xpnet.cpu import dense
 from xpnet.cpu.kernels import load
 from xpnet.cpu.settings import current
 from xpnet.function import enable_grad
+from xpnet.nn.module import Module
 from xpnet.tensor import Tensor
 
 __all__ = ["InferencePlan", "plan_for"]
@@ -120,15 +121,17 @@ class InferencePlan:
             kind = step[0]
             if kind == "call":
                 arrays = [p.data for p in step[2]]
-                if all(type(v) is t and v.dtype == d for v, (t, d) in zip(arrays, step[3])):
+                for v, (t, d) in zip(arrays, step[3]):
+                    if type(v) is not t or v.dtype != d:  # a parameter moved or was cast
+                        a = step[4](Tensor(a)).data  # since the trace: the layer's path
+                        owned = False
+                        break
+                else:
                     if whole and step[5] and a.ndim == 2:
                         a = dense.forward_whole(a, *arrays)
                     else:
                         a = step[1].forward(a, *arrays)
                     owned = True
-                else:  # a parameter moved or was cast since the trace: the layer's path
-                    a = step[4](Tensor(a)).data
-                    owned = False
             elif kind == "relu":
                 if owned and a.flags.writeable:
                     numpy.maximum(a, 0, out=a)  # the bits of F.relu, in place
@@ -192,8 +195,13 @@ def plan_for(seq: Any, x: Any) -> InferencePlan | None:
     a = x.data
     if a.dtype.kind != "f":
         return None
-    plans = seq.__dict__.setdefault("_inference_plans", {})
-    key = (a.shape, a.dtype.str, a.strides, tuple([(id(m), m.training) for m in seq]))
+    plans = seq.__dict__.get("_inference_plans")
+    if plans is None:
+        plans = seq.__dict__["_inference_plans"] = {}
+    # the layers, as the Sequential's children in order (its attributes "0", "1", ...:
+    # read from its __dict__, 1.2 against 2.8 us through its iterator on four layers)
+    layers = [m for m in seq.__dict__.values() if isinstance(m, Module)]
+    key = (a.shape, a.dtype.str, a.strides, tuple([(id(m), m.training) for m in layers]))
     plan = plans.get(key)
     if plan is None:
         if len(plans) >= MAX_PLANS:
