@@ -253,3 +253,48 @@ def test_blocks_take_more_examples_without_gradients():
     graph = F.linear(Tensor(x, requires_grad=True), Tensor(w)).data
     assert graph.flags.c_contiguous  # a gradient needed: BLAS's x W^T or W x^T
     numpy.testing.assert_allclose(y, graph, rtol=1e-12, atol=1e-12)
+
+
+# ------------------------------------------------------------- outer products (K = 1)
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
+@pytest.mark.parametrize(("m", "p"), [(1, 7), (3, 5), (700, 900)])  # 630,000: cut at 2
+@pytest.mark.parametrize("split", ["auto", "always"])
+def test_outer_product_is_compiled_and_has_the_multiplys_bits(dtype, m, p, split):
+    pytest.importorskip("numba")
+    rng = numpy.random.default_rng(8)
+    a, b = rng.standard_normal((m, 1)).astype(dtype), rng.standard_normal((1, p)).astype(dtype)
+    expected = numpy.multiply(a, b)
+    with cpu.engines(threads=2, split=split):
+        out = numpy.full((m, p), numpy.nan, dtype)
+        assert dense.matmul_split(a, b, out) is out
+        numpy.testing.assert_array_equal(out, expected)
+        strided = numpy.full((p, m), numpy.nan, dtype).T  # an F-ordered output, a's copy
+        dense.matmul_split(numpy.asfortranarray(a.T).T, b, strided)  # transposed view
+        numpy.testing.assert_array_equal(strided, expected)
+        # and inside a backward pair (the second product of dE/dx, dE/dW at batch 1)
+        gx, gw = numpy.empty((1, 1)), numpy.empty((m, p), dtype)
+        dense.matmul_pair(a.T[:, :1].astype(numpy.float64), numpy.ones((1, 1)), gx,
+                          a, b, gw)
+        numpy.testing.assert_array_equal(gw, expected)
+
+
+def test_outer_product_kernel_is_taken_and_the_numpy_path_kept_without_it(monkeypatch):
+    pytest.importorskip("numba")
+    calls = []
+    kernels = dense.load("dense_blocks", numpy.ones((2, 1)))
+    real = kernels.outer
+    monkeypatch.setattr(kernels, "outer", lambda *args: calls.append(1) or real(*args))
+    a, b = numpy.arange(4.0).reshape(4, 1), numpy.arange(3.0).reshape(1, 3)
+    out = numpy.empty((4, 3))
+    dense.matmul_split(a, b, out)
+    assert calls and numpy.array_equal(out, a * b)
+    calls.clear()
+    with cpu.engines(compiled=False):  # NumPy's broadcast multiply instead
+        dense.matmul_split(a, b, out)
+    assert not calls and numpy.array_equal(out, a * b)
+
+
+def test_linear_at_batch_one_gradient_checked_through_the_outer_product():
+    rng = numpy.random.default_rng(9)
+    x, w, b = rng.standard_normal((1, 6)), rng.standard_normal((5, 6)), rng.standard_normal(5)
+    check_op(F.linear, lambda x, w, b: x @ w.T + b, x, w, b)
