@@ -34,6 +34,8 @@ def load_old(module: str, rev: str, folder: Path) -> object:
     """``module`` as it was at ``rev``, imported from ``folder`` as ``old_<name>``."""
     root = Path(__file__).resolve().parent.parent
     path = module.replace(".", "/") + ".py"
+    if (root / module.replace(".", "/")).is_dir():  # a package: its __init__.py
+        path = module.replace(".", "/") + "/__init__.py"
     text = subprocess.run(["git", "show", f"{rev}:{path}"], cwd=root, check=True,
                           capture_output=True, text=True).stdout
     name = "old_" + module.rpartition(".")[2]

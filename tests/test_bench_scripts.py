@@ -178,11 +178,13 @@ def test_ab_revision_times_an_older_module_against_the_tree():
     inside = subprocess.run(["git", "rev-parse", "HEAD"], cwd=BENCH, capture_output=True)
     if inside.returncode != 0:
         pytest.skip("not a git checkout: no older revision to read")
-    out = _run("ab_revision.py", "--module", "xpnet.cpu.conv.blocks", "--rev", "HEAD",
-               "--attrs", "run_forward", "--model", "lenet_caffe", "--batch", "4",
-               "--rounds", "1")
-    last = out.splitlines()[-1].split()
-    assert last[0] == "old" and last[3] == "new" and float(last[1]) > 0 and float(last[4]) > 0
+    for module, attr in [("xpnet.cpu.conv.blocks", "run_forward"),
+                         ("xpnet.cpu.pooling", "max_forward")]:  # a module, a package
+        out = _run("ab_revision.py", "--module", module, "--rev", "HEAD", "--attrs", attr,
+                   "--model", "lenet_caffe", "--batch", "4", "--rounds", "1")
+        last = out.splitlines()[-1].split()
+        assert last[0] == "old" and last[3] == "new"
+        assert float(last[1]) > 0 and float(last[4]) > 0
 
 
 def test_bench_split_times_signalled_and_unsignalled_splits():
