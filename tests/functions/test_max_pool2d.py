@@ -150,6 +150,33 @@ def test_nan_is_selected_and_propagates(impl):
     assert not numpy.isnan(y[0, 0, 1, 1])
 
 
+@pytest.mark.parametrize("channels", [5, 12])  # the channels-last kernel for few / many
+@pytest.mark.parametrize("window", [(2, 2, 0), (3, 2, 1)], ids=["2x2s2", "3x3s2p1"])
+def test_channels_last_kernels_let_a_nan_win_and_hand_over_to_the_views(channels, window):
+    """The channels-last kernels check y, not x, for NaN: a window holding one gives NaN
+    and the op takes the views path (PyTorch's rule, switches included); a NaN that no
+    window reads (a 2 x 2 pool's dropped last row) keeps the kernels, with the views'
+    results."""
+    pytest.importorskip("numba")
+    rng = numpy.random.default_rng(10)
+    x = rng.standard_normal((2, channels, 7, 7)).astype(numpy.float32)
+    k, s, p = window
+    for where, read in [((1, channels - 1, 2, 3), True), ((0, 1, 6, 3), k == 3)]:
+        xn = x.copy()
+        xn[where] = numpy.nan
+        results = {}
+        for impl in ("xp", "numba_cl"):
+            fn = MaxPool2dFunction(geometry("max_pool2d", xn.shape, k, s, p, False), True)
+            with cpu.engines(**IMPL_ENGINES[impl]):
+                y = fn(Tensor(xn)).data
+            results[impl] = (y, fn.indices, fn.plan)
+        (y0, i0, _), (y1, i1, plan) = results["xp"], results["numba_cl"]
+        assert (plan is None) == read  # the views path exactly when a window read the NaN
+        assert numpy.isnan(y0).any() == read
+        numpy.testing.assert_array_equal(y0, y1)  # NaN where NaN
+        numpy.testing.assert_array_equal(i0, i1)
+
+
 def test_float32_stays_float32(impl):
     x = Tensor(distinct((2, 3, 7, 7)).astype(numpy.float32), requires_grad=True)
     y = _op(x.shape, 3, 2, 1, True)(x)

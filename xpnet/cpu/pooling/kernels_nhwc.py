@@ -37,8 +37,8 @@ def _max_forward_cl(x: Any, geo: Any, y: Any, idx: Any, keep_idx: bool, n0: int,
     at C = 32; for a few channels see :func:`_max_forward_cl_few`). ``idx`` is not read
     without ``keep_idx``; the positions then go to a scratch row of this call's own (a
     row shared by the threads costs 25x in cache-line traffic). Ties go to the first
-    maximum in row-major window order (strict >); a NaN is never selected here (the
-    caller sends inputs holding NaN to the views path).
+    maximum in row-major window order (strict >); a NaN is taken and kept, so that the
+    caller finds it in y and sends the input to the views path (PyTorch's NaN rule).
     """
     signal(flags, index, seq)  # the GIL is free (a signalled split)
     kh, kw, sh, sw, ph, pw = geo
@@ -64,7 +64,7 @@ def _max_forward_cl(x: Any, geo: Any, y: Any, idx: Any, keep_idx: bool, n0: int,
                         pos = r * w + q
                         for k in range(c):
                             v = pixel[k]
-                            take = v > best[k]  # a select, not a branch
+                            take = (v > best[k]) | (v != v)  # a select; NaN wins
                             best[k] = v if take else best[k]
                             at[k] = pos if take else at[k]
 
@@ -97,13 +97,13 @@ def _max_forward_cl_few(x: Any, geo: Any, y: Any, idx: Any, keep_idx: bool, n0: 
                     p0 = h0 * w + w0
                     for k in range(c):
                         best, at = a0[k], p0
-                        take = a1[k] > best
+                        take = (a1[k] > best) | (a1[k] != a1[k])  # NaN wins
                         best = a1[k] if take else best
                         at = p0 + 1 if take else at
-                        take = a2[k] > best
+                        take = (a2[k] > best) | (a2[k] != a2[k])  # NaN wins
                         best = a2[k] if take else best
                         at = p0 + w if take else at
-                        take = a3[k] > best
+                        take = (a3[k] > best) | (a3[k] != a3[k])  # NaN wins
                         best = a3[k] if take else best
                         at = p0 + w + 1 if take else at
                         y[n, i, j, k] = best
@@ -117,7 +117,7 @@ def _max_forward_cl_few(x: Any, geo: Any, y: Any, idx: Any, keep_idx: bool, n0: 
                     for r in range(r0, r1):
                         for q in range(c0, c1):
                             v = x[n, r, q, k]
-                            take = v > best
+                            take = (v > best) | (v != v)  # NaN wins
                             best = v if take else best
                             best_at = r * w + q if take else best_at
                     y[n, i, j, k] = best
