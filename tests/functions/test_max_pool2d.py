@@ -177,6 +177,31 @@ def test_channels_last_kernels_let_a_nan_win_and_hand_over_to_the_views(channels
         numpy.testing.assert_array_equal(i0, i1)
 
 
+@pytest.mark.parametrize("channels", [5, 12])  # the channels-last kernel for few / many
+@pytest.mark.parametrize("window", [(2, 2, 0), (3, 2, 1)], ids=["2x2s2", "3x3s2p1"])
+@pytest.mark.parametrize("impl", ["xp", "numba", "numba_cl"])
+def test_forward_relu_has_the_bits_of_the_pool_then_numpys_maximum(impl, window, channels):
+    """An inference plan's fused pool + ReLU: -0 becomes +0, a window of -inf gives +0, a
+    NaN stays NaN (through the views path), whichever path pools."""
+    rng = numpy.random.default_rng(11)
+    x = rng.standard_normal((2, 7, 7, channels)).astype(numpy.float32)
+    x[0, :3, :3, 0] = -0.0  # a window of -0 (with every path's window at the corner)
+    x[1, :3, :3, 1] = -numpy.inf
+    x = x.transpose(0, 3, 1, 2)  # (N, C, H, W) view of NHWC memory, as conv2d returns
+    k, s, p = window
+    for data in (x, numpy.where(numpy.arange(7) == 4, numpy.nan, x).astype(numpy.float32)):
+        with cpu.engines(**IMPL_ENGINES[impl]):
+            fn = MaxPool2dFunction(geometry("max_pool2d", data.shape, k, s, p, False))
+            fn.needs_input_grad = (False,)
+            fused = fn.forward_relu(data)
+            expected = numpy.maximum(fn.forward(data), 0)
+        assert fused.tobytes() == numpy.ascontiguousarray(expected).tobytes()
+        assert not numpy.signbit(fused[0, 0, 0, 0]) and fused[1, 1, 0, 0] == 0
+    kept = MaxPool2dFunction(geometry("max_pool2d", x.shape, k, s, p, False), True)
+    with pytest.raises(RuntimeError, match="keeps no switches"):
+        kept.forward_relu(x)
+
+
 def test_float32_stays_float32(impl):
     x = Tensor(distinct((2, 3, 7, 7)).astype(numpy.float32), requires_grad=True)
     y = _op(x.shape, 3, 2, 1, True)(x)

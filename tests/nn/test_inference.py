@@ -172,3 +172,16 @@ def test_an_mlp_plan_whose_products_the_blocks_take_stays_on_xpnets_threads(monk
         with xpnet.no_grad():
             net(Tensor(numpy.zeros((1, 96), numpy.float32)))  # one row: BLAS's threads
         assert scopes == [1]
+
+
+def test_a_max_pool_and_the_relu_after_it_are_one_step_with_the_layers_bits():
+    rng = numpy.random.default_rng(12)
+    net = nn.Sequential(nn.Conv2d(1, 12, 3, rng=rng), nn.MaxPool2d(2), nn.ReLU(),
+                        nn.Conv2d(12, 4, 3, rng=rng), nn.ReLU(), nn.MaxPool2d(2),
+                        nn.Flatten()).eval()
+    x = rng.standard_normal((3, 1, 14, 14)).astype(numpy.float32)
+    graph, planned = _both(net, x)
+    assert planned.tobytes() == graph.tobytes()
+    kinds = [s[0] for s in next(iter(net.__dict__["_inference_plans"].values())).steps]
+    assert kinds == ["call", "pool_relu", "call", "relu", "call", "call"]  # ReLU then pool:
+    # the ReLU clips the convolution's output in place, as before

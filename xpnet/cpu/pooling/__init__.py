@@ -54,7 +54,8 @@ def _plan(x: Any, g: Any) -> Plan | None:
     return plan._replace(nhwc=plan.channels_last(x))
 
 
-def max_forward(x: Any, g: Any, keep: bool, idx_dtype: str) -> tuple[Any, Any, Plan] | None:
+def max_forward(x: Any, g: Any, keep: bool, idx_dtype: str,
+                clip: bool = False) -> tuple[Any, Any, Plan] | None:
     """(y, switches, plan) of max pooling x (N, C, H, W), or None for the views path
     (no compiled kernels, or a window of x holds a NaN: the views path follows PyTorch's
     NaN rule). On channels-last memory the kernels let a NaN win its window, so it is y
@@ -66,6 +67,8 @@ def max_forward(x: Any, g: Any, keep: bool, idx_dtype: str) -> tuple[Any, Any, P
 
     y and the switches are (N, C, oh, ow), the switches the flat index h*W + w of each
     maximum in ``idx_dtype`` (None unless ``keep``); both NHWC memory when x's is.
+    ``clip``: y = max(y, 0), a ReLU after the pool (an inference plan's), with NumPy's
+    bits: fused into the channels-last kernels' stores, a pass after the planes kernel.
     """
     plan = _plan(x, g)
     if plan is None:
@@ -76,8 +79,8 @@ def max_forward(x: Any, g: Any, keep: bool, idx_dtype: str) -> tuple[Any, Any, P
         xh = to_nhwc(x)  # (N, H, W, C), no copy for conv2d's output
         y = numpy.empty((n, g.oh, g.ow, c), dtype=x.dtype)  # (N, oh, ow, C)
         idx = numpy.empty(y.shape if keep else (1, 1, 1, c), dtype=idx_dtype)
-        ker.max_forward_cl(xh, g.window, y, idx, keep)
-        if ker.has_nan(y):  # a window held a NaN
+        ker.max_forward_cl(xh, g.window, y, idx, keep, clip)
+        if ker.has_nan(y):  # a window held a NaN (a ReLU keeps it)
             return None
         switches = idx.transpose(0, 3, 1, 2) if keep else None  # (N, C, oh, ow) view
         return y.transpose(0, 3, 1, 2), switches, plan  # (N, C, oh, ow) view of NHWC
@@ -87,6 +90,8 @@ def max_forward(x: Any, g: Any, keep: bool, idx_dtype: str) -> tuple[Any, Any, P
     y = numpy.empty((n * c, g.oh, g.ow), dtype=x.dtype)  # (P, oh, ow)
     idx = numpy.empty(y.shape if keep else (1, 1, 1), dtype=idx_dtype)
     ker.max_forward(planes, g.window, y, idx, keep)
+    if clip:
+        numpy.maximum(y, 0, out=y)
     switches = idx.reshape(n, c, g.oh, g.ow) if keep else None  # (N, C, oh, ow)
     return y.reshape(n, c, g.oh, g.ow), switches, plan  # (N, C, oh, ow)
 

@@ -242,13 +242,16 @@ def avg_backward(gy: Any, geo: tuple[int, ...], div: Any, gx: Any) -> None:
 FEW_CHANNELS = 8
 
 
-def max_forward_cl(x: Any, geo: tuple[int, ...], y: Any, idx: Any, keep_idx: bool) -> None:
-    """Max pooling of x (N, H, W, C) into y (N, oh, ow, C), switches into idx (int64)."""
+def max_forward_cl(x: Any, geo: tuple[int, ...], y: Any, idx: Any, keep_idx: bool,
+                   clip: bool = False) -> None:
+    """Max pooling of x (N, H, W, C) into y (N, oh, ow, C), switches into idx (int64);
+    ``clip``: y = max(y, 0) as it is stored (a ReLU after the pool, fused)."""
     unrolled = geo[0] == geo[1] == 2 and geo[4] == geo[5] == 0  # 2 x 2, no padding
     few = x.shape[3] < FEW_CHANNELS or unrolled
     kernel = _max_forward_cl_few if few else _max_forward_cl
     _split(y.size * geo[0] * geo[1], x.shape[0],
-           lambda n0, n1: kernel(x, geo, y, idx, keep_idx, n0, n1, *kernel_signal()))  # fmt: skip
+           lambda n0, n1: kernel(x, geo, y, idx, keep_idx, clip, n0, n1,
+                                 *kernel_signal()))  # fmt: skip
 
 
 def max_backward_cl(gy: Any, idx: Any, gx: Any) -> None:

@@ -27,10 +27,19 @@ from xpnet.cpu.spin_kernels import signal
 _serial = numba.njit(cache=True, nogil=True)
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _relu(v: Any, zero: Any) -> Any:
+    """max(v, 0) with NumPy's rules, as :mod:`xpnet.cpu.relu_kernels`: ``zero`` (+0 of
+    v's type) for v <= 0, -0 included; a NaN kept (it compares false)."""
+    return zero if v <= 0 else v
+
+
 @_serial
-def _max_forward_cl(x: Any, geo: Any, y: Any, idx: Any, keep_idx: bool, n0: int, n1: int,
-                    flags: Any, index: int, seq: int) -> None:
+def _max_forward_cl(x: Any, geo: Any, y: Any, idx: Any, keep_idx: bool, clip: bool, n0: int,
+                    n1: int, flags: Any, index: int, seq: int) -> None:
     """y[n, i, j, c] = max of window (i, j) of channel c; idx[n, i, j, c] = its h*W + w.
+    With ``clip``, y = max(y, 0) as it is stored (a ReLU after the pool, fused:
+    :func:`_relu`).
 
     Vectorised over the channels: the running maxima and positions of all C channels are
     updated together, one window position at a time (4x faster than the planes kernel
@@ -44,6 +53,7 @@ def _max_forward_cl(x: Any, geo: Any, y: Any, idx: Any, keep_idx: bool, n0: int,
     kh, kw, sh, sw, ph, pw = geo
     h, w, c = x.shape[1], x.shape[2], x.shape[3]
     oh, ow = y.shape[1], y.shape[2]
+    zero = y.dtype.type(0)
     scratch = numpy.empty(c, dtype=idx.dtype)  # positions when the switches are not kept
     for n in range(n0, n1):
         for i in range(oh):
@@ -67,11 +77,14 @@ def _max_forward_cl(x: Any, geo: Any, y: Any, idx: Any, keep_idx: bool, n0: int,
                             take = (v > best[k]) | (v != v)  # a select; NaN wins
                             best[k] = v if take else best[k]
                             at[k] = pos if take else at[k]
+                if clip:
+                    for k in range(c):
+                        best[k] = _relu(best[k], zero)
 
 
 @_serial
-def _max_forward_cl_few(x: Any, geo: Any, y: Any, idx: Any, keep_idx: bool, n0: int, n1: int,
-                        flags: Any, index: int, seq: int) -> None:
+def _max_forward_cl_few(x: Any, geo: Any, y: Any, idx: Any, keep_idx: bool, clip: bool,
+                        n0: int, n1: int, flags: Any, index: int, seq: int) -> None:
     """:func:`_max_forward_cl` for a few channels: one channel at a time, the running max
     in a register (with C = 6, LeNet's first stage, 2x faster than the vectorised
     kernel, whose vectors would be 6 lanes long).
@@ -84,6 +97,7 @@ def _max_forward_cl_few(x: Any, geo: Any, y: Any, idx: Any, keep_idx: bool, n0: 
     kh, kw, sh, sw, ph, pw = geo
     h, w, c = x.shape[1], x.shape[2], x.shape[3]
     oh, ow = y.shape[1], y.shape[2]
+    zero = y.dtype.type(0)
     two = kh == 2 and kw == 2
     for n in range(n0, n1):
         for i in range(oh):
@@ -106,7 +120,7 @@ def _max_forward_cl_few(x: Any, geo: Any, y: Any, idx: Any, keep_idx: bool, n0: 
                         take = (a3[k] > best) | (a3[k] != a3[k])  # NaN wins
                         best = a3[k] if take else best
                         at = p0 + w + 1 if take else at
-                        y[n, i, j, k] = best
+                        y[n, i, j, k] = _relu(best, zero) if clip else best
                         if keep_idx:
                             idx[n, i, j, k] = at
                     continue
@@ -120,7 +134,7 @@ def _max_forward_cl_few(x: Any, geo: Any, y: Any, idx: Any, keep_idx: bool, n0: 
                             take = (v > best) | (v != v)  # NaN wins
                             best = v if take else best
                             best_at = r * w + q if take else best_at
-                    y[n, i, j, k] = best
+                    y[n, i, j, k] = _relu(best, zero) if clip else best
                     if keep_idx:
                         idx[n, i, j, k] = best_at
 

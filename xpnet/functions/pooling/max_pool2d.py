@@ -71,6 +71,19 @@ class MaxPool2dFunction(Function):
             self.indices = indices  # (N, C, oh, ow) flat h*W + w of each maximum
         return y
 
+    def forward_relu(self, x: Any) -> Any:
+        """max(max pool(x), 0) for an inference plan (:mod:`xpnet.nn.inference`), the
+        same bits as :meth:`forward` then ReLU: on the compiled kernels the ReLU is
+        applied as they store y (one pass over the pool's output saved), elsewhere
+        after. No gradient: this Function must need none (it keeps nothing)."""
+        if any(self.needs_input_grad) or self.want_indices:
+            raise RuntimeError("forward_relu: for a pool that keeps no switches")
+        fast = cpu_pooling.max_forward(x, self.g, False, self._switch_dtype(), clip=True)
+        if fast is not None:
+            return fast[0]
+        y = self._forward_views(x)
+        return backend.get_array_module(y).maximum(y, 0, out=y)
+
     def _switch_dtype(self) -> str:
         """int64 for the switches a caller asked for (PyTorch's dtype), else int32: kept
         only for backward, half the memory to write and read (an input plane of more than
