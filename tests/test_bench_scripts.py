@@ -211,3 +211,13 @@ def test_bench_cnn_and_mlp_combine_sweeps_into_median_ratios():
     assert "all 2 sweeps" in out
     row = [line for line in out.splitlines() if line.startswith("| mlp100 | infer")][-1]
     assert len(row.split("|")[7].split(",")) == 2
+
+
+def test_ab_plan_times_plans_with_and_without_the_fusion():
+    out = _run("ab_plan.py", "--models", "lenet5,alexnet_small", "--batch", "2", "--rounds",
+               "1", "--turn", "0.01")
+    rows = [line.split() for line in out.splitlines() if line.startswith(("lenet5", "alex"))]
+    assert [r[0] for r in rows] == ["lenet5", "alexnet_small"]
+    fused = {r[0]: int(r[r.index("fused") + 1]) for r in rows}
+    assert fused["lenet5"] >= 1 and fused["alexnet_small"] == 0  # a ReLU after a pool or not
+    assert all(float(r[-1]) > 0 for r in rows)
