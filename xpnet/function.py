@@ -46,9 +46,9 @@ _grad_mode = _GradMode()
 class _GradModeScope(contextlib.ContextDecorator):
     """A block (or, as a decorator, each call of a function) run with graph recording
     set to ``enabled``, put back as it was on exit. A class rather than a
-    ``contextlib.contextmanager`` generator, for less than half the cost (a ``with``
-    block 0.5 against 1.2-1.4 us, timeit on the AMD EPYC of docs/benchmarks.md), which
-    counts in a small network's inference."""
+    ``contextlib.contextmanager`` generator, which costs more even empty (a ``with``
+    block 0.64 against 0.98 us; the timeit commands in docs/benchmarks.md, fourth
+    session); it counts in a small network's inference."""
 
     __slots__ = ("enabled", "saved")
 

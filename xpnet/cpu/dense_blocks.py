@@ -80,8 +80,9 @@ def outer(a: Any, b: Any, out: Any, r0: int, r1: int, flags: Any, index: int,
     """out[r0:r1] = a[r0:r1] b, the outer product of a (M, 1) and b (1, P) (a product
     with K = 1: dE/dW = (dE/dy)^T x of a batch of one): out[i, j] = a[i, 0] b[0, j], one
     multiply per element, so the bits of the GEMM and of NumPy's broadcast multiply, at
-    a fifth of the latter's time (1024 x 1024, one thread: 71 against 370 us), whose
-    loop over a broadcast operand is not vectorised. Any strides; out (M, P).
+    a fifth of the latter's time (1024 x 1024, one thread: 63 against 357 us; the
+    timeit commands in docs/benchmarks.md), whose loop over a broadcast operand is not
+    vectorised. Any strides; out (M, P).
     First :func:`~xpnet.cpu.spin_kernels.signal` (flags, index, seq): the GIL is free."""
     signal(flags, index, seq)
     row_b = b[0]

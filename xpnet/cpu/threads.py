@@ -66,7 +66,7 @@ class _Settings:
     """The one process-wide setting, changed only through :func:`set_num_threads`."""
 
     num_threads: int | None = None  # None: decided on first use
-    # the default, read from the CPU affinity once (a system call, 0.5 us, that every
+    # the default, read from the CPU affinity once (a system call, 0.43 us, that every
     # op's split decision would otherwise pay); set_num_threads(None) and a fork read
     # it again
     default: int | None = None

@@ -186,7 +186,7 @@ def _fuse_pool_relu(steps: list[tuple]) -> list[tuple]:
     step: the pool's kernels clip y as they store it
     (:meth:`~xpnet.functions.pooling.max_pool2d.MaxPool2dFunction.forward_relu`), which
     saves the ReLU's pass over the pool's output (the wide LeNet's first at batch 256:
-    6.4 MB, 0.8 ms on one thread)."""
+    6.4 MB, 0.74 ms on one thread; docs/benchmarks.md)."""
     from xpnet import nn  # noqa: PLC0415
 
     fused: list[tuple] = []
@@ -226,7 +226,7 @@ def plan_for(seq: Any, x: Any) -> InferencePlan | None:
     if plans is None:
         plans = seq.__dict__["_inference_plans"] = {}
     # the layers, as the Sequential's children in order (its attributes "0", "1", ...:
-    # read from its __dict__, 1.2 against 2.8 us through its iterator on four layers)
+    # read from its __dict__, 1.1 against 2.6 us through its iterator on four layers)
     layers = [m for m in seq.__dict__.values() if isinstance(m, Module)]
     key = (a.shape, a.dtype.str, a.strides, tuple([(id(m), m.training) for m in layers]))
     plan = plans.get(key)

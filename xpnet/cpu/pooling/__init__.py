@@ -60,10 +60,10 @@ def max_forward(x: Any, g: Any, keep: bool, idx_dtype: str,
     (no compiled kernels, or a window of x holds a NaN: the views path follows PyTorch's
     NaN rule). On channels-last memory the kernels let a NaN win its window, so it is y
     that is checked, after them (a 2 x 2 pool's y is a quarter of x: the wide LeNet's
-    first pool input at batch 256, 256 x 28 x 28 x 32, takes 0.72-0.90 ms to check, its
-    y 0.08); the planes kernel never selects a NaN (the select costs it 1.4-1.6x its
-    time, where the channels-last kernels, vectorised over the channels, do not notice
-    it), so planes are checked first.
+    first pool input at batch 256, 256 x 28 x 28 x 32, takes 0.72 ms to check, its y
+    0.07: the timeit commands in docs/benchmarks.md); the planes kernel never selects a
+    NaN (the select costs it 1.4-1.6x its time, where the channels-last kernels,
+    vectorised over the channels, do not notice it), so planes are checked first.
 
     y and the switches are (N, C, oh, ow), the switches the flat index h*W + w of each
     maximum in ``idx_dtype`` (None unless ``keep``); both NHWC memory when x's is.
