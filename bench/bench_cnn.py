@@ -464,6 +464,7 @@ def _layer_calls(layer: Any, x: Any, first: bool, grad_of: Callable) -> tuple:
     def backward() -> None:
         for p in layer.parameters():
             p.grad = None
+        state["x"].grad = None  # else each call adds its dE/dx to the last one's
         state["y"].backward(g, retain_graph=True)
 
     return forward, backward, state["y"]
