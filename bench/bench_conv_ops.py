@@ -49,6 +49,8 @@ LAYERS = [
     ("narrow", "cifar1", 3, 32, 16, 5, 1, 2, 1, True),
     ("narrow", "alex1", 3, 64, 12, 11, 4, 2, 1, True),
     ("narrow", "alex2", 12, 7, 32, 5, 1, 2, 2, False),
+    ("wide", "lenet1", 1, 28, 32, 5, 1, 0, 1, True),  # bench/nets.py's wide LeNet
+    ("wide", "lenet2", 32, 14, 64, 5, 1, 0, 1, False),
 ]
 
 
@@ -103,6 +105,14 @@ PATH_LAYERS = [
     ("extra", "3to8", 3, 32, 8, 5, 1, 2, 1, True),
     ("extra", "32on4", 32, 4, 32, 3, 1, 1, 1, False),  # small maps: MIN_BLOCK_USE
     ("extra", "32on5", 32, 5, 32, 3, 1, 1, 1, False),
+    ("extra", "3x3on10", 32, 10, 32, 3, 1, 0, 1, False),  # --dx: growth 1.25
+    ("extra", "3x3on6", 32, 6, 32, 3, 1, 0, 1, False),  # growth 1.5
+    ("extra", "8to16", 8, 14, 16, 5, 1, 0, 1, False),  # --dx: Cg 8
+    ("extra", "3to16", 3, 14, 16, 5, 1, 0, 1, False),  # Cg 3 (dE/dx of a first layer)
+    ("extra", "1to16", 1, 28, 16, 5, 1, 2, 1, False),
+    ("extra", "s2on15", 32, 15, 32, 3, 2, 0, 1, False),  # --dx: stride 2 (no full conv)
+    ("extra", "s2on16", 64, 16, 64, 3, 2, 1, 1, False),
+    ("extra", "s2g2", 64, 16, 64, 3, 2, 1, 2, False),
 ]
 
 
@@ -171,6 +181,64 @@ def main_paths(args: argparse.Namespace, rng: numpy.random.Generator) -> None:
         print(f"{net:10s} {name:6s} {C // g * co * k * k:7d} " + " ".join(cells))
 
 
+DX_METHODS = ("conv", "scatter", "fold", "col2im")
+
+
+def race_dx(layer: tuple, batch: int, rounds: int, rng: numpy.random.Generator) -> dict:
+    """Median ms of xpnet's dE/dx by each method of ``engines(conv_dx=...)``, alternating
+    call by call; a method that cannot compute the layer (the full convolution needs
+    stride 1) has no entry. Also the method xpnet takes by itself, as ``"auto"``."""
+    import xpnet
+    from xpnet.cpu import conv
+
+    _, _, C, H, co, k, s, p, g, _ = layer
+    w = rng.standard_normal((co, C // g, k, k), dtype=numpy.float32) * 0.1
+    oh = (H + 2 * p - k) // s + 1
+    geo = conv.Geometry(k, k, s, s, p, p, 1, 1, g, H, H, oh, oh)
+    # dE/dy as a network hands it over: an NCHW-shaped view of channels-last memory
+    gy = rng.standard_normal((batch, oh, oh, co), dtype=numpy.float32).transpose(0, 3, 1, 2)
+
+    def method() -> str:
+        return xpnet.cpu.conv_engine((batch, C, H, H), w.shape, stride=s, padding=p,
+                                     groups=g, step="input_grad")
+
+    times = {}
+    for m in DX_METHODS:
+        with xpnet.cpu.engines(conv_dx=m):
+            if method() == m:  # the method can compute this layer
+                times[m] = []
+    for _ in range(rounds + 1):  # the first round warms up (and compiles)
+        for m in times:
+            with xpnet.cpu.engines(conv_dx=m):
+                t = CLOCK()
+                conv.backward(None, w, gy, geo, (True, False, False), numpy)
+                times[m].append(CLOCK() - t)
+    out = {m: statistics.median(v[1:]) * 1e3 for m, v in times.items()}
+    return {**out, "auto": method()}
+
+
+def main_dx(args: argparse.Namespace, rng: numpy.random.Generator) -> None:
+    print(f"{'net':10s} {'layer':6s} {'growth':>6s} " + " ".join(f"{m:>9s}" for m in DX_METHODS)
+          + "  (xpnet dE/dx ms, median; - where the method cannot run; * xpnet's own choice;"
+          " growth: the full convolution's work over the true one)")
+    from xpnet.cpu.conv import Geometry
+    from xpnet.cpu.conv.geometry import full_conv_geometry
+    from xpnet.cpu.conv.select import full_conv_growth
+
+    for layer in LAYERS + PATH_LAYERS:
+        net, name, C, H, co, k, s, p, g, first = layer
+        if first or (args.net and net != args.net):
+            continue
+        oh = (H + 2 * p - k) // s + 1
+        geo = Geometry(k, k, s, s, p, p, 1, 1, g, H, H, oh, oh)
+        growth = (f"{full_conv_growth(geo):6.2f}" if full_conv_geometry(geo) is not None
+                  else f"{'-':>6s}")  # no full convolution (stride > 1)
+        ms = race_dx(layer, args.batch, args.rounds, rng)
+        cells = [f"{'-':>8s} " if m not in ms else
+                 f"{ms[m]:8.2f}{'*' if ms['auto'] == m else ' '}" for m in DX_METHODS]
+        print(f"{net:10s} {name:6s} {growth} " + " ".join(cells))
+
+
 def main() -> None:
     import torch
 
@@ -182,11 +250,14 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--net", default=None,
-                    help="only this net (lenet5, cifar, alexnet64, caffe, narrow, extra)")
+                    help="only this net (lenet5, cifar, alexnet64, caffe, narrow, wide, extra)")
     ap.add_argument("--clock", choices=["wall", "cpu"], default="wall",
                     help="--paths only; cpu: process CPU time (with --threads 1 on a busy machine)")
     ap.add_argument("--paths", action="store_true",
                     help="xpnet alone: its engines against each other, per layer")
+    ap.add_argument("--dx", action="store_true",
+                    help="xpnet alone: its dE/dx methods against each other, per layer "
+                         "that is not a first layer")
     args = ap.parse_args()
     global CLOCK
     CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
@@ -201,6 +272,9 @@ def main() -> None:
           f"{args.clock} clock")
     if args.paths:
         main_paths(args, rng)
+        return
+    if args.dx:
+        main_dx(args, rng)
         return
     print(f"{'net':10s} {'layer':6s} {'xpnet ms':>9s} {'torch ms':>9s} {'ratio':>6s}  "
           "(medians; ratio = torch / xpnet)")

@@ -169,6 +169,9 @@ NET_LAYERS = {
     "alexnet64_conv1": ((128, 3, 64, 64), (24, 3, 11, 11), 4, 2, 1),
     "alexnet64_conv3": ((128, 64, 3, 3), (96, 64, 3, 3), 1, 1, 1),
     "alexnet64_conv4": ((128, 96, 3, 3), (96, 48, 3, 3), 1, 1, 2),
+    "caffe_conv2": ((128, 20, 12, 12), (50, 20, 5, 5), 1, 0, 1),
+    "wide_stride2": ((128, 64, 16, 16), (64, 64, 3, 3), 2, 1, 1),
+    "cg8_conv2": ((128, 8, 14, 14), (16, 8, 5, 5), 1, 0, 1),
 }
 
 
@@ -183,15 +186,24 @@ def test_conv_engine_names_the_choice_and_follows_the_override():
     pytest.importorskip("numba")
     assert _ask("lenet_conv1") == "direct" == _ask("lenet_conv1", "weight_grad")
     assert _ask("alexnet64_conv1") in ("blocks", "gemm")  # stride 4: never the direct sums
-    assert _ask("lenet_conv2", "input_grad") == "fold"  # Cg = 6: col2im, one GEMM + fold
-    assert _ask("cifar_conv2", "input_grad") == "conv"  # Cg = 32, stride 1
+    assert _ask("lenet_conv2", "input_grad") == "conv"  # Cg = 6, growth 1.4
+    assert _ask("cifar_conv2", "input_grad") == "conv"  # Cg = 32, stride 1, growth 0.93
     assert _ask("alexnet64_conv4", "input_grad") == "conv"
+    # a whole vector of dE/dx channels and a full convolution that would do 1.5x the
+    # work (or none, stride 2): scattered; 8 channels are half a float32 vector, a
+    # whole float64 one
+    assert _ask("caffe_conv2", "input_grad") == "scatter"
+    assert _ask("wide_stride2", "input_grad") == "scatter"
+    assert _ask("cg8_conv2", "input_grad") == "conv"
+    assert _ask("cg8_conv2", "input_grad", "float64") == "scatter"
     for layer in NET_LAYERS:
         with cpu.engines(conv="gemm", conv_dx="col2im"):
             assert _ask(layer) == _ask(layer, "weight_grad") == "gemm"
             assert _ask(layer, "input_grad") == "col2im"
+        with cpu.engines(conv_dx="scatter"):  # every layer has 8 outputs a map or more
+            assert _ask(layer, "input_grad") == "scatter"
         with cpu.engines(conv="direct"):
-            simple = layer not in ("alexnet64_conv1", "alexnet64_conv4")
+            simple = layer not in ("alexnet64_conv1", "alexnet64_conv4", "wide_stride2")
             assert _ask(layer) == ("direct" if simple else "gemm")
         with cpu.engines(compiled=False):
             assert _ask(layer) == "gemm" and _ask(layer, "input_grad") in ("conv", "col2im")

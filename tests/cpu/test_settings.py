@@ -67,7 +67,8 @@ def test_each_thread_has_its_own_settings():
     ({"conv": "fast"}, r"engines: conv must be one of 'auto', 'blocks', 'direct', 'gemm', "
                        r"got 'fast'"),
     ({"conv_columns": "cols"}, r"conv_columns must be one of 'auto', 'im2col', 'im2row'"),
-    ({"conv_dx": "full"}, r"conv_dx must be one of 'auto', 'conv', 'fold', 'col2im'"),
+    ({"conv_dx": "full"}, r"conv_dx must be one of 'auto', 'conv', 'scatter', 'fold', "
+                         r"'col2im'"),
     ({"dense": "xwt"}, r"dense must be one of 'auto', 'x_wt', 'w_xt'"),
     ({"layout": "NHWC"}, r"layout must be one of 'auto', 'nchw', 'nhwc', got 'NHWC'"),
     ({"split": "never"}, r"split must be one of 'auto', 'always'"),
@@ -75,6 +76,8 @@ def test_each_thread_has_its_own_settings():
     ({"threads": 0}, r"threads must be an int >= 1 or None, got 0"),
     ({"threads": True}, r"threads must be an int >= 1 or None, got True"),
     ({"compiled": False, "conv": "direct"}, r"conv='direct' needs the compiled kernels"),
+    ({"compiled": False, "conv_dx": "scatter"},
+     r"conv_dx='scatter' needs the compiled kernels, but compiled=False"),
     ({"compiled": False, "conv_dx": "fold", "layout": "nchw"},
      r"conv_dx='fold', layout='nchw' needs the compiled kernels, but compiled=False"),
 ])

@@ -88,11 +88,13 @@ def _make(mode, transpose=False, seed=0):
     return x, w, b, dict(stride=s, padding=p, dilation=d, groups=g)
 
 
-@pytest.fixture(params=["fold", "col2im", "conv"])
+@pytest.fixture(params=["fold", "col2im", "conv", "scatter"])
 def dx_path(request):
     """dE/dx by one GEMM and the compiled fold (one group, numba; else as ``col2im``), by
-    kh kw NumPy products (``col2im``), or (stride 1) by the full convolution with flipped
-    kernels (``conv``): ``xpnet.cpu.engines(conv_dx=...)``."""
+    kh kw NumPy products (``col2im``), (stride 1) by the full convolution with flipped
+    kernels (``conv``), or by the register blocks over dE/dy's pixels and a fold
+    (``scatter``; numba, at least NR outputs per map, else as ``auto``):
+    ``xpnet.cpu.engines(conv_dx=...)``."""
     with cpu.engines(conv_dx=request.param):
         yield request.param
 
@@ -379,6 +381,54 @@ def test_conv_transpose2d_by_register_blocks(stride, blocks_spy):
     assert blocks_spy["forward"] > 0 and blocks_spy["weight_grad"] > 0
 
 
+@pytest.fixture
+def scatter_spy(monkeypatch):
+    """Count the calls of the register blocks' dE/dx by scattering."""
+    blocks = pytest.importorskip("xpnet.cpu.conv.blocks")
+    calls = {"input_grad": 0}
+    real = blocks.input_grad
+
+    def spy(*a):
+        calls["input_grad"] += 1
+        return real(*a)
+
+    monkeypatch.setattr(blocks, "input_grad", spy)
+    return calls
+
+
+@pytest.mark.parametrize("mode", BLOCK_MODES)
+def test_conv2d_input_gradient_by_scatter(mode, threads, scatter_spy):
+    """dE/dx by the blocks over dE/dy's pixels and the fold, forced, in every block mode
+    (strides, dilations, groups, padding beyond the window, 1 x 1 kernels, a last block
+    shifted back over pixels already summed): against central differences (float64); the
+    transposed convolution, whose forward pass it is, against the scatter loops."""
+    x, w, b, kw = _make_blocks(mode)
+    with cpu.engines(conv_dx="scatter"):
+        check_op(lambda x, w: F.conv2d(x, w, **kw), lambda x, w: ref_conv2d(x, w, **kw),
+                 x, w, wrt=[0])
+        y = F.conv2d(Tensor(x), Tensor(w), **kw).data  # (N, O, oH, oW)
+        got = F.conv_transpose2d(Tensor(y), Tensor(w), **kw).data  # w: (O, Cg, kh, kw)
+    numpy.testing.assert_allclose(got, ref_conv_transpose2d(y, w, **kw), rtol=1e-10,
+                                  atol=1e-10)
+    assert scatter_spy["input_grad"] > 0
+
+
+def test_scatter_is_the_same_bits_on_any_threads():
+    """Each image's dE/dx is summed in one order whatever the split (float32)."""
+    pytest.importorskip("numba")
+    rng = numpy.random.default_rng(15)
+    w = Tensor(rng.standard_normal((50, 20, 5, 5), dtype=numpy.float32))
+    gy = rng.standard_normal((7, 50, 8, 8), dtype=numpy.float32)
+    x = rng.standard_normal((7, 20, 12, 12), dtype=numpy.float32)
+    grads = []
+    for n in (1, 2, 3):
+        with cpu.engines(threads=n, conv_dx="scatter"):
+            xt = Tensor(x, requires_grad=True)
+            F.conv2d(xt, w).backward(gy)
+        grads.append(xt.grad)
+    assert numpy.array_equal(grads[0], grads[1]) and numpy.array_equal(grads[0], grads[2])
+
+
 # Shapes the register blocks take with a masked last block (Og not a multiple of half
 # the SIMD width): float64 has 8 lanes with AVX-512, 4 with AVX2. Forced, so that the
 # direct sums do not take the narrow ones first.
@@ -415,20 +465,23 @@ def test_conv2d_by_masked_register_blocks(mode, threads, blocks_spy):
     assert blocks_spy["forward"] > 0 and blocks_spy["weight_grad"] > 0
 
 
+@pytest.mark.parametrize("dx", ["auto", "scatter"])
 @pytest.mark.parametrize("co, cin, size, padding", [(20, 1, 28, 0), (50, 20, 12, 0),
                                                     (12, 3, 16, 2), (8, 6, 14, 0)])
-def test_masked_blocks_in_float32_match_the_float64_loops(co, cin, size, padding):
+def test_masked_blocks_in_float32_match_the_float64_loops(co, cin, size, padding, dx):
     """float32 (16 lanes with AVX-512: 20 = 16 + 4, 50 = 32 + 16 + 2, 12 and 8 one
     masked vector), Caffe's LeNet widths among them: y, dE/dx and dE/dw by the blocks
-    against the float64 loops, to float32 rounding."""
+    (dE/dx as chosen, and by scattering: Cg = 20 is 16 + 4 lanes) against the float64
+    loops, to float32 rounding."""
     pytest.importorskip("numba")
     rng = numpy.random.default_rng(14)
     x = rng.standard_normal((3, cin, size, size))
     w = rng.standard_normal((co, cin, 5, 5)) * 0.2
     gy = rng.standard_normal((3, co, size + 2 * padding - 4, size + 2 * padding - 4))
     got = []
-    for dtype, engine in ((numpy.float32, "blocks"), (numpy.float64, "gemm")):
-        with cpu.engines(conv=engine):
+    for dtype, engine, dx_engine in ((numpy.float32, "blocks", dx),
+                                     (numpy.float64, "gemm", "col2im")):
+        with cpu.engines(conv=engine, conv_dx=dx_engine):
             xt = Tensor(x.astype(dtype), requires_grad=True)
             wt = Tensor(w.astype(dtype), requires_grad=True)
             y = F.conv2d(xt, wt, padding=padding)

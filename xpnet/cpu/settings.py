@@ -43,9 +43,11 @@ class Engines:
         conv_columns: the GEMM's column matrix: ``"auto"``, ``"im2col"`` (taps as
             columns) or ``"im2row"`` (taps as rows).
         conv_dx: a convolution's dE/dx: ``"auto"``, ``"conv"`` (the full convolution
-            with the flipped kernels, stride 1 only), ``"fold"`` (one GEMM and a compiled
-            fold, one group only) or ``"col2im"`` (kh kw NumPy products); where the
-            forced one cannot run, the automatic choice among the others.
+            with the flipped kernels, stride 1 only), ``"scatter"`` (register blocks over
+            dE/dy's pixels and a compiled fold, at least NR outputs per map),
+            ``"fold"`` (one GEMM and a compiled fold, one group only) or ``"col2im"``
+            (kh kw NumPy products); where the forced one cannot run, the automatic
+            choice among the others.
         dense: a dense layer's forward product: ``"auto"``, ``"x_wt"`` (y = x W^T),
             ``"w_xt"`` (y^T = W x^T by BLAS, transposed back) or ``"blocks"`` (y^T =
             W x^T by the register blocks, :mod:`xpnet.cpu.dense_blocks`).
@@ -75,7 +77,7 @@ class Engines:
 CHOICES = {
     "conv": ("auto", "blocks", "direct", "gemm"),
     "conv_columns": ("auto", "im2col", "im2row"),
-    "conv_dx": ("auto", "conv", "fold", "col2im"),
+    "conv_dx": ("auto", "conv", "scatter", "fold", "col2im"),
     "dense": ("auto", "x_wt", "w_xt", "blocks"),
     "inference": ("plan", "layers"),
     "layout": ("auto", "nchw", "nhwc"),
@@ -107,7 +109,7 @@ def _check(settings: Engines) -> Engines:
         raise ValueError(f"engines: threads must be an int >= 1 or None, got {n!r}")
     if not settings.compiled:
         wants = [f"{name}={getattr(settings, name)!r}" for name, needs in
-                 (("conv", ("blocks", "direct")), ("conv_dx", ("fold",)),
+                 (("conv", ("blocks", "direct")), ("conv_dx", ("scatter", "fold")),
                   ("dense", ("blocks",)),
                   ("layout", ("nchw", "nhwc"))) if getattr(settings, name) in needs]
         if wants:
@@ -158,7 +160,7 @@ def engines(
         compiled: False for the NumPy/BLAS reference paths everywhere.
         conv: ``"auto"``, ``"blocks"``, ``"direct"`` or ``"gemm"``.
         conv_columns: ``"auto"``, ``"im2col"`` or ``"im2row"``.
-        conv_dx: ``"auto"``, ``"conv"``, ``"fold"`` or ``"col2im"``.
+        conv_dx: ``"auto"``, ``"conv"``, ``"scatter"``, ``"fold"`` or ``"col2im"``.
         dense: ``"auto"``, ``"x_wt"`` or ``"w_xt"``.
         inference: ``"plan"`` or ``"layers"``.
         layout: ``"auto"``, ``"nchw"`` or ``"nhwc"``.

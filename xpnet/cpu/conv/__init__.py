@@ -5,7 +5,7 @@
 ``xpnet.cpu.engines``) and runs it:
 
 - ``blocks.py`` (with ``blocks_ir.py``): register-blocked loops summed straight from the
-  channels-last image (numba and LLVM IR);
+  channels-last image (numba and LLVM IR), and dE/dx scattered from dE/dy's pixels;
 - ``direct.py``: the direct sums of a convolution with few weights (numba);
 - ``gemm.py`` (with ``columns.py``): im2col + GEMM, every shape and every array module.
 
@@ -56,6 +56,8 @@ def backward(
         method, fold = select.input_grad_method(w.shape[1], gy, geo)
         if method == "conv":
             gx = _input_grad_by_conv(w, gy, geo, xp)
+        elif method == "scatter":
+            gx = fold.run_input_grad(w, gy, geo)
         else:
             gx = gemm.input_grad_by_col2im(w, gy, geo, xp, fold)
     if need_w or need_b:

@@ -15,7 +15,15 @@ positions, and the "weights" are dE/dy:
 
     dE/dw[r, :] += x[pos + off[r]] * dE/dy[pos, (0 .. CB)],
 
-and dE/db is one more such row whose input is 1 (:func:`weight_grad`).
+and dE/db is one more such row whose input is 1 (:func:`weight_grad`). And dE/dx, by
+scattering (:func:`input_grad`): rows r are NR pixels of dE/dy, the sum runs over their
+Og channels and the "weights" are one tap's (Og, Cg) matrix,
+
+    dE/dX_col[pos, tap, :] = sum_o dE/dy[pos, o] * w[o, :, tap],
+
+each then added to the pixel of dE/dx that the tap reads from (a fold): no product
+reads padding, where the full convolution of dE/dy (:func:`forward` on it, padded by
+kh - 1) sums whole window columns of zeros.
 
 The sums are reassociated, so the rounding differs from the GEMM path's but is the same
 from run to run. Any Og is covered: blocks of 2 VL channels, then VL or VL / 2, and a
@@ -40,8 +48,8 @@ from xpnet.cpu.conv.geometry import Geometry
 from xpnet.cpu.spin_kernels import signal
 from xpnet.cpu.threads import kernel_signal, ordered_sum, parallel_slices
 
-__all__ = ["NR", "VECTOR_BYTES", "forward", "lanes", "run_forward", "run_param_grads",
-           "tap_rows", "weight_grad"]
+__all__ = ["NR", "VECTOR_BYTES", "forward", "input_grad", "lanes", "run_forward",
+           "run_input_grad", "run_param_grads", "tap_rows", "weight_grad"]
 
 #: blocks_ir's revision these loops were compiled with (4: sums started from s).
 BLOCKS_IR_REVISION = 4
@@ -216,6 +224,130 @@ def weight_grad(x: Any, gy: Any, geo: Any, kh: int, kw: int, g: int, bias: bool,
                     cb += block(og - cb, vl, buf, gyf, gwf, pos[k, t], p_hi - p_lo,
                                 q_hi - q_lo, a0, ams, aks, b0 + k * og + cb, ow * co, co,
                                 row0 + cb, og, gwf, row0 + cb, og)
+
+
+#: input_grad's columns of dE/dx are computed and folded this many bytes at a time
+#: (whole blocks of NR pixels): they stay in the L2 cache between the two.
+SCATTER_BYTES = 1 << 18
+
+
+@numba.njit(cache=True, nogil=True)
+def input_grad(gy: Any, wt: Any, geo: Any, gx: Any, flags: Any, index: int,
+               seq: int) -> None:
+    """gx = dE/dx of y = conv(x, w) from gy = dE/dy, by register blocks over dE/dy's
+    pixels and a fold (first :func:`~xpnet.cpu.spin_kernels.signal` (flags, index, seq):
+    the GIL is free).
+
+    gy (N, oH, oW, O) any strides; wt (g, kh, kw, Og, Cg) C-contiguous (w's taps, each an
+    (Og, Cg) matrix); ``geo`` as :func:`forward`'s; gx (N, H, W, C) C-contiguous, C = g Cg.
+    Each output pixel (p, q) sends
+
+        dE/dX_col[p, q, i, j, :] = sum_o dE/dy[p, q, o] w[o, :, i, j]   (per group)
+
+    to dE/dx[p sh + i dh - ph, q sw + j dw - pw, :]. The sums are the forward pass's
+    block with Og taps (NR pixels of dE/dy against one tap's (Og, Cg) matrix), written to
+    a buffer of columns :data:`SCATTER_BYTES` at a time and then added into a padded
+    image of dE/dx, tap after tap in (i, j) order and each tap's pixels in order (the
+    same order whatever the threads: the same bits). Unlike the full convolution
+    (:func:`forward` on dE/dy padded by kh - 1 rows and columns of zeros), no product
+    reads padding: every multiply-add is one of the forward pass's, for the price of the
+    fold (one add per column value, C for Og kh kw multiply-adds).
+    """
+    signal(flags, index, seq)
+    n_img, oh, ow, co = gy.shape
+    g, kh, kw, og, cg = wt.shape
+    h, wd, channels = gx.shape[1], gx.shape[2], gx.shape[3]
+    sh, sw, ph, pw, dh, dw = geo
+    hp, wp = h + 2 * ph, wd + 2 * pw
+    plane = oh * ow
+    n_blocks = -(-plane // NR)
+    # columns tap-major, (kh kw, pixels, C): a tap's columns for a row of dE/dy are one
+    # run, added to one run of dE/dx (stride 1)
+    chunk = max(1, SCATTER_BYTES // (NR * kh * kw * channels * gy.itemsize))  # blocks
+    span = (chunk + 1) * NR * channels  # one tap's columns
+    cols = numpy.empty(kh * kw * span, dtype=gy.dtype)
+    gbuf = numpy.empty(plane * co, dtype=gy.dtype)  # image n of dE/dy, (oH, oW, O)
+    pad = numpy.empty(hp * wp * channels, dtype=gy.dtype)  # image n of dE/dx, padded
+    zero = numpy.zeros(channels, dtype=gy.dtype)
+    wf = wt.reshape(-1)
+    vl = VECTOR_BYTES // gy.itemsize
+    pos = numpy.empty((n_blocks, NR), dtype=numpy.int64)  # each block's pixels in gbuf
+    for t in range(n_blocks):
+        t0 = min(t * NR, plane - NR)  # the last block shifted back: same values again
+        for r in range(NR):
+            pos[t, r] = (t0 + r) * co
+    for n in range(n_img):
+        for p in range(oh):
+            for q in range(ow):
+                to = gbuf[(p * ow + q) * co:(p * ow + q + 1) * co]
+                for o in range(co):
+                    to[o] = gy[n, p, q, o]
+        pad[:] = 0
+        for c0 in range(0, n_blocks, chunk):
+            c1 = min(c0 + chunk, n_blocks)
+            first = min(c0 * NR, plane - NR)  # the pixel at each tap's cols[0]
+            for k in range(g):
+                for i in range(kh):
+                    for j in range(kw):
+                        w_off = ((k * kh + i) * kw + j) * og * cg
+                        col = (i * kw + j) * span + k * cg
+                        for t in range(c0, c1):
+                            c_off = (min(t * NR, plane - NR) - first) * channels + col
+                            cb = 0
+                            while cb < cg:  # blocks of 2 VL channels, then the rest
+                                cb += block(cg - cb, vl, gbuf, wf, cols, pos[t], 1, og,
+                                            k * og, 0, 1, w_off + cb, 0, cg, c_off + cb,
+                                            channels, zero, k * cg + cb, 0)
+            lo, hi = c0 * NR, min(c1 * NR, plane)  # each pixel once, in order
+            for i in range(kh):
+                for j in range(kw):
+                    tap = (i * kw + j) * span
+                    pix = lo
+                    while pix < hi:  # runs of one dE/dy row
+                        p, q = divmod(pix, ow)
+                        run = min(ow - q, hi - pix)
+                        dst = ((p * sh + i * dh) * wp + q * sw + j * dw) * channels
+                        src = tap + (pix - first) * channels
+                        if sw == 1:  # one run of dE/dx; slices from 0 vectorise
+                            to = pad[dst:dst + run * channels]
+                            fro = cols[src:src + run * channels]
+                            for c in range(run * channels):
+                                to[c] += fro[c]
+                        else:
+                            for u in range(run):
+                                to = pad[dst + u * sw * channels:
+                                         dst + (u * sw + 1) * channels]
+                                fro = cols[src + u * channels:src + (u + 1) * channels]
+                                for c in range(channels):
+                                    to[c] += fro[c]
+                        pix += run
+        for p in range(h):
+            for q in range(wd):
+                base = ((p + ph) * wp + q + pw) * channels
+                fro = pad[base:base + channels]
+                for c in range(channels):
+                    gx[n, p, q, c] = fro[c]
+
+
+def run_input_grad(w: Any, gy: Any, geo: Geometry) -> Any:
+    """dE/dx (N, C, H, W), a view of channels-last memory, by :func:`input_grad`, batch
+    slices in parallel. w (O, Cg, kh, kw), gy (N, O, oH, oW) any strides: float NumPy
+    arrays."""
+    co, cg = w.shape[0], w.shape[1]
+    g = geo.groups
+    og = co // g
+    # (g, kh, kw, Og, Cg): tap (i, j) of group k is one C-contiguous (Og, Cg) matrix
+    wt = numpy.ascontiguousarray(
+        w.reshape(g, og, cg, geo.kh, geo.kw).transpose(0, 3, 4, 1, 2))
+    gyh = gy.transpose(0, 2, 3, 1)  # (N, oH, oW, O) view
+    N = gy.shape[0]
+    gx = numpy.empty((N, geo.H, geo.W, g * cg), dtype=gy.dtype)  # (N, H, W, C)
+
+    def work(lo: int, hi: int) -> None:
+        input_grad(gyh[lo:hi], wt, geo.steps, gx[lo:hi], *kernel_signal())
+
+    parallel_slices(N, work, signalled=True)
+    return gx.transpose(0, 3, 1, 2)  # (N, C, H, W) view, channels-last memory
 
 
 def run_forward(x: Any, w: Any, b: Any, geo: Geometry) -> Any:

@@ -14,18 +14,23 @@ The engines (``xpnet.cpu.engines(conv=...)`` forces one):
 - im2col + GEMM (:mod:`~xpnet.cpu.conv.gemm`): every shape, every array module; its
   columns as im2row's layout up to :data:`ROWS_MAX_CG` channels per group.
 
-dE/dx is the full convolution of dE/dy (any engine above) for stride 1, at least
-:data:`DX_BY_CONV_MIN_CG` channels per group (or more than one group) and a border of
-zeros that adds little work (:data:`DX_BY_CONV_MAX_GROWTH`), else col2im: one GEMM and
-the direct module's compiled fold for one group, or kh kw NumPy products. A forced
-engine takes every convolution it can compute, whatever the thresholds; the others go
-to the GEMM.
+dE/dx is scattered by the register blocks (:func:`~xpnet.cpu.conv.blocks.input_grad`:
+each pixel of dE/dy times each tap's weights, then a fold) for at least a whole SIMD
+vector of channels per group where the full convolution would sum much padding
+(:data:`DX_SCATTER_MIN_GROWTH`) or cannot run (stride > 1); else the full convolution
+of dE/dy (any engine above) for stride 1, at least :data:`DX_BY_CONV_MIN_CG` channels
+per group (or more than one group) and a border of zeros that adds little work
+(:data:`DX_BY_CONV_MAX_GROWTH`); else col2im: one GEMM and the direct module's compiled
+fold for one group, or kh kw NumPy products. A forced engine takes every convolution it
+can compute, whatever the thresholds; the others go to the GEMM.
 Every threshold's measurement: docs/benchmarks.md, "Engine thresholds"
-(``python bench/bench_conv_ops.py --paths`` re-measures them on the machine at hand).
+(``python bench/bench_conv_ops.py --paths`` re-measures them on the machine at hand,
+``--dx`` the dE/dx methods).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy
@@ -57,8 +62,11 @@ NARROW_GEMM_VL = 3
 #: time): 6x faster for one channel, 2.5x for three.
 ROWS_MAX_CG = 2
 
-#: dE/dx by a full convolution needs Cg columns in its GEMM; below this, col2im is faster.
-DX_BY_CONV_MIN_CG = 8
+#: dE/dx by the full convolution gives Cg outputs per group; below this many, one GEMM
+#: and the compiled fold are faster (`python bench/bench_conv_ops.py --dx --batch 128`,
+#: ms full convolution / fold: LeNet-5's conv2, Cg 6, 1.45 / 1.72; the narrow LeNet's,
+#: 0.78 / 1.51; Cg 3, 1.48 / 1.13; Cg 1, 7.19 / 3.55).
+DX_BY_CONV_MIN_CG = 6
 
 #: ... and the full convolution sums over dE/dy padded by kh - 1 - ph rows (likewise
 #: columns) of zeros; its blocks skip the window rows that hold zeros alone
@@ -70,6 +78,16 @@ DX_BY_CONV_MIN_CG = 8
 #: "fold"}'`, two runs each); the wide LeNet's conv2 (32 -> 64 channels, 14 x 14 from
 #: 10 x 10: 1.4, 1.96 before) had trained 3.5-4% faster by it already.
 DX_BY_CONV_MAX_GROWTH = 2.0
+
+#: dE/dx by scattering (:func:`xpnet.cpu.conv.blocks.input_grad`, for Cg of at least
+#: one SIMD vector) where the full convolution would do at least this much more work
+#: than the true one, or cannot run. `python bench/bench_conv_ops.py --dx --batch 128`,
+#: ms full convolution / scatter: the wide LeNet's conv2 (Cg 32, growth 1.4) 9.64 /
+#: 7.98, Caffe's LeNet's (Cg 20, 1.5) 4.36 / 3.42, 32 channels 3 x 3 on 10 x 10 (1.25)
+#: 1.62 / 1.51; the CIFAR net's conv2 (0.93) 8.26 / 11.45; Cg 8 (1.4, half a float32
+#: vector) 1.35 / 1.45. Stride 2, against the fold: 64 channels 3 x 3 on 16 x 16 6.65 /
+#: 4.17, 32 on 15 x 15 5.30 / 5.60.
+DX_SCATTER_MIN_GROWTH = 1.2
 
 
 def blocks_fit(blocks: Any, og: int, outputs: int, dtype: Any) -> bool:
@@ -156,12 +174,18 @@ def use_rows(cg: int) -> bool:
 
 
 def input_grad_method(cg: int, gy: Any, geo: Geometry) -> tuple[str, Any]:
-    """How dE/dx is computed from dE/dy ``gy``: ``("conv", None)`` (the full
-    convolution), ``("fold", direct)`` (one GEMM and the compiled fold) or
-    ``("col2im", None)``."""
+    """How dE/dx is computed from dE/dy ``gy``: ``("scatter", blocks)`` (the register
+    blocks over dE/dy's pixels), ``("conv", None)`` (the full convolution),
+    ``("fold", direct)`` (one GEMM and the compiled fold) or ``("col2im", None)``."""
     choice = current().conv_dx
     full = full_conv_geometry(geo) is not None
-    growth = full_conv_growth(geo)
+    growth = full_conv_growth(geo) if full else math.inf
+    if choice in ("auto", "scatter"):
+        blocks = load("conv.blocks", gy)
+        if (blocks is not None and geo.oh * geo.ow >= blocks.NR
+                and (choice == "scatter" or (cg >= blocks.lanes(gy.dtype)
+                                             and growth >= DX_SCATTER_MIN_GROWTH))):
+            return "scatter", blocks
     # groups > 1 have no fold, and col2im's NumPy products lose to the full convolution
     # also with few channels (AlexNet-64 at width 1/8, conv2's 6 per group: 4.2 ms
     # against 5.9)
@@ -216,8 +240,8 @@ def conv_engine(
 
     Returns:
         For ``"forward"`` and ``"weight_grad"``: ``"blocks"``, ``"direct"`` or ``"gemm"``;
-        for ``"input_grad"``: ``"conv"`` (the full convolution, itself on the engine its
-        own forward pass takes), ``"fold"`` or ``"col2im"``: the values of
+        for ``"input_grad"``: ``"scatter"``, ``"conv"`` (the full convolution, itself
+        on the engine its own forward pass takes), ``"fold"`` or ``"col2im"``: the values of
         ``engines(conv=...)`` and ``engines(conv_dx=...)``.
 
     Raises:
