@@ -213,6 +213,39 @@ def test_relu_compiled_loops_match_numpy_bit_for_bit(layout, dtype, threads, mon
     assert (cpu_relu._flat(x) is None) == (layout == "strided")
 
 
+@pytest.mark.parametrize("layout", ["nchw", "nhwc", "strided"])
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
+@pytest.mark.parametrize("split", [False, True])
+def test_relu_in_place_pass_matches_numpy_bit_for_bit(layout, dtype, split):
+    """``cpu.relu.forward_inplace`` (the inference plans' ReLU): NumPy's
+    ``maximum(a, 0)`` in place, NaN and the sign of zero included, on one block of
+    memory (NCHW or NHWC), split over two threads or not; a strided array is left alone
+    (False: nothing written)."""
+    pytest.importorskip("xpnet.cpu.relu_kernels")
+    from xpnet.cpu import relu as cpu_relu
+
+    rng = numpy.random.default_rng(9)
+    base = rng.standard_normal((3, 8, 9, 10)).astype(dtype)
+    base.flat[:6] = [numpy.nan, -0.0, 0.0, numpy.inf, -numpy.inf, -1.0]
+    if layout == "nhwc":
+        a = numpy.ascontiguousarray(base.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    elif layout == "strided":
+        a = numpy.concatenate([base, base], axis=3)[..., ::2]
+    else:
+        a = base.copy()
+    want = numpy.maximum(a, 0)
+    before = a.copy()
+    with cpu.engines(threads=2, split="always" if split else "auto"):
+        ran = cpu_relu.forward_inplace(a, split=split)
+    assert ran == (layout != "strided")
+    got = a if ran else before
+    if ran:
+        numpy.testing.assert_array_equal(got, want)  # NaN == NaN here
+        assert numpy.array_equal(numpy.signbit(got), numpy.signbit(want))
+    else:
+        numpy.testing.assert_array_equal(a, before)  # untouched
+
+
 def test_relu_backward_with_mismatched_layouts_uses_numpy():
     """dE/dy in another memory order than y: NumPy's path, same values."""
     pytest.importorskip("xpnet.cpu.relu_kernels")

@@ -64,6 +64,26 @@ def test_relu_clips_in_place_only_what_the_plan_made():
     numpy.testing.assert_array_equal(y, [[0.0, 2.0, 0.0]])
 
 
+def test_a_plans_relu_clips_by_the_compiled_in_place_pass(monkeypatch):
+    """The plan's ReLU after a Linear runs xpnet's in-place pass, with F.relu's bits."""
+    pytest.importorskip("numba")
+    from xpnet.cpu import relu as cpu_relu
+
+    calls = []
+    real = cpu_relu.forward_inplace
+    monkeypatch.setattr(cpu_relu, "forward_inplace",
+                        lambda a, split=True: calls.append(a.shape) or real(a, split))
+    rng = numpy.random.default_rng(3)
+    net = nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 4)).eval()
+    x = rng.standard_normal((7, 6)).astype(numpy.float32)
+    with xpnet.no_grad():
+        y = net(Tensor(x)).data
+    with xpnet.no_grad(), xpnet.cpu.engines(inference="layers"):
+        want = net(Tensor(x)).data
+    assert calls == [(7, 5)]
+    assert y.tobytes() == want.tobytes()
+
+
 def test_training_mode_dropout_draws_new_masks_and_eval_mode_is_the_identity():
     net = nn.Sequential(nn.Linear(50, 50, rng=numpy.random.default_rng(0)),
                         nn.Dropout(0.5, rng=numpy.random.default_rng(1)))

@@ -14,7 +14,7 @@ from xpnet.cpu.kernels import compilable, kernels_module
 from xpnet.cpu.settings import current
 from xpnet.cpu.threads import kernel_signal, split_elementwise
 
-__all__ = ["backward", "forward"]
+__all__ = ["backward", "forward", "forward_inplace"]
 
 
 def _flat(a: Any) -> Any:
@@ -48,6 +48,26 @@ def forward(x: Any, y: Any) -> bool:
         return False
     xf, yf = flats
     split_elementwise(xf, lambda lo, hi: ker.forward(xf, yf, lo, hi, *kernel_signal()),
+                      signalled=True)
+    return True
+
+
+def forward_inplace(a: Any, split: bool = True) -> bool:
+    """a = max(a, 0) in place by the compiled pass, if it takes ``a`` (a float NumPy
+    array whose memory is one block); returns whether it ran (False: nothing written).
+    NumPy's ``maximum(a, 0, out=a)`` runs at a fifteenth of its speed (32,768 float32:
+    22 against 1.5 us, one thread). ``split``: cut a large ``a`` over xpnet's threads
+    (False: in this thread, for work among BLAS's own threads)."""
+    if not current().compiled or not compilable(a):
+        return False
+    ker = kernels_module("relu_kernels")
+    flat = _flat(a) if ker is not None else None
+    if flat is None:
+        return False
+    if not split:
+        ker.forward_inplace(flat, 0, flat.size, *kernel_signal())
+        return True
+    split_elementwise(flat, lambda lo, hi: ker.forward_inplace(flat, lo, hi, *kernel_signal()),
                       signalled=True)
     return True
 
