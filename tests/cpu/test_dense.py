@@ -298,3 +298,24 @@ def test_linear_at_batch_one_gradient_checked_through_the_outer_product():
     rng = numpy.random.default_rng(9)
     x, w, b = rng.standard_normal((1, 6)), rng.standard_normal((5, 6)), rng.standard_normal(5)
     check_op(F.linear, lambda x, w, b: x @ w.T + b, x, w, b)
+
+
+@pytest.mark.parametrize(("m", "k", "o", "want"), [
+    (32, 400, 120, True),  # LeNet-5's first dense layer at batch 32: W x^T
+    (16, 784, 100, True), (48, 200, 96, True),
+    (8, 400, 120, False), (64, 400, 120, False),  # outside 16 .. 48 examples
+    (32, 400, 64, False), (32, 120, 120, False),  # too few outputs, too few inputs
+    (100, 784, 300, True), (200, 784, 300, False),  # W_XT_MAX_ROWS, W_XT_MIN_OUT
+])
+def test_forward_as_w_xt_chosen_by_shape(m, k, o, want):
+    """Automatic orientation of a dense forward product (before the register blocks,
+    which the caller asks first): (W x^T)^T for at most 128 examples and 256 outputs, or
+    16 to 48 examples, 96 outputs and 192 inputs; its values are x W^T + b's."""
+    rng = numpy.random.default_rng(7)
+    x = rng.standard_normal((m, k)).astype(numpy.float32)
+    w = rng.standard_normal((o, k)).astype(numpy.float32)
+    b = rng.standard_normal(o).astype(numpy.float32)
+    y = numpy.empty((m, o), dtype=numpy.float32)
+    assert dense.forward_as_w_xt(x, w, b, y) == want
+    if want:
+        numpy.testing.assert_allclose(y, x @ w.T + b, rtol=1e-4, atol=1e-4)

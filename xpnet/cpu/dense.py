@@ -43,6 +43,19 @@ DENSE_SPLIT_MIN_WORK = 1 << 24
 W_XT_MAX_ROWS = 128
 W_XT_MIN_OUT = 256
 
+#: ... and, below W_XT_MIN_OUT, for W_XT_MID_ROWS examples, at least W_XT_MID_OUT
+#: outputs and W_XT_MID_IN inputs: products too small to be cut (one thread), where
+#: OpenBLAS's x W^T kernel is slower than its W x^T. One thread, best of 5 (a scratch
+#: `timeit` grid at 5a954b7), x W^T's time over W x^T's with the transposing copy: 784
+#: -> 100 at 16, 24, 32, 48, 64 examples 1.63, 1.27, 1.27, 1.13, 1.06; 400 -> 120
+#: 1.33, 1.29, 1.33, 1.15, 1.08; 200 -> 100 1.21, 1.12, 1.18, 1.02, 0.68; 120 -> 84
+#: 1.16, 1.02, 1.06, 0.99, 0.93; 400 -> 32 0.91, 0.89, 0.91, 0.67, 0.80; at 1 and 128
+#: examples x W^T is as fast or faster. (The gradients' products are fastest as they
+#: are; on BLAS's own threads, :func:`forward_whole`, 784 -> 100 at 32 is level.)
+W_XT_MID_ROWS = (16, 48)
+W_XT_MID_OUT = 96
+W_XT_MID_IN = 192
+
 
 #: The register blocks (:func:`forward_blocks`) take a dense forward product of
 #: BLOCKS_MIN_ROWS to BLOCKS_MAX_ROWS examples M and at least BLOCKS_MIN_OUT outputs
@@ -222,7 +235,10 @@ def forward_as_w_xt(x2: Any, weight: Any, bias: Any, y: Any) -> bool:
     """
     choice = current().dense
     if choice == "auto":  # few examples M, many outputs
-        if x2.shape[0] > W_XT_MAX_ROWS or weight.shape[0] < W_XT_MIN_OUT:
+        m, (out, n_in) = x2.shape[0], weight.shape
+        mid = (W_XT_MID_ROWS[0] <= m <= W_XT_MID_ROWS[1] and out >= W_XT_MID_OUT
+               and n_in >= W_XT_MID_IN)
+        if not mid and (m > W_XT_MAX_ROWS or out < W_XT_MIN_OUT):
             return False
     elif choice == "x_wt":
         return False
