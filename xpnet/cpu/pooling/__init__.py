@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 
 import numpy
 
+from xpnet.cpu import relu as cpu_relu
 from xpnet.cpu.kernels import load
 from xpnet.cpu.layout import is_channels_last, to_nhwc
 from xpnet.cpu.settings import current
@@ -68,7 +69,8 @@ def max_forward(x: Any, g: Any, keep: bool, idx_dtype: str,
     y and the switches are (N, C, oh, ow), the switches the flat index h*W + w of each
     maximum in ``idx_dtype`` (None unless ``keep``); both NHWC memory when x's is.
     ``clip``: y = max(y, 0), a ReLU after the pool (an inference plan's), with NumPy's
-    bits: fused into the channels-last kernels' stores, a pass after the planes kernel.
+    bits: fused into the channels-last kernels' stores, a pass after the planes kernel
+    (:func:`xpnet.cpu.relu.forward_inplace`).
     """
     plan = _plan(x, g)
     if plan is None:
@@ -90,7 +92,7 @@ def max_forward(x: Any, g: Any, keep: bool, idx_dtype: str,
     y = numpy.empty((n * c, g.oh, g.ow), dtype=x.dtype)  # (P, oh, ow)
     idx = numpy.empty(y.shape if keep else (1, 1, 1), dtype=idx_dtype)
     ker.max_forward(planes, g.window, y, idx, keep)
-    if clip:
+    if clip and not cpu_relu.forward_inplace(y):  # the compiled in-place ReLU
         numpy.maximum(y, 0, out=y)
     switches = idx.reshape(n, c, g.oh, g.ow) if keep else None  # (N, C, oh, ow)
     return y.reshape(n, c, g.oh, g.ow), switches, plan  # (N, C, oh, ow)
