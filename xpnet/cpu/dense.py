@@ -135,7 +135,7 @@ def forward_blocks(x2: Any, weight: Any, bias: Any, grad: bool = True) -> Any:
     if M >= BY_EXAMPLES_MIN_BLOCKS * 2 * vl * get_num_threads():
         chained = x2.T.flags.c_contiguous  # x^T as it lies
         xt = x2.T if chained else numpy.empty((x2.shape[1], M), dtype=x2.dtype)  # (in, M)
-        x = numpy.ascontiguousarray(x2)  # (M, in); unread when chained
+        x = None if chained else numpy.ascontiguousarray(x2)  # (M, in); no copy when chained
 
         def by_examples(lo: int, hi: int) -> None:
             p0, p1 = lo * vl, min(hi * vl, M)  # whole vectors of examples, the rest last
