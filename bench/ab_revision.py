@@ -2,9 +2,9 @@
 
 Writes ``--module``'s file as it was at ``--rev`` (``git show``) to a temporary folder,
 imports it under another name (numba caches its kernels apart from the tree's), and
-alternates a network's training steps (or inference batches) between the old
-functions ``--attrs`` patched into the tree's module and the tree's own, step by step,
-so that a change in the machine's load hits both. The old file must import what it
+alternates a network's training steps (or inference batches; ``bench_cnn.MODELS`` or
+``nets.MLPS``) between the old functions ``--attrs`` patched into the tree's module and
+the tree's own, step by step, so that a change in the machine's load hits both. The old file must import what it
 needs from the tree (the same names): a change to an engine's entry points, not to its
 callers. Prints each side's median time per step and old / new.
 
@@ -28,6 +28,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_cnn  # noqa: E402
+import bench_mlp  # noqa: E402
+from nets import MLPS  # noqa: E402
 
 
 def load_old(module: str, rev: str, folder: Path) -> object:
@@ -53,7 +55,7 @@ def main() -> None:
     ap.add_argument("--module", required=True, help="e.g. xpnet.cpu.conv.blocks")
     ap.add_argument("--rev", default="HEAD", help="the older revision (git)")
     ap.add_argument("--attrs", required=True, help="functions to swap, comma-separated")
-    ap.add_argument("--model", default="cifar_convnet", choices=sorted(bench_cnn.MODELS))
+    ap.add_argument("--model", default="cifar_convnet", choices=sorted([*bench_cnn.MODELS, *MLPS]))
     ap.add_argument("--mode", default="train", choices=("train", "infer"))
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--rounds", type=int, default=13)
@@ -70,7 +72,12 @@ def main() -> None:
                 raise SystemExit(f"{n}: not in both revisions of {args.module}")
         sides = {"old": {n: getattr(old, n) for n in names},
                  "new": {n: getattr(new, n) for n in names}}
-        fn = bench_cnn.xpnet_steps(args.model, args.batch, args.batch)[args.mode]
+        if args.model in MLPS:
+            ours, _ = bench_mlp._make_runs(MLPS[args.model], args.batch,
+                                           argparse.Namespace(lr=0.01, seed=0))
+            fn = ours.step if args.mode == "train" else ours.infer
+        else:
+            fn = bench_cnn.xpnet_steps(args.model, args.batch, args.batch)[args.mode]
         times: dict[str, list[float]] = {"old": [], "new": []}
         for _ in range(args.rounds):
             for side, funcs in sides.items():
