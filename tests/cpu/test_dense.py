@@ -223,6 +223,29 @@ def test_backward_blocks_equal_the_products_for_any_cut(dtype, m, k, o):
             for a, b in zip(other, outs[0]):
                 if b is not None:
                     numpy.testing.assert_array_equal(a, b)
+        if need[1]:  # x as the transposed view of x^T (a blocks layer's output)
+            chained = numpy.ascontiguousarray(x.T).T
+            with cpu.engines(dense="blocks", threads=2, split="always"):
+                _, gw = dense.backward_blocks(gy, w if need[0] else None, chained, *need)
+            numpy.testing.assert_array_equal(gw, outs[0][1])
+
+
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
+@pytest.mark.parametrize(("r", "c"), [(1, 5), (7, 13), (32, 784), (67, 100)])
+def test_contiguous_copies_a_transposed_view_by_the_tiles(dtype, r, c):
+    """dense._contiguous: a C-contiguous array as it is, the transposed view of one
+    copied by the compiled tiles (whole tiles and edges), any other strides by NumPy;
+    the values unchanged."""
+    kernels = pytest.importorskip("xpnet.cpu.dense_blocks")
+    rng = numpy.random.default_rng(12)
+    a = rng.standard_normal((r, c)).astype(dtype)
+    assert dense._contiguous(a, kernels) is a
+    view = numpy.ascontiguousarray(a.T).T
+    got = dense._contiguous(view, kernels)
+    assert got.flags.c_contiguous and (got is view) == view.flags.c_contiguous  # one row
+    numpy.testing.assert_array_equal(got, a)
+    strided = numpy.repeat(a, 2, axis=1)[:, ::2]
+    numpy.testing.assert_array_equal(dense._contiguous(strided, kernels), a)
 
 
 def test_backward_blocks_leave_large_layers_to_blas():
