@@ -258,6 +258,47 @@ def test_relu_backward_with_mismatched_layouts_uses_numpy():
     numpy.testing.assert_array_equal(t.grad, gy * (x > 0))
 
 
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("shape", [(37, 45), (16, 16), (3, 70), (64, 33)])
+@pytest.mark.parametrize("y_rows", [False, True])
+def test_relu_on_a_transposed_view_is_compiled_and_matches_numpy(dtype, threads, shape,
+                                                                 y_rows, monkeypatch):
+    """x as a transposed view (a dense layer's blocks output): the forward's one pass
+    over the F-order memory; dE/dy in the other layout than y (in rows, or transposed
+    when y is in rows) through backward_transposed's register tiles and edges, whole or
+    cut over two threads. NumPy's values, NaN, infinities and the sign of zero included,
+    and gx in dE/dy's layout."""
+    kernels = pytest.importorskip("xpnet.cpu.relu_kernels")
+    calls = []
+    real_fwd, real_t = kernels.forward, kernels.backward_transposed
+    monkeypatch.setattr(kernels, "forward", lambda *a: calls.append("f") or real_fwd(*a))
+    monkeypatch.setattr(kernels, "backward_transposed",
+                        lambda *a: calls.append("t") or real_t(*a))
+    rng = numpy.random.default_rng(11)
+    x = rng.standard_normal(shape).astype(dtype)
+    x.flat[:6] = [numpy.nan, -0.0, 0.0, numpy.inf, -numpy.inf, 1.0]
+    gy = (rng.standard_normal(shape) * 3).astype(dtype)
+    gy.flat[6:10] = [numpy.inf, numpy.nan, -0.0, -numpy.inf]
+    if y_rows:  # y in rows, dE/dy a transposed view
+        gy = numpy.ascontiguousarray(gy.T).T
+    else:  # y a transposed view, dE/dy in rows
+        x = numpy.ascontiguousarray(x.T).T
+    with cpu.engines(threads=threads, split="always" if threads == 2 else "auto"):
+        t = Tensor(x, requires_grad=True)
+        y = F.relu(t)
+        y.backward(gy)
+    want = numpy.maximum(x, 0)
+    with numpy.errstate(invalid="ignore"):  # inf * 0 where the unit is off: NaN
+        want_gx = gy * (want > 0)
+    for got, ref in ((y.data, want), (t.grad, want_gx)):
+        assert got.dtype == dtype
+        numpy.testing.assert_array_equal(got, ref)  # NaN == NaN here
+        assert numpy.array_equal(numpy.signbit(got), numpy.signbit(ref))
+    assert t.grad.strides == gy.strides  # dE/dx in dE/dy's layout
+    assert "t" in calls and "f" in calls
+
+
 def test_relu_without_compiled_loops_takes_numpy_path():
     """Without the compiled loops (numba missing, or ``engines(compiled=False)``) ReLU
     still works, with the same values."""
