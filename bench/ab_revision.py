@@ -4,9 +4,9 @@ Writes ``--module``'s file as it was at ``--rev`` (``git show``) to a temporary 
 imports it under another name (numba caches its kernels apart from the tree's), and
 alternates a network's training steps (or inference batches; ``bench_cnn.MODELS`` or
 ``nets.MLPS``) between the old functions ``--attrs`` patched into the tree's module and
-the tree's own, step by step, so that a change in the machine's load hits both. The old file must import what it
-needs from the tree (the same names): a change to an engine's entry points, not to its
-callers. Prints each side's median time per step and old / new.
+the tree's own, step by step, so that a change in the machine's load hits both. The old
+file must import what it needs from the tree (the same names): a change to an engine's
+entry points, not to its callers. Prints each side's median time per step and old / new.
 
 Run:
     python bench/ab_revision.py --module xpnet.cpu.conv.blocks --rev HEAD~1 \\

@@ -147,9 +147,8 @@ def test_forward_blocks_by_examples_equal_the_product(dtype, m, k, o, monkeypatc
             numpy.testing.assert_array_equal(dense.forward_blocks(x, w, b), by_outputs)
             xt = numpy.ascontiguousarray(x.T)
             monkeypatch.setattr(kernels, "x_w_t", None)  # a transposed copy would fail
-            real = numpy.ascontiguousarray
 
-            def no_copy(a, *args, **kwargs):
+            def no_copy(a, *args, real=numpy.ascontiguousarray, **kwargs):
                 assert a.flags.c_contiguous, "forward_blocks copied a chained x"
                 return real(a, *args, **kwargs)
 

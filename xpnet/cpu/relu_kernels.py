@@ -87,15 +87,15 @@ def backward_transposed(gy: Any, yt: Any, gx: Any, r0: int, r1: int, flags: Any,
     m, n = yt.shape[1], gy.shape[1]
     vl = VECTOR_BYTES // yt.itemsize
     gf, tf, xf = gy.reshape(-1), yt.reshape(-1), gx.reshape(-1)
-    buf = numpy.empty(vl * vl, dtype=yt.dtype)  # row l: y[i0 + l, j0:j0 + vl]
+    buf = numpy.empty(vl * vl, dtype=yt.dtype)  # row r: y[i0 + r, j0:j0 + vl]
     n_tiles = n - n % vl  # columns in whole tiles
     i0 = r0
     while i0 + vl <= r1:
         for j0 in range(0, n_tiles, vl):
             tile(tf, j0 * m + i0, m, buf, 0, vl)
-            for l in range(vl):
-                base = (i0 + l) * n + j0
-                gs, xs, bs = gf[base:base + vl], xf[base:base + vl], buf[l * vl:(l + 1) * vl]
+            for r in range(vl):
+                base = (i0 + r) * n + j0
+                gs, xs, bs = gf[base:base + vl], xf[base:base + vl], buf[r * vl:(r + 1) * vl]
                 for c in range(vl):
                     xs[c] = gs[c] * (one if bs[c] > 0 else zero)
         for i in range(i0, i0 + vl):
