@@ -3,7 +3,7 @@
 import numpy
 import pytest
 
-from xpnet import cpu
+from xpnet import Tensor, cpu
 from xpnet import functions as F
 from xpnet.cpu import dense
 from xpnet.testing import check_op
@@ -186,6 +186,61 @@ def test_forward_blocks_chosen_by_shape(monkeypatch):
             y = F.linear(z(x_shape, numpy.float32), z((out, 20), numpy.float32)).data
         assert y.shape == (x_shape[0], out)
         assert bool(ran) == expect, (choice, x_shape, out)
+
+
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
+def test_training_forward_on_one_thread_by_the_blocks(dtype, monkeypatch):
+    """A training step's product past BLOCKS_MAX_ROWS examples and below
+    DENSE_SPLIT_MIN_WORK: the blocks on the calling thread, y in rows (C-contiguous),
+    the product within rounding, the same bits on 1, 2 and 3 threads; not without a
+    gradient, under a forced engine, below ONE_THREAD_MIN_IN inputs or
+    ONE_THREAD_MIN_OUT outputs, at BLOCKS_MAX_ROWS examples or fewer, or from
+    DENSE_SPLIT_MIN_WORK on."""
+    kernels = pytest.importorskip("xpnet.cpu.dense_blocks")
+    ran = []
+    real = kernels.w_xt
+    monkeypatch.setattr(kernels, "w_xt", lambda *a: ran.append(a[4].shape) or real(*a))
+    rng = numpy.random.default_rng(13)
+
+    def linear(m, k, o, grad=True, choice="auto", threads=2):
+        x, w, b = (rng.standard_normal(s).astype(dtype) for s in ((m, k), (o, k), (o,)))
+        ran.clear()
+        with cpu.engines(dense=choice, threads=threads):
+            t = Tensor(x, requires_grad=grad)
+            y = F.linear(t, Tensor(w), Tensor(b)).data
+        return y, x.astype(numpy.float64) @ w.T.astype(numpy.float64) + b, bool(ran)
+
+    m, k, o = dense.BLOCKS_MAX_ROWS + 37, dense.ONE_THREAD_MIN_IN + 17, 100
+    outs = []
+    for threads in (1, 2, 3):
+        rng = numpy.random.default_rng(13)
+        y, want, taken = linear(m, k, o, threads=threads)
+        assert taken and y.flags.c_contiguous and y.dtype == dtype
+        tol = 1e-4 if dtype == numpy.float32 else 1e-12
+        numpy.testing.assert_allclose(y, want, rtol=tol, atol=tol * k)
+        outs.append(y)
+    for y in outs[1:]:
+        numpy.testing.assert_array_equal(y, outs[0])
+    assert not linear(m, k, o, grad=False)[2]
+    assert not linear(m, k, o, choice="x_wt")[2]
+    assert not linear(m, dense.ONE_THREAD_MIN_IN - 1, o)[2]
+    assert not linear(m, k, dense.ONE_THREAD_MIN_OUT - 1)[2]
+    assert not linear(dense.BLOCKS_MAX_ROWS, k, 100)[2]
+    monkeypatch.setattr(dense, "DENSE_SPLIT_MIN_WORK", m * k * o)
+    assert not linear(m, k, o)[2]
+
+
+def test_linear_on_one_thread_by_the_blocks_gradient_checked(monkeypatch):
+    """F.linear through the one-thread blocks path (its gates lowered to a small
+    shape), float64: gradients against finite differences."""
+    pytest.importorskip("numba")
+    monkeypatch.setattr(dense, "BLOCKS_MAX_ROWS", 4)
+    monkeypatch.setattr(dense, "ONE_THREAD_MIN_IN", 8)
+    monkeypatch.setattr(dense, "ONE_THREAD_MIN_OUT", 8)
+    rng = numpy.random.default_rng(14)
+    x, w, b = rng.standard_normal((9, 10)), rng.standard_normal((11, 10)), rng.standard_normal(11)
+    assert dense._forward_one_thread(x, w, b) is not None
+    check_op(F.linear, lambda x, w, b: x @ w.T + b, x, w, b)
 
 
 def test_dense_blocks_need_the_compiled_kernels():

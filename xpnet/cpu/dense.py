@@ -117,12 +117,19 @@ def forward_blocks(x2: Any, weight: Any, bias: Any, grad: bool = True) -> Any:
     of x here. The sums do not depend on the cut: each output's runs over ``in`` in
     order, from the bias.
 
+    A training step's product of more examples that would run on one thread anyway
+    goes to the blocks on this thread where they are faster than BLAS's one-thread
+    kernel (:func:`_forward_one_thread`); its y comes back in rows.
+
     Shape:
         x2 (M, in), weight (out, in), bias (out,) or None -> y (M, out), the transposed
-        view of y^T's C-contiguous (out, M) memory (``y.T`` is C-contiguous).
+        view of y^T's C-contiguous (out, M) memory (``y.T`` is C-contiguous); on one
+        thread past BLOCKS_MAX_ROWS examples, C-contiguous.
     """
     M, out = x2.shape[0], weight.shape[0]
-    kernels = load("dense_blocks", x2, weight) if blocks_take(M, out, grad) else None
+    if not blocks_take(M, out, grad):
+        return _forward_one_thread(x2, weight, bias) if grad else None
+    kernels = load("dense_blocks", x2, weight)
     if kernels is None:
         return None
     w = numpy.ascontiguousarray(weight)  # the parameter itself, as it is C-contiguous
@@ -155,6 +162,46 @@ def forward_blocks(x2: Any, weight: Any, bias: Any, grad: bool = True) -> Any:
 
     parallel_slices(units, by_outputs, numpy, gate, signalled=True)
     return yt.T
+
+
+#: A training step's forward product of more than BLOCKS_MAX_ROWS examples that runs on
+#: one thread (fewer than DENSE_SPLIT_MIN_WORK multiply-adds) is computed by the
+#: register blocks on that thread (:func:`_forward_one_thread`) from this many inputs
+#: and ONE_THREAD_MIN_OUT outputs on. One thread each, median us, OpenBLAS's x W^T with
+#: the bias / the blocks with both transposed copies (a scratch script at 63f91b6, 7
+#: alternating rounds): 128 x 784 -> 100 263 / 218, 256 x 784 -> 100 500 / 471, 128 x
+#: 400 -> 120 167 / 137, 256 x 400 -> 120 309 / 273, 96 x 784 -> 100 216 / 184, 128 x
+#: 1024 -> 64 213 / 196, 128 x 500 -> 32 66 / 63; level or behind below: 256 x 300 ->
+#: 100 180 / 177, 128 x 120 -> 84 50 / 51, 256 x 120 -> 84 82 / 86, 128 x 84 -> 10 18 /
+#: 24. OpenBLAS's one-thread kernel reaches 71 GFLOP/s at 128 x 784 -> 100, the blocks
+#: 104 (docs/benchmarks.md, "Engine thresholds").
+ONE_THREAD_MIN_IN = 384
+ONE_THREAD_MIN_OUT = 32
+
+
+def _forward_one_thread(x2: Any, weight: Any, bias: Any) -> Any:
+    """y = x W^T + b for a training step (a gradient will be needed) by the register
+    blocks on this thread, where they take it (module constants ONE_THREAD_*), else None.
+
+    x^T and y are copied in VL x VL register tiles (:func:`xpnet.cpu.dense_blocks.transpose`),
+    so that y comes back in rows (M, out), C-contiguous, as from BLAS: the rest of the
+    step sees the layouts it sees with BLAS.
+    """
+    M, (out, n_in) = x2.shape[0], weight.shape
+    if (current().dense != "auto" or M <= BLOCKS_MAX_ROWS or n_in < ONE_THREAD_MIN_IN
+            or out < ONE_THREAD_MIN_OUT or _work(M, n_in, out) >= DENSE_SPLIT_MIN_WORK):
+        return None
+    kernels = load("dense_blocks", x2, weight)
+    if kernels is None:
+        return None
+    w = numpy.ascontiguousarray(weight)  # the parameter itself, as it is C-contiguous
+    b = numpy.ascontiguousarray(bias) if bias is not None else w[0]  # unread without a bias
+    xt = _contiguous(x2.T, kernels)  # (in, M)
+    yt = numpy.empty((out, M), dtype=x2.dtype)  # (out, M) = W x^T + b
+    kernels.w_xt(w, xt, b, bias is not None, yt, 0, out, 0, M, *kernel_signal())
+    y = numpy.empty((M, out), dtype=x2.dtype)
+    kernels.transpose(yt, y, 0, out, 0, M)
+    return y
 
 
 #: The register blocks take a dense layer's backward products (:func:`backward_blocks`)
