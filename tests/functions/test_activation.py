@@ -170,6 +170,23 @@ def test_integer_input_refused(fn):
         fn(Tensor(numpy.arange(6).reshape(2, 3)))
 
 
+def _relu_matches_numpy(x, gy, dtype, threads):
+    """F.relu of x and its backward from gy on ``threads`` threads (two: every pass
+    split) against NumPy's values, NaN and the sign of zero included; the input Tensor."""
+    with cpu.engines(threads=threads, split="always" if threads == 2 else "auto"):
+        t = Tensor(x, requires_grad=True)
+        y = F.relu(t)
+        y.backward(gy)
+    want = numpy.maximum(x, 0)
+    with numpy.errstate(invalid="ignore"):  # inf * 0 where the unit is off: NaN
+        want_gx = gy * (want > 0)
+    for got, ref in ((y.data, want), (t.grad, want_gx)):
+        assert got.dtype == dtype
+        numpy.testing.assert_array_equal(got, ref)  # NaN == NaN here
+        assert numpy.array_equal(numpy.signbit(got), numpy.signbit(ref))
+    return t
+
+
 @pytest.mark.parametrize("layout", ["nchw", "nhwc", "strided"])
 @pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
 @pytest.mark.parametrize("threads", [1, 2])
@@ -196,17 +213,7 @@ def test_relu_compiled_loops_match_numpy_bit_for_bit(layout, dtype, threads, mon
     gy = numpy.ascontiguousarray(gy) if layout != "nhwc" else numpy.ascontiguousarray(
         gy.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
     gy.flat[6:8] = [numpy.inf, numpy.nan]
-    with cpu.engines(threads=threads, split="always" if threads == 2 else "auto"):
-        t = Tensor(x, requires_grad=True)
-        y = F.relu(t)
-        y.backward(gy)
-    want = numpy.maximum(x, 0)
-    with numpy.errstate(invalid="ignore"):  # inf * 0 where the unit is off: NaN
-        want_gx = gy * (want > 0)
-    for got, ref in ((y.data, want), (t.grad, want_gx)):
-        assert got.dtype == dtype
-        numpy.testing.assert_array_equal(got, ref)  # NaN == NaN here
-        assert numpy.array_equal(numpy.signbit(got), numpy.signbit(ref))
+    _relu_matches_numpy(x, gy, dtype, threads)
     # forward: compiled unless x's memory is not one block; backward: y (fresh) and gy
     # share a layout in every case here, so always compiled
     assert ("f" in calls) == (layout != "strided") and "b" in calls
@@ -284,17 +291,7 @@ def test_relu_on_a_transposed_view_is_compiled_and_matches_numpy(dtype, threads,
         gy = numpy.ascontiguousarray(gy.T).T
     else:  # y a transposed view, dE/dy in rows
         x = numpy.ascontiguousarray(x.T).T
-    with cpu.engines(threads=threads, split="always" if threads == 2 else "auto"):
-        t = Tensor(x, requires_grad=True)
-        y = F.relu(t)
-        y.backward(gy)
-    want = numpy.maximum(x, 0)
-    with numpy.errstate(invalid="ignore"):  # inf * 0 where the unit is off: NaN
-        want_gx = gy * (want > 0)
-    for got, ref in ((y.data, want), (t.grad, want_gx)):
-        assert got.dtype == dtype
-        numpy.testing.assert_array_equal(got, ref)  # NaN == NaN here
-        assert numpy.array_equal(numpy.signbit(got), numpy.signbit(ref))
+    t = _relu_matches_numpy(x, gy, dtype, threads)
     assert t.grad.strides == gy.strides  # dE/dx in dE/dy's layout
     assert "t" in calls and "f" in calls
 
