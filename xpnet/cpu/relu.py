@@ -1,9 +1,11 @@
 """ReLU's compiled pass: one read and one write per value (``relu_kernels.py``, numba).
 
-Taken for float NumPy arrays whose memory is one block (NCHW, or the NHWC memory conv2d
-returns), cut along that block over xpnet's threads when it is large; the op keeps its
-NumPy path for everything else (and without numba, or under
-``xpnet.cpu.engines(compiled=False)``). Both give the same bits.
+Taken for float NumPy arrays whose memory is one block (NCHW, the NHWC memory conv2d
+returns, or the F-order memory of a dense layer's blocks output), cut along that block
+over xpnet's threads when it is large, and for a 2-d backward whose dE/dy and y are
+one in rows and one transposed (:func:`backward`); the op keeps its NumPy path for
+everything else (and without numba, or under ``xpnet.cpu.engines(compiled=False)``).
+Both give the same bits.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Why: NumPy's ``maximum(x, 0)`` and ``gy * (y > 0)`` (a boolean temporary, then a mixed
 float-bool multiply) run at a fraction of memory speed; one pass that reads and writes
 each value once is 2-3x faster on the CIFAR net's activations (docs/benchmarks.md,
-"Engine thresholds"). Both loops give exactly NumPy's results, NaN and signed zeros
+"Engine thresholds"). The loops give exactly NumPy's results, NaN and signed zeros
 included (tested):
 
 - forward: y = x where x > 0 or x is NaN, else +0 (``numpy.maximum(x, 0)`` returns its
@@ -11,8 +11,10 @@ included (tested):
 - backward: dE/dx = dE/dy * (1 if y > 0 else 0), a multiply, so that an infinite or
   NaN dE/dy gives NaN where the unit is off, as NumPy's product does.
 
-Both take flat (1-D) C-contiguous arrays and work on [lo, hi), so that the caller can
-split them over xpnet's threads.
+forward, forward_inplace and backward take flat (1-D) C-contiguous arrays and work on
+[lo, hi), so that the caller can split them over xpnet's threads; backward_transposed
+(dE/dy in rows, y the transposed view of a dense layer's y^T) takes 2-d arrays and
+works on rows [r0, r1).
 """
 
 from __future__ import annotations
@@ -68,7 +70,6 @@ def backward(gy: Any, y: Any, gx: Any, lo: int, hi: int, flags: Any, index: int,
     gs, ys, xs = gy[lo:hi], y[lo:hi], gx[lo:hi]
     for i in range(gs.size):
         xs[i] = gs[i] * (one if ys[i] > 0 else zero)
-
 
 
 @numba.njit(cache=True, nogil=True)

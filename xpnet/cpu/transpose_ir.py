@@ -18,7 +18,8 @@ bit h of i clear,
 after every bit has been swapped, r'_i[l] = r_l[i]: the transpose.
 
 numba caches the loops that inline :func:`tile` keyed on their own files: a change here
-must come with a change of ``TRANSPOSE_IR_REVISION`` in ``dense_blocks.py``.
+must come with a change of ``TRANSPOSE_IR_REVISION`` in ``dense_blocks.py`` and
+``relu_kernels.py``.
 """
 
 from __future__ import annotations
