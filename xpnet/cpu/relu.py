@@ -94,10 +94,11 @@ def backward(gy: Any, y: Any) -> Any:
     ker = kernels_module("relu_kernels")
     if ker is None or gy.dtype != y.dtype or gy.shape != y.shape:
         return None
-    gx = numpy.empty_like(y)  # (y's shape and memory layout)
-    flats = _flat_views(gy, y, gx)
+    flats = _flat_views(gy, y)
     if flats is not None:
-        gf, yf, xf = flats
+        gf, yf = flats
+        gx = numpy.empty_like(y)  # y's layout, so one block of memory as y's is
+        xf = _flat(gx)
         split_elementwise(gf, lambda lo, hi: ker.backward(gf, yf, xf, lo, hi,
                                                           *kernel_signal()), signalled=True)
         return gx
