@@ -1,5 +1,6 @@
 """The batch split: slices, the small-work path, the thread count and its scope."""
 
+import ctypes
 import threading
 
 import numpy
@@ -113,12 +114,32 @@ def test_one_blas_thread_holds_blas_at_one_and_restores_it():
                 real = lib.set_num_threads
                 lib.set_num_threads = lambda n, _real=real: (calls.append(n), _real(n))
             try:
-                with _threads._OneBlasThread(controller):
+                scope = _threads._OneBlasThread(controller)
+                with scope:
                     pass
             finally:
                 for lib in controller.lib_controllers:
                     del lib.set_num_threads
-            assert calls == []  # already at one thread: nothing set, nothing restored
+            assert calls == [] and scope.saved == []  # at one thread: nothing set or restored
+
+
+def test_blas_knobs_call_openblas_itself_on_the_main_thread_only():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    controller = _threads._blas_controller()
+    if controller is None:
+        pytest.skip("no BLAS library that threadpoolctl can control")
+    main, other = _threads.blas_knobs(controller)
+    assert _threads.blas_knobs(controller) is _threads.blas_knobs(controller)  # cached
+    for lib, (get, put), (other_get, _) in zip(controller.lib_controllers, main, other,
+                                               strict=True):
+        own = lib.internal_api == "openblas" and lib.threading_layer == "pthreads"
+        assert isinstance(get, ctypes._CFuncPtr) == own  # OpenBLAS's symbol, not a method
+        assert other_get == lib.get_num_threads  # threadpoolctl's, off the main thread
+        with threadpoolctl.threadpool_limits(3, user_api="blas"):
+            assert get() == lib.get_num_threads() == 3
+            put(2)
+            assert lib.get_num_threads() == 2  # threadpoolctl sees what the knob set
+
 
 
 def test_slices_cover_the_batch():

@@ -12,6 +12,7 @@ the bias added on the way, costs little (:func:`forward_as_w_xt`; docs/benchmark
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +24,7 @@ from xpnet.cpu.threads import (
     ELEMENTWISE_MIN_SIZE,
     SPLIT_MIN_WORK,
     blas_controller,
+    blas_knobs,
     get_num_threads,
     kernel_signal,
     parallel_slices,
@@ -474,23 +476,25 @@ def forward_whole(x2: Any, weight: Any, bias: Any = None) -> Any:
 
 
 class _BlasThreads:
-    """BLAS at ``n`` threads inside the block, put back as it was on exit."""
+    """BLAS at ``n`` threads inside the block, put back as it was on exit (through
+    :func:`xpnet.cpu.threads.blas_knobs`, like the one-thread scope of the splits)."""
 
-    __slots__ = ("libs", "n", "saved")
+    __slots__ = ("knobs", "n", "saved")
 
-    def __init__(self, libs: Any, n: int) -> None:
-        self.libs, self.n = libs, n
+    def __init__(self, controller: Any, n: int) -> None:
+        self.knobs, self.n = blas_knobs(controller), n
 
     def __enter__(self) -> None:
-        self.saved = [(lib, lib.get_num_threads()) for lib in self.libs]
-        for lib, had in self.saved:
+        self.saved = saved = []
+        for get, put in self.knobs[threading.get_ident() != threading.main_thread().ident]:
+            had = get()
             if had != self.n:
-                lib.set_num_threads(self.n)
+                put(self.n)
+                saved.append((put, had))
 
     def __exit__(self, *exc: object) -> None:
-        for lib, had in self.saved:
-            if had != self.n:
-                lib.set_num_threads(had)
+        for put, had in self.saved:
+            put(had)
 
 
 def blas_threads() -> Any:
@@ -508,4 +512,4 @@ def blas_threads() -> Any:
     """
     k = get_num_threads()
     controller = blas_controller() if k > 1 and not splitting_here() else None
-    return None if controller is None else _BlasThreads(controller.lib_controllers, k)
+    return None if controller is None else _BlasThreads(controller, k)

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import ctypes
 import functools
 import os
 import threading
@@ -53,8 +54,8 @@ from xpnet.cpu.pool import SpinPool, kernel_signal
 from xpnet.cpu.settings import current
 
 __all__ = [
-    "get_num_threads", "kernel_signal", "one_blas_thread", "ordered_sum", "parallel_slices",
-    "set_num_threads", "slices", "split_elementwise", "worth_splitting",
+    "blas_knobs", "get_num_threads", "kernel_signal", "one_blas_thread", "ordered_sum",
+    "parallel_slices", "set_num_threads", "slices", "split_elementwise", "worth_splitting",
 ]
 
 #: Default number of threads: the usable CPUs, at most 4 (beyond that, BLAS's own
@@ -170,24 +171,67 @@ class _OneBlasThread:
     What ``controller.limit(limits=1)`` does, for less (threadpoolctl builds a limiter
     and re-reads every library's state on each call; a training step enters this context
     once per product): it asks each library for its count, sets those not at 1 already,
-    and restores them on exit (2.5x cheaper: docs/benchmarks.md, "Engine thresholds").
+    and restores them on exit, through :func:`blas_knobs` (OpenBLAS's own functions on
+    the main thread: 0.7 against 4.1 us per enter and exit; docs/benchmarks.md, "Engine
+    thresholds").
     """
 
-    __slots__ = ("libs", "saved")
+    __slots__ = ("knobs", "saved")
 
     def __init__(self, controller: Any) -> None:
-        self.libs = controller.lib_controllers
+        self.knobs = blas_knobs(controller)
 
     def __enter__(self) -> None:
-        self.saved = [(lib, lib.get_num_threads()) for lib in self.libs]
-        for lib, n in self.saved:
+        self.saved = saved = []
+        for get, put in self.knobs[threading.get_ident() != threading.main_thread().ident]:
+            n = get()
             if n != 1:
-                lib.set_num_threads(1)
+                put(1)
+                saved.append((put, n))
 
     def __exit__(self, *exc: object) -> None:
-        for lib, n in self.saved:
-            if n != 1:
-                lib.set_num_threads(n)
+        for put, n in self.saved:
+            put(n)
+
+
+Knob = tuple[Callable[[], int], Callable[[int], Any]]
+
+
+@functools.lru_cache(maxsize=4)
+def blas_knobs(controller: Any) -> tuple[tuple[Knob, ...], tuple[Knob, ...]]:
+    """``(main, other)``: for each BLAS library of ``controller``, its thread count's
+    (get, set) functions for the main thread and for any other one.
+
+    On the main thread OpenBLAS's pthreads build (one pool for the process) is called
+    through its own ``openblas_get_num_threads`` / ``openblas_set_num_threads`` (found
+    with the symbol prefixes and suffixes its builds use), not through threadpoolctl's
+    Python layers. On other threads, and for every other library or threading layer,
+    threadpoolctl's methods, which let only one thread set OpenBLAS's process-wide
+    count (threadpoolctl's rule; the main thread is the one that sets it here).
+    """
+    libs = controller.lib_controllers
+    other = tuple((lib.get_num_threads, lib.set_num_threads) for lib in libs)  # bound now
+    main = tuple(_openblas_functions(lib) or knob for lib, knob in zip(libs, other, strict=True))
+    return main, other
+
+
+def _openblas_functions(lib: Any) -> Knob | None:
+    """OpenBLAS's own (get, set) of its thread count, for its pthreads build, else None."""
+    if (getattr(lib, "internal_api", None) != "openblas"
+            or getattr(lib, "threading_layer", None) != "pthreads"):
+        return None
+    dynlib = getattr(lib, "dynlib", None)
+    for prefix in ("", "scipy_"):
+        for suffix in ("", "64_", "_64"):
+            try:  # item access: a function object of our own (its types set here only)
+                get = dynlib[f"{prefix}openblas_get_num_threads{suffix}"]
+                put = dynlib[f"{prefix}openblas_set_num_threads{suffix}"]
+            except (AttributeError, TypeError):
+                continue
+            get.restype, get.argtypes = ctypes.c_int, []
+            put.restype, put.argtypes = None, [ctypes.c_int]
+            return get, put
+    return None
 
 
 def _executor(workers: int) -> Any:
