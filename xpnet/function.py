@@ -42,6 +42,17 @@ class _GradMode(threading.local):
 
 _grad_mode = _GradMode()
 
+_TENSOR: list[Any] = [None]  # xpnet.tensor.Tensor, bound on the first call (it imports this)
+
+
+def _bind_tensor() -> Any:
+    """xpnet.tensor.Tensor, imported once: an import statement in ``__call__`` costs
+    0.7 us at every op."""
+    from xpnet.tensor import Tensor  # noqa: PLC0415  (tensor imports function)
+
+    _TENSOR[0] = Tensor
+    return Tensor
+
 
 class _GradModeScope(contextlib.ContextDecorator):
     """A block (or, as a decorator, each call of a function) run with graph recording
@@ -103,27 +114,34 @@ class Function:
     released = False
 
     def __call__(self, *inputs: Any) -> Any:
-        from xpnet.tensor import Tensor  # noqa: PLC0415  (tensor imports function)
-
-        tensors = [x if isinstance(x, Tensor) else Tensor(x) for x in inputs]
-        needs = tuple(t.requires_grad for t in tensors)
-        record = _grad_mode.enabled and any(needs)
+        tensor = _TENSOR[0] or _bind_tensor()
+        tensors = [x if isinstance(x, tensor) else tensor(x) for x in inputs]
+        record = False
+        if _grad_mode.enabled:
+            needs = tuple([t.requires_grad for t in tensors])
+            record = True in needs
         self.needs_input_grad = needs if record else (False,) * len(tensors)
         ys = self.forward(*[t.data for t in tensors])
-        single = not isinstance(ys, tuple)
+        if not isinstance(ys, tuple):  # one output, the common case, without the lists
+            out = tensor(ys, requires_grad=record and ys.dtype.kind == "f")
+            if record:
+                self.inputs = tensors
+                self.generation = out.generation = max(
+                    [t.generation for t in tensors if t.requires_grad])
+                out.generation += 1
+                self.outputs = [weakref.ref(out)]
+                out.creator = self
+            return out
         # integer outputs (pooling switches, argmax) never carry a gradient
-        outputs = [
-            Tensor(y, requires_grad=record and y.dtype.kind == "f")
-            for y in ((ys,) if single else ys)
-        ]
+        outputs = [tensor(y, requires_grad=record and y.dtype.kind == "f") for y in ys]
         if record:
             self.inputs = tensors
-            self.generation = max(t.generation for t in tensors if t.requires_grad)
+            self.generation = max([t.generation for t in tensors if t.requires_grad])
             self.outputs = [weakref.ref(o) for o in outputs]
             for o in outputs:
                 o.creator = self
                 o.generation = self.generation + 1
-        return outputs[0] if single else tuple(outputs)
+        return tuple(outputs)
 
     def forward(self, *xs: Any) -> Any:
         """Compute the outputs from the input arrays; save what backward needs."""

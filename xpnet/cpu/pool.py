@@ -62,15 +62,25 @@ CALLER_SPINS = 100_000
 START_SPINS = 4_000
 _PITCH = 8  # int64s per counter: one 64-byte cache line each, no false sharing
 
-_signal = threading.local()  # .now: this worker's (flags, started index, seq) in a task
 _NO_SIGNAL = (numpy.zeros(1, dtype=numpy.int64), 0, 0)  # outside a worker's task: unread
+
+
+class _Signal(threading.local):
+    """.now: this worker's (flags, started index, seq) in a task, else the class's
+    default (read as an attribute: a ``getattr`` default on a missing attribute raises
+    and catches an AttributeError, 0.55 us, at every kernel call)."""
+
+    now = _NO_SIGNAL
+
+
+_signal = _Signal()
 
 
 def kernel_signal() -> tuple[Any, int, int]:
     """``(flags, index, seq)`` for :func:`xpnet.cpu.spin_kernels.signal` in a compiled
     kernel: in a worker's task of a :class:`SpinPool`, its "started" counter and the
     run's number; elsewhere a scratch counter that nobody reads."""
-    return getattr(_signal, "now", _NO_SIGNAL)
+    return _signal.now
 
 
 def _mark_py(flags: Any, asleep: int, done: int, seq: int) -> bool:

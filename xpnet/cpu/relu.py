@@ -16,7 +16,7 @@ import numpy
 
 from xpnet.cpu.kernels import compilable, kernels_module
 from xpnet.cpu.settings import current
-from xpnet.cpu.threads import kernel_signal, split_elementwise
+from xpnet.cpu.threads import ELEMENTWISE_MIN_SIZE, kernel_signal, split_elementwise
 
 __all__ = ["backward", "forward", "forward_inplace"]
 
@@ -38,10 +38,15 @@ def _flat_views(*arrays: Any) -> list[Any] | None:
     """1-D views of arrays that share one dtype and one layout that is one block of
     memory (element i of each is the same element), else None."""
     first = arrays[0]
-    if any(a.strides != first.strides or a.dtype != first.dtype for a in arrays[1:]):
-        return None
-    flats = [_flat(a) for a in arrays]
-    return None if any(f is None for f in flats) else flats
+    flats = []
+    for a in arrays:  # a loop, not any() over generators: this runs at every ReLU
+        if a is not first and (a.strides != first.strides or a.dtype != first.dtype):
+            return None
+        flat = _flat(a)
+        if flat is None:
+            return None
+        flats.append(flat)
+    return flats
 
 
 def forward(x: Any, y: Any) -> bool:
@@ -54,6 +59,9 @@ def forward(x: Any, y: Any) -> bool:
     if flats is None:
         return False
     xf, yf = flats
+    if xf.size < ELEMENTWISE_MIN_SIZE and current().split == "auto":  # whole, here
+        ker.forward(xf, yf, 0, xf.size, *kernel_signal())
+        return True
     split_elementwise(xf, lambda lo, hi: ker.forward(xf, yf, lo, hi, *kernel_signal()),
                       signalled=True)
     return True

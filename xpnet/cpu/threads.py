@@ -74,7 +74,14 @@ class _Settings:
 
 
 _settings = _Settings()
-_local = threading.local()  # .inside: True in a worker, so nested calls run serially
+class _Local(threading.local):
+    """.inside: True in a worker's slice, so nested calls run serially (a class default,
+    not a ``getattr`` default, which costs an AttributeError at every call)."""
+
+    inside = False
+
+
+_local = _Local()
 _pool_lock = threading.Lock()
 _pool: Any = None  # SpinPool or ThreadPoolExecutor, made on first use (_executor)
 
@@ -130,7 +137,7 @@ def _process_threads() -> int:
 
 def splitting_here() -> bool:
     """Whether this thread runs a slice of a split (nested work then runs serially)."""
-    return getattr(_local, "inside", False)
+    return _local.inside
 
 
 def blas_controller() -> Any:
@@ -342,7 +349,7 @@ def parallel_slices(
     settings = current()  # read once: this runs for every product and every op
     workers = (settings.threads or _process_threads()) if xp is numpy else 1
     controller = _blas_controller() if workers > 1 else None
-    if workers <= 1 or n <= 1 or controller is None or getattr(_local, "inside", False):
+    if workers <= 1 or n <= 1 or controller is None or _local.inside:
         return [fn(0, n)]
     if work is not None and work < SPLIT_MIN_WORK and settings.split == "auto":
         with _OneBlasThread(controller):
