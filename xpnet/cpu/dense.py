@@ -27,6 +27,7 @@ from xpnet.cpu.threads import (
     blas_knobs,
     get_num_threads,
     kernel_signal,
+    one_blas_thread,
     parallel_slices,
     slices,
     splitting_here,
@@ -350,12 +351,15 @@ def matmul_split(a: Any, b: Any, out: Any, xp: Any = numpy) -> Any:
         parallel_slices(M, lambda lo, hi: kernels.outer(a, b, out, lo, hi, *kernel_signal()),
                         xp, _gate(work, K), signalled=True)
         return out
+    gate = _gate(work, K)
+    if (gate is not None and gate < SPLIT_MIN_WORK and current().split == "auto"
+            and not splitting_here()):
+        with one_blas_thread():  # not split: parallel_slices' unsplit path, for less
+            return _product(a, b, out)
     if _cut_rows(a, b):
-        parallel_slices(M, lambda lo, hi: _product(a[lo:hi], b, out[lo:hi]), xp,
-                        _gate(work, K))
+        parallel_slices(M, lambda lo, hi: _product(a[lo:hi], b, out[lo:hi]), xp, gate)
     else:
-        parallel_slices(P, lambda lo, hi: _product(a, b[:, lo:hi], out[:, lo:hi]), xp,
-                        _gate(work, K))
+        parallel_slices(P, lambda lo, hi: _product(a, b[:, lo:hi], out[:, lo:hi]), xp, gate)
     return out
 
 
