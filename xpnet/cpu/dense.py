@@ -12,7 +12,6 @@ the bias added on the way, costs little (:func:`forward_as_w_xt`; docs/benchmark
 from __future__ import annotations
 
 import functools
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -23,8 +22,8 @@ from xpnet.cpu.settings import current
 from xpnet.cpu.threads import (
     ELEMENTWISE_MIN_SIZE,
     SPLIT_MIN_WORK,
+    BlasThreads,
     blas_controller,
-    blas_knobs,
     get_num_threads,
     kernel_signal,
     one_blas_thread,
@@ -479,28 +478,6 @@ def forward_whole(x2: Any, weight: Any, bias: Any = None) -> Any:
     return y
 
 
-class _BlasThreads:
-    """BLAS at ``n`` threads inside the block, put back as it was on exit (through
-    :func:`xpnet.cpu.threads.blas_knobs`, like the one-thread scope of the splits)."""
-
-    __slots__ = ("knobs", "n", "saved")
-
-    def __init__(self, controller: Any, n: int) -> None:
-        self.knobs, self.n = blas_knobs(controller), n
-
-    def __enter__(self) -> None:
-        self.saved = saved = []
-        for get, put in self.knobs[threading.get_ident() != threading.main_thread().ident]:
-            had = get()
-            if had != self.n:
-                put(self.n)
-                saved.append((put, had))
-
-    def __exit__(self, *exc: object) -> None:
-        for put, had in self.saved:
-            put(had)
-
-
 def blas_threads() -> Any:
     """A context in which BLAS runs on xpnet's thread count, for work made only of dense
     products and element-wise passes (an MLP's inference plan: :mod:`xpnet.nn.inference`).
@@ -516,4 +493,4 @@ def blas_threads() -> Any:
     """
     k = get_num_threads()
     controller = blas_controller() if k > 1 and not splitting_here() else None
-    return None if controller is None else _BlasThreads(controller, k)
+    return None if controller is None else BlasThreads(controller, k)

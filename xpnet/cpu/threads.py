@@ -54,8 +54,9 @@ from xpnet.cpu.pool import SpinPool, kernel_signal
 from xpnet.cpu.settings import current
 
 __all__ = [
-    "blas_knobs", "get_num_threads", "kernel_signal", "one_blas_thread", "ordered_sum",
-    "parallel_slices", "set_num_threads", "slices", "split_elementwise", "worth_splitting",
+    "BlasThreads", "blas_knobs", "get_num_threads", "kernel_signal", "one_blas_thread",
+    "ordered_sum", "parallel_slices", "set_num_threads", "slices", "split_elementwise",
+    "worth_splitting",
 ]
 
 #: Default number of threads: the usable CPUs, at most 4 (beyond that, BLAS's own
@@ -172,33 +173,44 @@ def _import_threadpoolctl() -> Any:
     return ThreadpoolController
 
 
-class _OneBlasThread:
-    """A context that holds every BLAS library of ``controller`` at one thread.
+class BlasThreads:
+    """A context that holds every BLAS library of ``controller`` at ``n`` threads and
+    puts back on exit the counts it changed.
 
-    What ``controller.limit(limits=1)`` does, for less (threadpoolctl builds a limiter
+    What ``controller.limit(limits=n)`` does, for less (threadpoolctl builds a limiter
     and re-reads every library's state on each call; a training step enters this context
-    once per product): it asks each library for its count, sets those not at 1 already,
-    and restores them on exit, through :func:`blas_knobs` (OpenBLAS's own functions on
-    the main thread: 0.7 against 4.1 us per enter and exit; docs/benchmarks.md, "Engine
-    thresholds").
+    once per product): it asks each library for its count, sets those not at ``n``
+    already, and restores them on exit, through :func:`blas_knobs` (OpenBLAS's own
+    functions on the main thread: 1.5 against 2.4 us per enter and exit at ``n`` = 1;
+    docs/benchmarks.md, "Engine thresholds").
     """
 
-    __slots__ = ("knobs", "saved")
+    __slots__ = ("knobs", "n", "saved")
 
-    def __init__(self, controller: Any) -> None:
-        self.knobs = blas_knobs(controller)
+    def __init__(self, controller: Any, n: int) -> None:
+        self.knobs, self.n = blas_knobs(controller), n
 
     def __enter__(self) -> None:
         self.saved = saved = []
+        n = self.n
         for get, put in self.knobs[threading.get_ident() != threading.main_thread().ident]:
-            n = get()
-            if n != 1:
-                put(1)
-                saved.append((put, n))
+            had = get()
+            if had != n:
+                put(n)
+                saved.append((put, had))
 
     def __exit__(self, *exc: object) -> None:
-        for put, n in self.saved:
-            put(n)
+        for put, had in self.saved:
+            put(had)
+
+
+class _OneBlasThread(BlasThreads):
+    """:class:`BlasThreads` at one thread: the scope of xpnet's splits."""
+
+    __slots__ = ()
+
+    def __init__(self, controller: Any) -> None:
+        super().__init__(controller, 1)
 
 
 Knob = tuple[Callable[[], int], Callable[[int], Any]]
