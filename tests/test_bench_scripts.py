@@ -223,3 +223,14 @@ def test_ab_plan_times_plans_with_and_without_the_fusion():
     fused = {r[0]: int(r[r.index("fused") + 1]) for r in rows}
     assert fused["lenet5"] >= 1 and fused["alexnet_small"] == 0  # a ReLU after a pool or not
     assert all(float(r[-1]) > 0 for r in rows)
+
+
+def test_bench_loss_prints_one_row_per_shape():
+    """Both xpnet paths (and torch where installed) per shape; a bad shape is refused."""
+    out = _run("bench_loss.py", "--shapes", "2x3,4x5", "--number", "2", "--repeat", "1")
+    rows = [line for line in out.splitlines() if line.startswith("| 2 x 3") or
+            line.startswith("| 4 x 5")]
+    assert len(rows) == 2 and all(len(r.split("|")) == 6 for r in rows)
+    done = subprocess.run([sys.executable, str(BENCH / "bench_loss.py"), "--shapes", "3"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0 and "expected N x C" in done.stderr

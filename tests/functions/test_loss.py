@@ -5,7 +5,7 @@ import math
 import numpy
 import pytest
 
-from xpnet import Tensor
+from xpnet import Tensor, cpu
 from xpnet import functions as F
 from xpnet.testing import check_op, gradcheck
 
@@ -187,6 +187,59 @@ def test_cross_entropy_errors(logits, targets, error, message):
 def test_cross_entropy_bad_reduction():
     with pytest.raises(ValueError, match="softmax_cross_entropy: reduction must be one of"):
         F.softmax_cross_entropy(Tensor(X), T_INDEX, reduction="avg")
+
+
+def _cross_entropy_both_paths(x, t, reduction):
+    """(loss, dE/dx) of softmax_cross_entropy with the compiled pass, then without."""
+    out = []
+    for compiled in (True, False):
+        with cpu.engines(compiled=compiled):
+            xt = Tensor(x.copy(), requires_grad=True)
+            loss = F.softmax_cross_entropy(xt, t, reduction=reduction)
+            loss.backward()
+        out.append((loss.data, xt.grad))
+    return out
+
+
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_cross_entropy_compiled_pass_matches_numpy(dtype, reduction):
+    pytest.importorskip("numba")
+    rng = numpy.random.default_rng(3)
+    x = (rng.normal(0, 4, (37, 10)) + [[300.0] + [0.0] * 9]).astype(dtype)  # large logits
+    t = rng.integers(0, 10, 37).astype(numpy.uint8)  # any integer dtype
+    (loss_c, gx_c), (loss_n, gx_n) = _cross_entropy_both_paths(x, t, reduction)
+    assert loss_c.dtype == loss_n.dtype == dtype and gx_c.dtype == dtype
+    rtol = 1e-6 if dtype == numpy.float32 else 1e-13
+    numpy.testing.assert_allclose(loss_c, loss_n, rtol=rtol)
+    numpy.testing.assert_allclose(gx_c, gx_n, rtol=rtol, atol=rtol * 1e-3)
+    numpy.testing.assert_allclose(gx_n, ref_cross_entropy_grad(x, t, reduction), rtol=1e-4,
+                                  atol=1e-7)
+
+
+def ref_cross_entropy_grad(x, t, reduction):
+    """(softmax(x) - onehot(t)), divided by N for "mean", in float64."""
+    z = x.astype(numpy.float64)
+    p = numpy.exp(z - z.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    g = p - numpy.eye(x.shape[1])[t]
+    return g / x.shape[0] if reduction == "mean" else g
+
+
+def test_cross_entropy_compiled_pass_keeps_nan_and_checks_range():
+    pytest.importorskip("numba")
+    x = numpy.zeros((3, 4), dtype=numpy.float32)
+    x[1, 2] = numpy.nan  # not the first logit: the row's maximum must still be NaN
+    (loss_c, gx_c), (loss_n, gx_n) = _cross_entropy_both_paths(x, numpy.array([0, 1, 3]),
+                                                               "sum")
+    assert numpy.isnan(loss_c) and numpy.isnan(loss_n)
+    numpy.testing.assert_array_equal(numpy.isnan(gx_c), numpy.isnan(gx_n))
+    assert numpy.isnan(gx_c[1]).all() and not numpy.isnan(gx_c[[0, 2]]).any()
+    for compiled in (True, False):
+        with cpu.engines(compiled=compiled), pytest.raises(
+                ValueError, match=r"class indices in \[0, 3\] for 4 classes, got values in "
+                                  r"\[0, 7\]"):
+            F.softmax_cross_entropy(Tensor(x), numpy.array([0, 7, 1]))
 
 
 # ---------------------------------------------------------- sigmoid cross-entropy

@@ -2,7 +2,7 @@
 
 Every compiled kernel sits in a module of :mod:`xpnet.cpu` that imports numba at its top
 (``conv/direct.py``, ``conv/blocks.py``, ``pooling/kernels.py`` and
-``pooling/kernels_nhwc.py``, ``relu_kernels.py``, ``lrn_kernels.py``,
+``pooling/kernels_nhwc.py``, ``relu_kernels.py``, ``lrn_kernels.py``, ``loss_kernels.py``,
 ``optim_kernels.py``, and ``spin_kernels.py``, the thread pool's wait). They are imported
 here, on first use, so that importing xpnet never compiles anything or needs numba. Each
 has a NumPy path in its op (the pool its lock-based twin), the reference it is tested

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy
+
 from xpnet import backend
+from xpnet.cpu.kernels import load
 from xpnet.function import Function
 from xpnet.tensor import Tensor
 
 _REDUCTIONS = ("mean", "sum", "none")
+
+#: Class-index targets with a "mean" or "sum" loss go through one compiled pass per row
+#: (:mod:`xpnet.cpu.loss_kernels`) for logits of at most this many values: its exp is
+#: the scalar one, NumPy's is vectorised, so past a few thousand values NumPy's dozen
+#: calls win. Forward and backward, float32, us, compiled / NumPy (`python
+#: bench/bench_loss.py`, docs/benchmarks.md, seventh session): see the table there.
+COMPILED_MAX_VALUES = 4096
 
 
 class SoftmaxCrossEntropy(Function):
@@ -26,6 +36,19 @@ class SoftmaxCrossEntropy(Function):
     def forward(self, x: Any, t: Any) -> Any:
         xp = backend.get_array_module(x)
         n = x.shape[0]
+        if (self.reduction != "none" and t.dtype.kind in "iu" and n
+                and x.size <= COMPILED_MAX_VALUES):
+            kernels = load("loss_kernels", x)  # one compiled pass per row, where it runs
+            if kernels is not None and isinstance(t, numpy.ndarray):
+                self.t = t  # (N,) class indices, for dE/dx
+                self.p = numpy.empty(x.shape, dtype=x.dtype)  # (N, C) softmax, for dE/dx
+                bad, total = kernels.forward(x, t, self.p, numpy.empty(n, dtype=x.dtype))
+                if bad >= 0:
+                    _check_range("softmax_cross_entropy", t, x.shape[1])  # raises
+                return numpy.asarray(total / n if self.reduction == "mean" else total,
+                                     dtype=x.dtype)
+        if t.dtype.kind in "iu":
+            _check_range("softmax_cross_entropy", t, x.shape[1])
         z = x - x.max(axis=1, keepdims=True)  # (N, C) shifted logits, fresh, all <= 0
         soft = t.dtype.kind == "f"
         if soft:
@@ -64,6 +87,10 @@ class SoftmaxCrossEntropy(Function):
                 gx = self.p * self.tsum  # p sum_k t_k - t
                 gx -= self.t
                 gx *= coef
+            elif (self.reduction != "none" and self.p.size <= COMPILED_MAX_VALUES
+                  and (kernels := load("loss_kernels", self.p))):
+                gx = numpy.empty_like(self.p)  # (N, C) coef (p - onehot(t)), compiled
+                kernels.backward(self.p, self.t, self.p.dtype.type(coef), gx)
             else:
                 xp = backend.get_array_module(self.p)
                 gx = self.p * coef  # p - onehot(t), scaled, without building the one-hot
@@ -80,18 +107,24 @@ def _as_input(value: Any) -> tuple[Any, Any]:
     return value, value.data if isinstance(value, Tensor) else value
 
 
+def _check_range(op: str, t: Any, c: int) -> None:
+    """A ValueError naming the range when class indices ``t`` (N,) leave [0, c)."""
+    if t.size and (int(t.min()) < 0 or int(t.max()) >= c):
+        raise ValueError(
+            f"{op}: targets must be class indices in [0, {c - 1}] for {c} classes, "
+            f"got values in [{int(t.min())}, {int(t.max())}]"
+        )
+
+
 def _check_targets(op: str, x: Any, t: Any) -> None:
+    """Targets' shape and dtype against logits x (N, C); the range of class indices is
+    checked in the op's forward (the compiled pass checks it on the way)."""
     n, c = x.shape
     if t.dtype.kind in "iu":
         if t.shape != (n,):
             raise ValueError(
                 f"{op}: class-index targets must have shape ({n},) for logits of shape "
                 f"{tuple(x.shape)}, got {tuple(t.shape)}"
-            )
-        if n and (int(t.min()) < 0 or int(t.max()) >= c):
-            raise ValueError(
-                f"{op}: targets must be class indices in [0, {c - 1}] for {c} classes, "
-                f"got values in [{int(t.min())}, {int(t.max())}]"
             )
     elif t.dtype.kind == "f":
         if t.shape != (n, c):
