@@ -10,11 +10,13 @@ pass stops being taken.
 Run:
     python bench/bench_loss.py
     python bench/bench_loss.py --shapes 128x10,128x1000 --number 500
+    python bench/bench_loss.py --max-values 1000000   # the compiled pass at every shape
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 import timeit
 from pathlib import Path
@@ -34,6 +36,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--number", type=int, default=1000, help="calls per repeat")
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--max-values", type=int, default=None,
+                        help="COMPILED_MAX_VALUES for this run (the compiled pass's limit)")
     return parser.parse_args()
 
 
@@ -54,6 +58,9 @@ def main() -> None:
     from xpnet import cpu  # noqa: PLC0415
     from xpnet import functions as F  # noqa: PLC0415
 
+    if args.max_values is not None:
+        module = importlib.import_module("xpnet.functions.loss.softmax_cross_entropy")
+        module.COMPILED_MAX_VALUES = args.max_values
     try:
         import torch  # noqa: PLC0415  (the rival, optional here)
     except ImportError:

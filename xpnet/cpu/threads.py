@@ -181,7 +181,7 @@ class BlasThreads:
     and re-reads every library's state on each call; a training step enters this context
     once per product): it asks each library for its count, sets those not at ``n``
     already, and restores them on exit, through :func:`blas_knobs` (OpenBLAS's own
-    functions on the main thread: 1.5 against 2.4 us per enter and exit at ``n`` = 1;
+    functions on the main thread: 2.0 against 2.7-3.1 us per enter and exit at ``n`` = 1;
     docs/benchmarks.md, "Engine thresholds").
     """
 
