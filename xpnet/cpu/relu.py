@@ -107,6 +107,9 @@ def backward(gy: Any, y: Any) -> Any:
         gf, yf = flats
         gx = numpy.empty_like(y)  # y's layout, so one block of memory as y's is
         xf = _flat(gx)
+        if gf.size < ELEMENTWISE_MIN_SIZE and current().split == "auto":  # whole, here
+            ker.backward(gf, yf, xf, 0, gf.size, *kernel_signal())
+            return gx
         split_elementwise(gf, lambda lo, hi: ker.backward(gf, yf, xf, lo, hi,
                                                           *kernel_signal()), signalled=True)
         return gx
