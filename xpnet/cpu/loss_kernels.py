@@ -24,11 +24,11 @@ import numpy
 
 
 @numba.njit(cache=True, nogil=True)
-def forward(x: Any, t: Any, p: Any, loss: Any) -> tuple[int, float]:
-    """Softmax p (N, C) and per-example loss (N,) of logits x (N, C) against class
-    indices t (N,), written in place; returns (the first example whose target is not in
-    [0, C), or -1 when all are; the sum of the losses, in float64). Nothing is written
-    when a target is out of range."""
+def forward(x: Any, t: Any, p: Any) -> tuple[int, float]:
+    """Softmax p (N, C) of logits x (N, C), written in place, and the loss against class
+    indices t (N,); returns (the first example whose target is not in [0, C), or -1 when
+    all are; the sum over the examples of their losses, each rounded to x's dtype, summed
+    in float64). Nothing is written when a target is out of range."""
     n, c = x.shape
     for i in range(n):
         if t[i] < 0 or t[i] >= c:
@@ -49,9 +49,7 @@ def forward(x: Any, t: Any, p: Any, loss: Any) -> tuple[int, float]:
             s += e
         for j in range(c):
             p[i, j] = p[i, j] / s
-        value = numpy.log(s) - (x[i, t[i]] - m)
-        loss[i] = value
-        total += loss[i]
+        total += x.dtype.type(numpy.log(s) - (x[i, t[i]] - m))
     return -1, total
 
 

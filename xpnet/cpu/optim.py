@@ -14,7 +14,7 @@ import numpy
 
 from xpnet.cpu.kernels import compilable, kernels_module
 from xpnet.cpu.settings import current
-from xpnet.cpu.threads import ELEMENTWISE_MIN_SIZE, kernel_signal, split_elementwise
+from xpnet.cpu.threads import elementwise_whole, kernel_signal, split_elementwise
 
 __all__ = ["run_update", "update_kernels"]
 
@@ -46,7 +46,7 @@ def run_update(kernel: Any, arrays: tuple[Any, ...], *scalars: Any) -> None:
     Example:
         >>> run_update(kernels.sgd_update, (w, g, b), lr, momentum, keep, decay, False, False)
     """
-    if arrays[0].size < ELEMENTWISE_MIN_SIZE and current().split == "auto":
+    if elementwise_whole(arrays[0].size):
         kernel(*arrays, *scalars, *kernel_signal())  # whole, here: no closure, no slices
         return
     split_elementwise(arrays[0], lambda lo, hi: kernel(*(a[lo:hi] for a in arrays), *scalars,

@@ -16,7 +16,7 @@ import numpy
 
 from xpnet.cpu.kernels import compilable, kernels_module
 from xpnet.cpu.settings import current
-from xpnet.cpu.threads import ELEMENTWISE_MIN_SIZE, kernel_signal, split_elementwise
+from xpnet.cpu.threads import elementwise_whole, kernel_signal, split_elementwise
 
 __all__ = ["backward", "forward", "forward_inplace"]
 
@@ -59,7 +59,7 @@ def forward(x: Any, y: Any) -> bool:
     if flats is None:
         return False
     xf, yf = flats
-    if xf.size < ELEMENTWISE_MIN_SIZE and current().split == "auto":  # whole, here
+    if elementwise_whole(xf.size):  # whole, here
         ker.forward(xf, yf, 0, xf.size, *kernel_signal())
         return True
     split_elementwise(xf, lambda lo, hi: ker.forward(xf, yf, lo, hi, *kernel_signal()),
@@ -107,7 +107,7 @@ def backward(gy: Any, y: Any) -> Any:
         gf, yf = flats
         gx = numpy.empty_like(y)  # y's layout, so one block of memory as y's is
         xf = _flat(gx)
-        if gf.size < ELEMENTWISE_MIN_SIZE and current().split == "auto":  # whole, here
+        if elementwise_whole(gf.size):  # whole, here
             ker.backward(gf, yf, xf, 0, gf.size, *kernel_signal())
             return gx
         split_elementwise(gf, lambda lo, hi: ker.backward(gf, yf, xf, lo, hi,

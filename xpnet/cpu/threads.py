@@ -54,9 +54,9 @@ from xpnet.cpu.pool import SpinPool, kernel_signal
 from xpnet.cpu.settings import current
 
 __all__ = [
-    "BlasThreads", "blas_knobs", "get_num_threads", "kernel_signal", "one_blas_thread",
-    "ordered_sum", "parallel_slices", "set_num_threads", "slices", "split_elementwise",
-    "worth_splitting",
+    "BlasThreads", "blas_knobs", "elementwise_whole", "get_num_threads", "kernel_signal",
+    "one_blas_thread", "ordered_sum", "parallel_slices", "set_num_threads", "slices",
+    "split_elementwise", "worth_splitting",
 ]
 
 #: Default number of threads: the usable CPUs, at most 4 (beyond that, BLAS's own
@@ -75,6 +75,8 @@ class _Settings:
 
 
 _settings = _Settings()
+
+
 class _Local(threading.local):
     """.inside: True in a worker's slice, so nested calls run serially (a class default,
     not a ``getattr`` default, which costs an AttributeError at every call)."""
@@ -388,6 +390,14 @@ def parallel_slices(
 ELEMENTWISE_MIN_SIZE = 1 << 19
 
 
+def elementwise_whole(size: int) -> bool:
+    """Whether element-wise work on ``size`` values runs whole in the calling thread:
+    below ELEMENTWISE_MIN_SIZE, unless ``engines(split="always")``. A pass that takes
+    that path can call its kernel on the whole array, without :func:`split_elementwise`'s
+    closure and slices (a few us an op at one example)."""
+    return size < ELEMENTWISE_MIN_SIZE and current().split == "auto"
+
+
 def split_elementwise(a: Any, fn: Callable[[int, int], Any], signalled: bool = False) -> None:
     """Run ``fn(lo, hi)`` on slices of ``a``'s first axis, in threads when ``a`` is large.
 
@@ -396,7 +406,7 @@ def split_elementwise(a: Any, fn: Callable[[int, int], Any], signalled: bool = F
     ``signalled``: as :func:`parallel_slices`'.
     """
     rows = a.shape[0]
-    if rows < 2 or (a.size < ELEMENTWISE_MIN_SIZE and current().split == "auto"):
+    if rows < 2 or elementwise_whole(a.size):
         fn(0, rows)
         return
     parallel_slices(rows, fn, backend.get_array_module(a), signalled=signalled)
