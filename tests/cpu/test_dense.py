@@ -230,6 +230,97 @@ def test_training_forward_on_one_thread_by_the_blocks(dtype, monkeypatch):
     assert not linear(m, k, o)[2]
 
 
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
+@pytest.mark.parametrize(("m", "k", "o"), [(256, 70, 300), (200, 33, 256), (130, 784, 257)])
+def test_training_forward_by_examples_in_rows(dtype, m, k, o, monkeypatch):
+    """A training step's product of BLOCKS_MAX_ROWS + 1 .. BLOCKS_MAX_TRAIN_ROWS examples
+    and at least BLOCKS_MIN_OUT outputs: the blocks split by examples, y in rows
+    (C-contiguous), the same bits as their y^T (inference's path) on 1 to 3 threads,
+    for x in rows and for x given as a transposed view of x^T (then not copied); the
+    product within rounding. Examples per thread and outputs that are not whole tiles
+    or chunks exercise the kernel's edges."""
+    kernels = pytest.importorskip("xpnet.cpu.dense_blocks")
+    pytest.importorskip("threadpoolctl")
+    assert dense.BLOCKS_MAX_ROWS < m <= dense.BLOCKS_MAX_TRAIN_ROWS
+    assert o >= dense.BLOCKS_MIN_OUT and m <= dense.BLOCKS_MAX_INFER_ROWS
+    rng = numpy.random.default_rng(21)
+    x, w, b = (rng.standard_normal(s).astype(dtype) for s in ((m, k), (o, k), (o,)))
+    want = dense.forward_blocks(x, w, b, grad=False)  # y^T's transposed view
+    assert want.T.flags.c_contiguous
+    tol = 1e-5 if dtype == numpy.float32 else 1e-12
+    numpy.testing.assert_allclose(want, x.astype(numpy.float64) @ w.T + b,
+                                  rtol=tol, atol=tol * k)
+    ran = []
+    real = kernels.x_w_t_rows
+    monkeypatch.setattr(kernels, "x_w_t_rows", lambda *a: ran.append(a[5]) or real(*a))
+    vl = kernels.VECTOR_BYTES // x.itemsize
+    for n in (1, 2, 3):
+        with cpu.engines(threads=n, split="always"):
+            ran.clear()
+            y = F.linear(Tensor(x, requires_grad=True), Tensor(w), Tensor(b)).data
+            if m < dense.BY_EXAMPLES_MIN_BLOCKS * 2 * vl * n:  # too few for the split
+                assert not ran and y.flags.c_contiguous
+                numpy.testing.assert_allclose(y, want, rtol=tol, atol=tol * k)
+                continue
+            assert ran and all(ran), "the rows path did not run, or did not copy x^T"
+            assert y.flags.c_contiguous
+            numpy.testing.assert_array_equal(y, want)
+            ran.clear()
+            y = F.linear(Tensor(numpy.ascontiguousarray(x.T).T, requires_grad=True),
+                         Tensor(w), Tensor(b)).data
+            assert ran and not any(ran), "a chained x^T was copied"
+            numpy.testing.assert_array_equal(y, want)
+        y0 = dense.forward_blocks(x, w, None)
+        numpy.testing.assert_array_equal(y0, dense.forward_blocks(x, w, None, grad=False))
+
+
+def test_training_forward_in_rows_chosen_by_shape(monkeypatch):
+    """Not taken: past BLOCKS_MAX_TRAIN_ROWS examples, below BLOCKS_MIN_OUT outputs,
+    without a gradient (the y^T path), under a forced engine, or with too few examples
+    for the split by examples (then BLAS: forward_blocks returns None)."""
+    kernels = pytest.importorskip("xpnet.cpu.dense_blocks")
+    ran = []
+    real = kernels.x_w_t_rows
+    monkeypatch.setattr(kernels, "x_w_t_rows", lambda *a: ran.append(1) or real(*a))
+    z = numpy.zeros
+
+    def taken(m, o, grad=True, choice="auto", threads=2):
+        ran.clear()
+        with cpu.engines(dense=choice, threads=threads):
+            y = F.linear(Tensor(z((m, 24), numpy.float32), requires_grad=grad),
+                         Tensor(z((o, 24), numpy.float32))).data
+        assert y.shape == (m, o)
+        return bool(ran)
+
+    top, o = dense.BLOCKS_MAX_TRAIN_ROWS, dense.BLOCKS_MIN_OUT
+    assert taken(top, o)
+    assert not taken(top + 1, o)
+    assert not taken(top, o - 1)
+    assert not taken(top, o, grad=False)
+    assert not taken(top, o, choice="x_wt")
+    by_examples = dense.BY_EXAMPLES_MIN_BLOCKS * 2 * (kernels.VECTOR_BYTES // 4) * 2
+    if dense.BLOCKS_MAX_ROWS + 1 < by_examples:
+        assert dense.forward_blocks(z((by_examples - 1, 24), numpy.float32),
+                                    z((o, 24), numpy.float32), None) is None
+
+
+def test_linear_by_examples_in_rows_gradient_checked(monkeypatch):
+    """F.linear through the rows path (its gates lowered to a small shape), float64:
+    gradients against finite differences."""
+    kernels = pytest.importorskip("xpnet.cpu.dense_blocks")
+    monkeypatch.setattr(dense, "BLOCKS_MAX_ROWS", 4)
+    monkeypatch.setattr(dense, "BLOCKS_MIN_OUT", 8)
+    monkeypatch.setattr(dense, "BY_EXAMPLES_MIN_BLOCKS", 1)
+    ran = []
+    real = kernels.x_w_t_rows
+    monkeypatch.setattr(kernels, "x_w_t_rows", lambda *a: ran.append(1) or real(*a))
+    rng = numpy.random.default_rng(22)
+    x, w, b = (rng.standard_normal(s) for s in ((19, 10), (17, 10), (17,)))
+    with cpu.engines(threads=1):
+        check_op(F.linear, lambda x, w, b: x @ w.T + b, x, w, b)
+    assert ran
+
+
 def test_linear_on_one_thread_by_the_blocks_gradient_checked(monkeypatch):
     """F.linear through the one-thread blocks path (its gates lowered to a small
     shape), float64: gradients against finite differences."""

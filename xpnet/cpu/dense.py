@@ -88,6 +88,18 @@ BY_EXAMPLES_MIN_BLOCKS = 2
 #: The blocks' product is cut over the threads from this many multiply-adds on.
 BLOCKS_SPLIT_MIN_WORK = 1 << 21
 
+#: A training step's forward product of more than BLOCKS_MAX_ROWS and up to this many
+#: examples, with at least BLOCKS_MIN_OUT outputs, runs on the blocks split by examples
+#: with y written back in rows (:func:`xpnet.cpu.dense_blocks.x_w_t_rows`), where enough
+#: examples for that split (BY_EXAMPLES_MIN_BLOCKS) arrive. Against BLAS split over the
+#: threads (`python bench/ab_race.py --model M --mode train --batch B --rounds 31
+#: --variant '{}' --variant '{"xpnet.cpu.dense.BLOCKS_MAX_TRAIN_ROWS": 0}'`, median ms,
+#: new / old, two runs with the order swapped): MLP 784-500-500-10 at b128 4.56 / 4.73
+#: and 4.19 / 4.20, at b256 7.17 / 7.70 and 8.38 / 8.48; 784-1024-1024-10 at b256
+#: 16.8 / 17.5 and 18.9 / 19.4; the LeNets with 500-1024 unit layers level
+#: (docs/benchmarks.md, "Engine thresholds").
+BLOCKS_MAX_TRAIN_ROWS = 256
+
 
 def blocks_take(m: int, out: int, grad: bool = True) -> bool:
     """Whether :func:`forward_blocks` computes a product of ``m`` examples and ``out``
@@ -119,29 +131,38 @@ def forward_blocks(x2: Any, weight: Any, bias: Any, grad: bool = True) -> Any:
     of x here. The sums do not depend on the cut: each output's runs over ``in`` in
     order, from the bias.
 
-    A training step's product of more examples that would run on one thread anyway
-    goes to the blocks on this thread where they are faster than BLAS's one-thread
-    kernel (:func:`_forward_one_thread`); its y comes back in rows.
+    A training step's product of more examples (up to BLOCKS_MAX_TRAIN_ROWS, at least
+    BLOCKS_MIN_OUT outputs) runs split by examples where there are enough of them, each
+    thread writing its rows of y in rows (:func:`_forward_rows`); one that would run on
+    one thread anyway goes to the blocks on this thread where they are faster than
+    BLAS's one-thread kernel (:func:`_forward_one_thread`), y in rows too.
 
     Shape:
         x2 (M, in), weight (out, in), bias (out,) or None -> y (M, out), the transposed
-        view of y^T's C-contiguous (out, M) memory (``y.T`` is C-contiguous); on one
-        thread past BLOCKS_MAX_ROWS examples, C-contiguous.
+        view of y^T's C-contiguous (out, M) memory (``y.T`` is C-contiguous); in a
+        training step past BLOCKS_MAX_ROWS examples, C-contiguous.
     """
     M, out = x2.shape[0], weight.shape[0]
-    if not blocks_take(M, out, grad):
+    rows = (grad and current().dense == "auto" and BLOCKS_MAX_ROWS < M <= BLOCKS_MAX_TRAIN_ROWS
+            and out >= BLOCKS_MIN_OUT)  # a training step's product, y back in rows
+    if not rows and not blocks_take(M, out, grad):
         return _forward_one_thread(x2, weight, bias) if grad else None
     kernels = load("dense_blocks", x2, weight)
     if kernels is None:
         return None
+    vl = kernels.VECTOR_BYTES // x2.dtype.itemsize  # VL: values in one vector register
+    by_examples = M >= BY_EXAMPLES_MIN_BLOCKS * 2 * vl * get_num_threads()
+    if rows:
+        if by_examples:
+            return _forward_rows(x2, weight, bias, kernels, vl)
+        return _forward_one_thread(x2, weight, bias)
     w = numpy.ascontiguousarray(weight)  # the parameter itself, as it is C-contiguous
     b = numpy.ascontiguousarray(bias) if bias is not None else w[0]  # unread without a bias
     has_b = bias is not None
     yt = numpy.empty((out, M), dtype=x2.dtype)  # (out, M) = W x^T + b
     work = M * x2.shape[1] * out
     gate = None if work >= BLOCKS_SPLIT_MIN_WORK else work
-    vl = kernels.VECTOR_BYTES // x2.dtype.itemsize  # VL: values in one vector register
-    if M >= BY_EXAMPLES_MIN_BLOCKS * 2 * vl * get_num_threads():
+    if by_examples:
         chained = x2.T.flags.c_contiguous  # x^T as it lies
         xt = x2.T if chained else numpy.empty((x2.shape[1], M), dtype=x2.dtype)  # (in, M)
         x = None if chained else numpy.ascontiguousarray(x2)  # (M, in); no copy when chained
@@ -164,6 +185,28 @@ def forward_blocks(x2: Any, weight: Any, bias: Any, grad: bool = True) -> Any:
 
     parallel_slices(units, by_outputs, numpy, gate, signalled=True)
     return yt.T
+
+
+def _forward_rows(x2: Any, weight: Any, bias: Any, kernels: Any, vl: int) -> Any:
+    """y = x W^T + b in rows (M, out), C-contiguous, by the blocks with the threads
+    sharing out the examples (each transposes its own rows of x into x^T and writes its
+    own rows of y: :func:`xpnet.cpu.dense_blocks.x_w_t_rows`)."""
+    M, out = x2.shape[0], weight.shape[0]
+    w = numpy.ascontiguousarray(weight)  # the parameter itself, as it is C-contiguous
+    b = numpy.ascontiguousarray(bias) if bias is not None else w[0]  # unread without a bias
+    chained = x2.T.flags.c_contiguous  # x^T as it lies
+    xt = x2.T if chained else numpy.empty((x2.shape[1], M), dtype=x2.dtype)  # (in, M)
+    x = xt if chained else numpy.ascontiguousarray(x2)  # (M, in); unread when chained
+    y = numpy.empty((M, out), dtype=x2.dtype)  # (M, out)
+    work = M * x2.shape[1] * out
+
+    def by_examples(lo: int, hi: int) -> None:
+        kernels.x_w_t_rows(x, w, b, bias is not None, xt, not chained, y, lo * vl,
+                           min(hi * vl, M), *kernel_signal())
+
+    parallel_slices(-(-M // vl), by_examples, numpy,
+                    None if work >= BLOCKS_SPLIT_MIN_WORK else work, signalled=True)
+    return y
 
 
 #: A training step's forward product of more than BLOCKS_MAX_ROWS examples that runs on

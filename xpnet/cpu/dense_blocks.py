@@ -35,7 +35,8 @@ from xpnet.cpu.conv.blocks_ir import NR, VECTOR_BYTES, block
 from xpnet.cpu.spin_kernels import signal
 from xpnet.cpu.transpose_ir import tile
 
-__all__ = ["NR", "VECTOR_BYTES", "a_b", "at_b", "outer", "transpose", "w_xt", "x_w_t"]
+__all__ = ["NR", "VECTOR_BYTES", "a_b", "at_b", "outer", "transpose", "w_xt", "x_w_t",
+           "x_w_t_rows"]
 
 #: blocks_ir's revision these loops were compiled with (see xpnet.cpu.conv.blocks).
 BLOCKS_IR_REVISION = 4
@@ -125,6 +126,65 @@ def x_w_t(x: Any, w: Any, b: Any, has_b: bool, xt: Any, yt: Any, p0: int, p1: in
     signal(flags, index, seq)
     transpose(x, xt, p0, p1, 0, x.shape[1])
     w_xt(w, xt, b, has_b, yt, 0, w.shape[0], p0, p1, flags, index, seq)
+
+
+@numba.njit(cache=True, nogil=True)
+def x_w_t_rows(x: Any, w: Any, b: Any, has_b: bool, xt: Any, copy_x: bool, y: Any, p0: int,
+               p1: int, flags: Any, index: int, seq: int) -> None:
+    """y[p0:p1] = x[p0:p1] W^T (+ b), in rows: :func:`x_w_t`'s blocks, with each chunk
+    of outputs transposed from a small scratch into y's rows while it is in the cache.
+
+    One thread's part of a split by examples for a training step, whose next layers
+    want y (M, out) C-contiguous as BLAS returns it: no (out, M) y^T array is made and
+    copied afterwards. Outputs go in chunks of CH = the fewest whole blocks of NR that
+    hold VL outputs (the last chunk shifted back to end at ``out``, its first outputs
+    computed again to the same bits); each chunk's NR x 2 VL blocks fill a (CH, p1 - p0)
+    scratch, which VL x VL register tiles (:func:`xpnet.cpu.transpose_ir.tile`) copy to
+    y[p0:p1, chunk], the edges value by value. The sums are :func:`w_xt`'s: each over
+    ``in`` in order, from the bias, whatever the cut.
+
+    x (M, in) and y (M, out) C-contiguous, w (out, in), xt (in, M) (x^T: examples p0 ..
+    p1 transposed into it first when ``copy_x``, else read as it lies), b (out,);
+    out >= CH. First :func:`~xpnet.cpu.spin_kernels.signal` (flags, index, seq).
+    """
+    signal(flags, index, seq)
+    if copy_x:
+        transpose(x, xt, p0, p1, 0, x.shape[1])
+    out, n_in = w.shape
+    m = xt.shape[1]
+    vl = VECTOR_BYTES // w.itemsize
+    pw = 2 * vl
+    ch = NR * (-(-vl // NR))  # outputs per chunk: whole blocks, at least one tile
+    n = p1 - p0
+    scratch = numpy.empty(ch * n, dtype=y.dtype)  # (CH, n): the chunk's y^T
+    wf, xf, yf = w.reshape(-1), xt.reshape(-1), y.reshape(-1)
+    po = numpy.empty(NR, dtype=numpy.int64)
+    start = numpy.zeros(NR * pw, dtype=y.dtype)  # row r: pw copies of b[rb + r]
+    n_tiles = n - n % vl  # examples in whole tiles
+    ch_tiles = ch - ch % vl  # outputs in whole tiles
+    c = 0
+    while c < out:
+        c0 = min(c, out - ch)
+        for j in range(ch // NR):
+            rb = c0 + j * NR
+            for i in range(NR):
+                po[i] = (rb + i) * n_in
+                if has_b:
+                    start[i * pw:(i + 1) * pw] = b[rb + i]
+            p = p0
+            while p < p1:
+                p += block(min(p1 - p, pw), vl, wf, xf, scratch, po, 1, n_in, 0, 0, 1, p, 0,
+                           m, j * NR * n + p - p0, n, start, 0, pw)
+        for e in range(0, n_tiles, vl):  # scratch (CH, n) -> y[p0:p1, c0:c0 + CH]
+            for o in range(0, ch_tiles, vl):
+                tile(scratch, o * n + e, n, yf, (p0 + e) * out + c0 + o, out)
+            for o in range(ch_tiles, ch):
+                for i in range(e, e + vl):
+                    y[p0 + i, c0 + o] = scratch[o * n + i]
+        for i in range(n_tiles, n):
+            for o in range(ch):
+                y[p0 + i, c0 + o] = scratch[o * n + i]
+        c = c0 + ch
 
 
 @numba.njit(cache=True, nogil=True)

@@ -25,10 +25,11 @@ class LinearFunction(Function):
     another's: see :func:`xpnet.cpu.dense.matmul_split`. When both gradients are needed
     the threads share out the pair instead (dE/dx on half of them, dE/dW on the other
     half: :func:`xpnet.cpu.dense.matmul_pair`). For a small batch and many outputs the
-    forward product runs as y^T = W x^T, by the register blocks for 8 to 64 examples (128
+    forward product runs as y^T = W x^T, by the register blocks for 8 to 64 examples (256
     when no gradient is needed; :func:`xpnet.cpu.dense.forward_blocks`, which also takes
-    the backward pair of small layers: y is then the transposed view of y^T's memory),
-    else by BLAS (:func:`xpnet.cpu.dense.forward_as_w_xt`).
+    the backward pair of small layers: y is then the transposed view of y^T's memory;
+    up to 256 in a training step with y written back in rows), else by BLAS
+    (:func:`xpnet.cpu.dense.forward_as_w_xt`).
     """
 
     def forward(self, x: Any, weight: Any, bias: Any = None) -> Any:
