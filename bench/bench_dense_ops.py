@@ -16,6 +16,12 @@ against a float64 product first. This is what ``BLOCKS_MIN_ROWS``, ``BLOCKS_MAX_
 register blocks (``dense.backward_blocks``, forced) and by OpenBLAS
 (``dense.matmul_pair``); ``BLOCKS_BACKWARD_MAX_WEIGHTS`` rests on it.
 
+``--train`` times the forward product as a training step runs it (a gradient needed,
+so y must come back in rows): xpnet's choice (``auto``; ``*`` where the register blocks
+write y back in rows, ``dense_blocks.x_w_t_rows``) against the same with that path off
+(``BLOCKS_MAX_TRAIN_ROWS = 0``: BLAS split over the threads, or the one-thread blocks)
+and PyTorch; ``BLOCKS_MAX_TRAIN_ROWS`` rests on it.
+
 ``--transpose`` times x^T's copy, on one thread: NumPy's strided copy against the VL x VL
 register tiles of ``dense_blocks.transpose``, for each M of ``--batches`` and ``in`` of
 ``--layers``.
@@ -24,6 +30,7 @@ Run:
     python bench/bench_dense_ops.py [--batches 1,8,32,64,128] [--layers 800x500,784x100]
     python bench/bench_dense_ops.py --backward --batches 8,32,64
     python bench/bench_dense_ops.py --transpose --batches 64,128 --layers 784x1,1024x1
+    python bench/bench_dense_ops.py --train --batches 128,256 --layers 784x500,500x500
 """
 
 from __future__ import annotations
@@ -86,6 +93,46 @@ def row(m: int, k: int, out: int, rng: numpy.random.Generator, reps: int, torch:
     return line + f" {times['blocks'] / min(times['w_xt'], times['x_wt']):11.2f}"
 
 
+def train_row(m: int, k: int, out: int, rng: numpy.random.Generator, reps: int,
+              torch: object) -> str:
+    """The --train table's line: a training step's forward product, xpnet's choice and
+    the same without the blocks' rows path, and PyTorch's."""
+    from xpnet.cpu import dense
+    from xpnet.functions.connection.linear import LinearFunction
+
+    x = rng.standard_normal((m, k), dtype=numpy.float32)
+    w = rng.standard_normal((out, k), dtype=numpy.float32)
+    b = rng.standard_normal(out, dtype=numpy.float32)
+    want = x.astype(numpy.float64) @ w.T.astype(numpy.float64) + b
+    fn = LinearFunction()
+    fn.needs_input_grad = (True, True, True)
+    limit = dense.BLOCKS_MAX_TRAIN_ROWS
+    times = {}
+    try:
+        for name, top in (("auto", limit), ("off", 0)):
+            dense.BLOCKS_MAX_TRAIN_ROWS = top
+            got = fn.forward(x, w, b)
+            err = numpy.abs(got - want).max() / numpy.abs(want).max()
+            rows = m > dense.BLOCKS_MAX_ROWS  # else y may be the blocks' view of y^T
+            if err > 1e-5 or (rows and not got.flags.c_contiguous):
+                raise SystemExit(f"{name} at {m}x{k}x{out}: relative error {err:.1e}, "
+                                 f"C-contiguous {got.flags.c_contiguous}")
+            times[name] = best_us(lambda: fn.forward(x, w, b), reps)
+    finally:
+        dense.BLOCKS_MAX_TRAIN_ROWS = limit
+    taken = (dense.BLOCKS_MAX_ROWS < m <= limit and out >= dense.BLOCKS_MIN_OUT
+             and dense.forward_blocks(x, w, b) is not None)
+    line = f"{m:>5d} x{k:>5d} x{out:>5d} {times['auto']:9.1f}{'*' if taken else ' '} " \
+           f"{times['off']:9.1f}"
+    if torch is not None:
+        tx, tw, tb = (torch.from_numpy(a) for a in (x, w, b))
+        line += f" {best_us(lambda: torch.nn.functional.linear(tx, tw, tb), reps):9.1f}"
+        time.sleep(0.2)  # PyTorch's OpenMP threads spin a while after its last call
+    else:
+        line += f" {'-':>9s}"
+    return line + f" {times['auto'] / times['off']:8.2f}"
+
+
 def backward_row(m: int, k: int, out: int, rng: numpy.random.Generator, reps: int) -> str:
     """The --backward table's line: dE/dx and dE/dW as one split, by the register blocks
     (``dense.backward_blocks``) and by OpenBLAS (``dense.matmul_pair``)."""
@@ -129,6 +176,8 @@ def main() -> None:
                     help="always: cut every product over the threads, however small")
     ap.add_argument("--backward", action="store_true",
                     help="the backward pair (dE/dx and dE/dW) instead: blocks against BLAS")
+    ap.add_argument("--train", action="store_true",
+                    help="a training step's forward product: xpnet's choice against BLAS")
     ap.add_argument("--transpose", action="store_true",
                     help="x^T's copy instead: NumPy against the register tiles, one thread")
     args = ap.parse_args()
@@ -167,6 +216,14 @@ def run(args: argparse.Namespace, rng: numpy.random.Generator, torch: object) ->
                 fast = best_us(lambda: dense_blocks.transpose(x, xt, 0, m, 0, k),  # noqa: B023
                                args.reps)
                 print(f"{m:>5d} x{k:>5d} {slow:9.1f} {fast:9.1f} {slow / fast:7.2f}", flush=True)
+        return
+    if args.train:
+        print(f"y = x W^T + b in a training step (y in rows), float32, {args.threads} "
+              f"threads, us per call (best of 7 x {args.reps}); * = the blocks' rows path")
+        print(f"{'M x in x out':>16s} {'auto':>10s} {'off':>9s} {'torch':>9s} {'auto/off':>8s}")
+        for k, out in layers:
+            for m in batches:
+                print(train_row(m, k, out, rng, args.reps, torch), flush=True)
         return
     if args.backward:
         print(f"dE/dx = dE/dy W and dE/dW = dE/dy^T x as one split, float32, "

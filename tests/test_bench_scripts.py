@@ -135,6 +135,21 @@ def test_bench_dense_ops_backward_times_blocks_and_blas():
     assert all(float(r[5].rstrip("*")) > 0 and float(r[6]) > 0 for r in (wide, narrow))
 
 
+def test_bench_dense_ops_train_marks_the_rows_path_where_taken():
+    """--train: xpnet's choice and BLAS both timed > 0 (checked against a float64
+    product and for rows inside the script); the blocks' rows path marked at 128
+    examples and 300 outputs, not at 32 examples (the blocks' own range) or 10 outputs."""
+    pytest.importorskip("numba")
+    pytest.importorskip("threadpoolctl")
+    out = _run("bench_dense_ops.py", "--train", "--batches", "32,128", "--layers",
+               "20x300,20x10", "--reps", "1")
+    rows = [line.split() for line in out.splitlines() if line.strip()[:1].isdigit()]
+    assert [(r[0], r[4]) for r in rows] == [("32", "300"), ("128", "300"), ("32", "10"),
+                                           ("128", "10")]
+    assert [r[5].endswith("*") for r in rows] == [False, True, False, False]
+    assert all(float(r[5].rstrip("*")) > 0 and float(r[6]) > 0 for r in rows)
+
+
 def test_bench_pool_ops_races_channels_last_pools():
     """--channels-last with --net: the net's two pools and its total, each timed > 0."""
     pytest.importorskip("torch")
