@@ -57,9 +57,9 @@ def best_us(fn: Callable[[], object], reps: int) -> float:
     return best * 1e6
 
 
-def row(m: int, k: int, out: int, rng: numpy.random.Generator, reps: int, torch: object) -> str:
-    """The table's line for one product of ``m`` examples, ``k`` inputs, ``out`` outputs."""
-    from xpnet.cpu import dense, engines
+def _layer(m: int, k: int, out: int, rng: numpy.random.Generator, grad: bool) -> tuple:
+    """(x, W, b, the float64 product, a LinearFunction) for a product of ``m`` examples,
+    ``k`` inputs and ``out`` outputs; ``grad``: its forward as a training step runs it."""
     from xpnet.functions.connection.linear import LinearFunction
 
     x = rng.standard_normal((m, k), dtype=numpy.float32)
@@ -67,7 +67,15 @@ def row(m: int, k: int, out: int, rng: numpy.random.Generator, reps: int, torch:
     b = rng.standard_normal(out, dtype=numpy.float32)
     want = x.astype(numpy.float64) @ w.T.astype(numpy.float64) + b
     fn = LinearFunction()
-    fn.needs_input_grad = (False, False, False)
+    fn.needs_input_grad = (grad, grad, grad)
+    return x, w, b, want, fn
+
+
+def row(m: int, k: int, out: int, rng: numpy.random.Generator, reps: int, torch: object) -> str:
+    """The table's line for one product of ``m`` examples, ``k`` inputs, ``out`` outputs."""
+    from xpnet.cpu import dense, engines
+
+    x, w, b, want, fn = _layer(m, k, out, rng, grad=False)
     times = {}
     for engine in ENGINES:
         split = dense.BY_EXAMPLES_MIN_BLOCKS
@@ -98,14 +106,8 @@ def train_row(m: int, k: int, out: int, rng: numpy.random.Generator, reps: int,
     """The --train table's line: a training step's forward product, xpnet's choice and
     the same without the blocks' rows path, and PyTorch's."""
     from xpnet.cpu import dense
-    from xpnet.functions.connection.linear import LinearFunction
 
-    x = rng.standard_normal((m, k), dtype=numpy.float32)
-    w = rng.standard_normal((out, k), dtype=numpy.float32)
-    b = rng.standard_normal(out, dtype=numpy.float32)
-    want = x.astype(numpy.float64) @ w.T.astype(numpy.float64) + b
-    fn = LinearFunction()
-    fn.needs_input_grad = (True, True, True)
+    x, w, b, want, fn = _layer(m, k, out, rng, grad=True)
     limit = dense.BLOCKS_MAX_TRAIN_ROWS
     times = {}
     try:
