@@ -302,6 +302,11 @@ def test_training_forward_in_rows_chosen_by_shape(monkeypatch):
     if dense.BLOCKS_MAX_ROWS + 1 < by_examples:
         assert dense.forward_blocks(z((by_examples - 1, 24), numpy.float32),
                                     z((o, 24), numpy.float32), None) is None
+    # fewer outputs than one chunk of the kernel (CH, at least VL) with the gate lowered
+    monkeypatch.setattr(dense, "BLOCKS_MIN_OUT", 2)
+    vl = kernels.VECTOR_BYTES // 4
+    chunk = kernels.NR * -(-vl // kernels.NR)
+    assert not taken(top, chunk - 1) and taken(top, chunk)
 
 
 def test_linear_by_examples_in_rows_gradient_checked(monkeypatch):

@@ -153,7 +153,7 @@ def forward_blocks(x2: Any, weight: Any, bias: Any, grad: bool = True) -> Any:
     vl = kernels.VECTOR_BYTES // x2.dtype.itemsize  # VL: values in one vector register
     by_examples = M >= BY_EXAMPLES_MIN_BLOCKS * 2 * vl * get_num_threads()
     if rows:
-        if by_examples:
+        if by_examples and out >= kernels.NR * -(-vl // kernels.NR):  # a whole chunk
             return _forward_rows(x2, weight, bias, kernels, vl)
         return _forward_one_thread(x2, weight, bias)
     w = numpy.ascontiguousarray(weight)  # the parameter itself, as it is C-contiguous
