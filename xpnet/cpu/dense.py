@@ -133,9 +133,9 @@ def forward_blocks(x2: Any, weight: Any, bias: Any, grad: bool = True) -> Any:
 
     A training step's product of more examples (up to BLOCKS_MAX_TRAIN_ROWS, at least
     BLOCKS_MIN_OUT outputs) runs split by examples where there are enough of them, each
-    thread writing its rows of y in rows (:func:`_forward_rows`); one that would run on
-    one thread anyway goes to the blocks on this thread where they are faster than
-    BLAS's one-thread kernel (:func:`_forward_one_thread`), y in rows too.
+    thread writing its rows of y in rows (:func:`xpnet.cpu.dense_blocks.x_w_t_rows`);
+    one that would run on one thread anyway goes to the blocks on this thread where they
+    are faster than BLAS's one-thread kernel (:func:`_forward_one_thread`), y in rows.
 
     Shape:
         x2 (M, in), weight (out, in), bias (out,) or None -> y (M, out), the transposed
@@ -152,30 +152,33 @@ def forward_blocks(x2: Any, weight: Any, bias: Any, grad: bool = True) -> Any:
         return None
     vl = kernels.VECTOR_BYTES // x2.dtype.itemsize  # VL: values in one vector register
     by_examples = M >= BY_EXAMPLES_MIN_BLOCKS * 2 * vl * get_num_threads()
-    if rows:
-        if by_examples and out >= kernels.NR * -(-vl // kernels.NR):  # a whole chunk
-            return _forward_rows(x2, weight, bias, kernels, vl)
-        return _forward_one_thread(x2, weight, bias)
+    if rows and not (by_examples and out >= kernels.NR * -(-vl // kernels.NR)):
+        return _forward_one_thread(x2, weight, bias)  # too few for the split, or a chunk
     w = numpy.ascontiguousarray(weight)  # the parameter itself, as it is C-contiguous
     b = numpy.ascontiguousarray(bias) if bias is not None else w[0]  # unread without a bias
     has_b = bias is not None
-    yt = numpy.empty((out, M), dtype=x2.dtype)  # (out, M) = W x^T + b
     work = M * x2.shape[1] * out
     gate = None if work >= BLOCKS_SPLIT_MIN_WORK else work
     if by_examples:
         chained = x2.T.flags.c_contiguous  # x^T as it lies
         xt = x2.T if chained else numpy.empty((x2.shape[1], M), dtype=x2.dtype)  # (in, M)
-        x = None if chained else numpy.ascontiguousarray(x2)  # (M, in); no copy when chained
+        x = xt if chained else numpy.ascontiguousarray(x2)  # (M, in); unread when chained
+        # y (M, out) in rows, each thread's from a small scratch; else y^T (out, M)
+        y = numpy.empty((M, out) if rows else (out, M), dtype=x2.dtype)
 
         def by_examples(lo: int, hi: int) -> None:
             p0, p1 = lo * vl, min(hi * vl, M)  # whole vectors of examples, the rest last
-            if chained:
-                kernels.w_xt(w, xt, b, has_b, yt, 0, out, p0, p1, *kernel_signal())
+            if rows:
+                kernels.x_w_t_rows(x, w, b, has_b, xt, not chained, y, p0, p1,
+                                   *kernel_signal())
+            elif chained:
+                kernels.w_xt(w, xt, b, has_b, y, 0, out, p0, p1, *kernel_signal())
             else:
-                kernels.x_w_t(x, w, b, has_b, xt, yt, p0, p1, *kernel_signal())
+                kernels.x_w_t(x, w, b, has_b, xt, y, p0, p1, *kernel_signal())
 
         parallel_slices(-(-M // vl), by_examples, numpy, gate, signalled=True)
-        return yt.T
+        return y if rows else y.T
+    yt = numpy.empty((out, M), dtype=x2.dtype)  # (out, M) = W x^T + b
     xt = _contiguous(x2.T, kernels)  # (in, M); no copy when x2 is a transposed view
     units = out // kernels.NR  # cut at whole blocks; the last slice takes the rest
 
@@ -185,28 +188,6 @@ def forward_blocks(x2: Any, weight: Any, bias: Any, grad: bool = True) -> Any:
 
     parallel_slices(units, by_outputs, numpy, gate, signalled=True)
     return yt.T
-
-
-def _forward_rows(x2: Any, weight: Any, bias: Any, kernels: Any, vl: int) -> Any:
-    """y = x W^T + b in rows (M, out), C-contiguous, by the blocks with the threads
-    sharing out the examples (each transposes its own rows of x into x^T and writes its
-    own rows of y: :func:`xpnet.cpu.dense_blocks.x_w_t_rows`)."""
-    M, out = x2.shape[0], weight.shape[0]
-    w = numpy.ascontiguousarray(weight)  # the parameter itself, as it is C-contiguous
-    b = numpy.ascontiguousarray(bias) if bias is not None else w[0]  # unread without a bias
-    chained = x2.T.flags.c_contiguous  # x^T as it lies
-    xt = x2.T if chained else numpy.empty((x2.shape[1], M), dtype=x2.dtype)  # (in, M)
-    x = xt if chained else numpy.ascontiguousarray(x2)  # (M, in); unread when chained
-    y = numpy.empty((M, out), dtype=x2.dtype)  # (M, out)
-    work = M * x2.shape[1] * out
-
-    def by_examples(lo: int, hi: int) -> None:
-        kernels.x_w_t_rows(x, w, b, bias is not None, xt, not chained, y, lo * vl,
-                           min(hi * vl, M), *kernel_signal())
-
-    parallel_slices(-(-M // vl), by_examples, numpy,
-                    None if work >= BLOCKS_SPLIT_MIN_WORK else work, signalled=True)
-    return y
 
 
 #: A training step's forward product of more than BLOCKS_MAX_ROWS examples that runs on
