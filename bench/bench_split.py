@@ -3,10 +3,12 @@
 Times ``xpnet.cpu.threads.parallel_slices`` on two threads over a compiled kernel that
 signals its start (``spin_kernels.signal``) and then spins for ``--work`` microseconds,
 with ``--gap`` microseconds of Python between two splits (as between a network's ops).
-For signalled runs (the caller waits, with the GIL released, until the worker is in its
-kernel: ``xpnet.cpu.pool``) and unsignalled ones, in alternating rounds, it prints the
-median of: when the caller's slice started, when the worker's started (both from the
-call of ``parallel_slices``) and the whole split, microseconds.
+Three kinds of split, in alternating rounds: "joined" (signalled, the kernel ending with
+``spin_kernels.join`` as xpnet's kernels do: the caller's kernel returns once the
+worker has ended), "signalled" (the same without the join) and "unsignalled" (the
+caller runs its own slice at once: ``xpnet.cpu.pool``). For each it prints the median
+of: when the caller's slice started, when the worker's started (both from the call of
+``parallel_slices``) and the whole split, microseconds.
 
 Run:
     python bench/bench_split.py [--work 100] [--gaps 0,50,200,1000] [--rounds 300]
@@ -27,11 +29,19 @@ from xpnet.cpu.threads import kernel_signal, parallel_slices
 
 @numba.njit(nogil=True)
 def _spin(flags, index, seq, until):  # noqa: ANN001, ANN202
-    """Signal, then spin until the perf-counter-like clock ``until`` (ns) has passed."""
+    """Signal, then ``until`` iterations of work (calibrated to microseconds below)."""
     spin_kernels.signal(flags, index, seq)
     total = 0.0
     for i in range(until):
         total += i * 1e-9
+    return total
+
+
+@numba.njit(nogil=True)
+def _spin_join(flags, index, seq, until):  # noqa: ANN001, ANN202
+    """:func:`_spin`, then :func:`xpnet.cpu.spin_kernels.join`, as xpnet's kernels end."""
+    total = _spin(flags, index, seq, until)
+    spin_kernels.join(flags, index, seq)
     return total
 
 
@@ -48,10 +58,12 @@ def main() -> None:
     _spin(*kernel_signal(), 10_000_000)
     per_us = int(10_000_000 / ((time.perf_counter() - t) * 1e6))
     starts: dict[int, float] = {}
+    kernel = {"joined": _spin_join, "signalled": _spin, "unsignalled": _spin}
+    mode = ["joined"]  # the mode of the round being timed
 
     def part(lo: int, hi: int) -> None:
         starts[lo] = time.perf_counter()
-        _spin(*kernel_signal(), int(args.work * per_us))
+        kernel[mode[0]](*kernel_signal(), int(args.work * per_us))
 
     real = pool.SpinPool.run_with
 
@@ -62,10 +74,11 @@ def main() -> None:
           "splits (us from the call)")
     print(f"{'gap us':>7s} {'mode':>12s} {'caller':>7s} {'worker':>7s} {'split':>7s}")
     for gap in (float(v) for v in args.gaps.split(",")):
-        res: dict[bool, list[tuple[float, float, float]]] = {True: [], False: []}
+        res: dict[str, list[tuple[float, float, float]]] = {m: [] for m in kernel}
         for r in range(args.rounds):
-            for signalled in (True, False):
-                pool.SpinPool.run_with = real if signalled else unsignalled
+            for m in kernel:
+                mode[0] = m
+                pool.SpinPool.run_with = unsignalled if m == "unsignalled" else real
                 end = time.perf_counter() + gap * 1e-6
                 while time.perf_counter() < end:
                     pass
@@ -74,12 +87,11 @@ def main() -> None:
                 parallel_slices(2, part, numpy, None, signalled=True)
                 t1 = time.perf_counter()
                 if r:  # the first round warms up
-                    res[signalled].append((starts[0] - t0, starts[1] - t0, t1 - t0))
+                    res[m].append((starts[0] - t0, starts[1] - t0, t1 - t0))
         pool.SpinPool.run_with = real
-        for signalled in (True, False):
-            med = [statistics.median(v[i] for v in res[signalled]) * 1e6 for i in range(3)]
-            mode = "signalled" if signalled else "unsignalled"
-            print(f"{gap:7g} {mode:>12s} {med[0]:7.1f} {med[1]:7.1f} {med[2]:7.1f}")
+        for m, times in res.items():
+            med = [statistics.median(v[i] for v in times) * 1e6 for i in range(3)]
+            print(f"{gap:7g} {m:>12s} {med[0]:7.1f} {med[1]:7.1f} {med[2]:7.1f}")
 
 
 if __name__ == "__main__":

@@ -204,12 +204,12 @@ def test_ab_revision_times_an_older_module_against_the_tree():
         assert float(last[1]) > 0 and float(last[4]) > 0
 
 
-def test_bench_split_times_signalled_and_unsignalled_splits():
+def test_bench_split_times_joined_signalled_and_unsignalled_splits():
     pytest.importorskip("numba")
     pytest.importorskip("threadpoolctl")
     out = _run("bench_split.py", "--work", "5", "--gaps", "0", "--rounds", "3")
     rows = [line.split() for line in out.splitlines() if line.strip().startswith("0 ")]
-    assert [r[1] for r in rows] == ["signalled", "unsignalled"]
+    assert [r[1] for r in rows] == ["joined", "signalled", "unsignalled"]
     assert all(float(v) > 0 for r in rows for v in r[2:5])
 
 

@@ -176,3 +176,50 @@ def test_a_signalled_run_starts_its_own_slice_after_the_workers_kernel(monkeypat
         pool.run_with([bad], lambda: None, signalled=True)
     flags, index, seq = _pool.kernel_signal()
     assert (index, seq) == (0, 0) and flags is not pool._flags
+
+
+def test_join_waits_for_each_workers_done_within_its_spins():
+    # a caller's line at 0: count 2, first "done" at 8, the next 16 further, 1 << 40 spins
+    flags = numpy.zeros(4 * 8, dtype=numpy.int64)
+    flags[1:5] = (2, 8, 16, 1 << 40)
+    flags[8] = 4
+    timer = threading.Timer(0.03, flags.__setitem__, (24, 4))
+    start = time.perf_counter()
+    timer.start()
+    spin_kernels.join(flags, 0, 4)  # worker 0 is done, worker 1 only after the timer
+    assert time.perf_counter() - start >= 0.02 and flags[24] == 4
+    timer.join()
+    flags[4] = 10  # a worker never done: back after the spins, not a hang
+    spin_kernels.join(flags, 0, 5)
+    flags[1] = 0  # no worker to wait for (a worker's own line, or outside a split)
+    spin_kernels.join(flags, 0, 6)
+    spin_kernels.join(*_pool.kernel_signal())
+
+
+@pytest.mark.parametrize("join", [True, False])
+def test_a_signalled_runs_own_kernel_returns_after_the_workers_ended(monkeypatch, join):
+    """In a signalled run, the calling thread's kernel ends with spin_kernels.join,
+    which waits there (the GIL released) for each worker's "done"; with JOIN off it
+    returns at once and the collect waits instead. A worker's join waits for nothing."""
+    monkeypatch.setattr(_pool, "JOIN", join)
+    monkeypatch.setattr(_pool, "CALLER_SPINS", 1 << 40)  # read by the pool when made
+    pool = _pool.SpinPool(2, spin_kernels.wait_for, spin_kernels)
+    seen = []
+
+    def task():
+        flags, index, seq = _pool.kernel_signal()
+        spin_kernels.signal(flags, index, seq)
+        spin_kernels.join(flags, index, seq)  # a worker's: returns at once
+        time.sleep(0.02)  # the rest of its slice, after its kernel
+        return seq
+
+    def own():
+        spin_kernels.join(*_pool.kernel_signal())
+        seen.append([int(pool._flags[pool._done_index(w)]) for w in range(2)])
+        return pool._seq
+
+    for _ in range(3):
+        seq, *rest = pool.run_with([task, task], own, signalled=True)
+        assert rest == [seq, seq]
+        assert (seen[-1] == [seq, seq]) == join  # without the join: not ended yet
+    assert pool.run_with([task, task], own) == [pool._seq] * 3 and seen[-1] != [pool._seq] * 2

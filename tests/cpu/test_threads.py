@@ -204,3 +204,28 @@ def test_running_xpnet_ops_changes_no_environment_variable():
                           timeout=300, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["True", "{}"]
+
+
+@pytest.mark.parametrize("threads", [2], indirect=True)
+def test_a_signalled_split_leaves_blas_alone_and_an_unsignalled_one_holds_it_at_one(threads):
+    """A signalled split's work is compiled kernels, which call no BLAS: its thread
+    count is not touched (1.5 us a split); any other split holds BLAS at one thread."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    controller = _threads._blas_controller()
+    if controller is None:
+        pytest.skip("no BLAS library that threadpoolctl can control")
+
+    def counts(lo, hi):
+        return [lib.get_num_threads() for lib in controller.lib_controllers]
+
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        held = _threads.parallel_slices(4, counts)
+        left = _threads.parallel_slices(4, counts, signalled=True)
+        small = _threads.parallel_slices(4, counts, work=1, signalled=True)
+    n = len(controller.lib_controllers)
+    assert held[0] == [1] * n and left[0] == [2] * n and small == [[2] * n] * len(small)
+
+
+def test_slices_are_cut_once_per_size():
+    assert _threads._cut(10, 3) == tuple(_threads.slices(10, 3))
+    assert _threads._cut(10, 3) is _threads._cut(10, 3)

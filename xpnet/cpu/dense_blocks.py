@@ -32,7 +32,7 @@ import numba
 import numpy
 
 from xpnet.cpu.conv.blocks_ir import NR, VECTOR_BYTES, block
-from xpnet.cpu.spin_kernels import signal
+from xpnet.cpu.spin_kernels import join, signal
 from xpnet.cpu.transpose_ir import tile
 
 __all__ = ["NR", "VECTOR_BYTES", "a_b", "at_b", "outer", "transpose", "w_xt", "x_w_t",
@@ -73,6 +73,7 @@ def w_xt(w: Any, xt: Any, b: Any, has_b: bool, yt: Any, o0: int, o1: int, p0: in
         while p < p1:
             p += block(min(p1 - p, pw), vl, wf, xf, yf, po, 1, n_in, 0, 0, 1, p, 0, m,
                        rb * m + p, m, start, 0, pw)
+    join(flags, index, seq)  # in the caller: wait for the workers (GIL released)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -92,6 +93,7 @@ def outer(a: Any, b: Any, out: Any, r0: int, r1: int, flags: Any, index: int,
         row = out[i]
         for j in range(row_b.shape[0]):
             row[j] = ai * row_b[j]
+    join(flags, index, seq)  # in the caller: wait for the workers (GIL released)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -185,6 +187,7 @@ def x_w_t_rows(x: Any, w: Any, b: Any, has_b: bool, xt: Any, copy_x: bool, y: An
             for o in range(ch):
                 y[p0 + i, c0 + o] = scratch[o * n + i]
         c = c0 + ch
+    join(flags, index, seq)  # in the caller: wait for the workers (GIL released)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -229,6 +232,7 @@ def a_b(a: Any, b: Any, c: Any, r0: int, r1: int, flags: Any, index: int, seq: i
     """
     signal(flags, index, seq)  # the GIL is free (a signalled split)
     _products(a, b, c, r0, r1, a.shape[1], 1, a.shape[1])
+    join(flags, index, seq)  # in the caller: wait for the workers (GIL released)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -242,3 +246,4 @@ def at_b(a: Any, b: Any, c: Any, r0: int, r1: int, flags: Any, index: int, seq: 
     """
     signal(flags, index, seq)  # the GIL is free (a signalled split)
     _products(a, b, c, r0, r1, 1, a.shape[1], a.shape[0])
+    join(flags, index, seq)  # in the caller: wait for the workers (GIL released)

@@ -19,7 +19,7 @@ from typing import Any
 import numba
 import numpy
 
-from xpnet.cpu.spin_kernels import signal
+from xpnet.cpu.spin_kernels import join, signal
 from xpnet.cpu.threads import kernel_signal, parallel_slices, worth_splitting
 
 _serial = numba.njit(cache=True, nogil=True)
@@ -63,6 +63,7 @@ def _forward_rows(x: Any, before: int, after: int, scale: Any, k: Any, beta: Any
             s[r, c] = acc
             p[r, c] = pv
             y[r, c] = v * pv
+    join(flags, index, seq)  # in the caller: wait for the workers (GIL released)
 
 
 @_serial
@@ -101,6 +102,7 @@ def _backward_rows(gy: Any, x: Any, s: Any, p: Any, before: int, after: int, coe
         _window_sum(t, before, after, pad, back)
         for c in range(c_all):
             gx[r, c] = back[c] * x[r, c] * coef + gy[r, c] * p[r, c]
+    join(flags, index, seq)  # in the caller: wait for the workers (GIL released)
 
 
 def _run(rows: int, work: int, kernel: Any) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 
 import numba
 
-from xpnet.cpu.spin_kernels import signal
+from xpnet.cpu.spin_kernels import join, signal
 
 
 @numba.njit(cache=True, nogil=True)
@@ -46,6 +46,7 @@ def sgd_update(
             b[i] = v
             d = d + v * momentum if nesterov else v
         w[i] = w[i] - d * lr
+    join(flags, index, seq)  # in the caller: wait for the workers (GIL released)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -65,3 +66,4 @@ def alexnet_update(w: Any, g: Any, v: Any, lr: Any, momentum: Any, decay_lr: Any
             a = a - w[i] * decay_lr
         v[i] = a
         w[i] = w[i] + a
+    join(flags, index, seq)  # in the caller: wait for the workers (GIL released)

@@ -30,6 +30,13 @@ Without it, the worker that sees its task wants the GIL while the caller still h
 kernel lets go. With it, the worker takes the free GIL at once, and the caller takes
 it back free once the worker's kernel has released it: the worker's slice starts
 11-15 us after the split's call instead of 34-45 (``python bench/bench_split.py``).
+The same kernels end with :func:`xpnet.cpu.spin_kernels.join`: in the calling thread of
+a signalled run (:func:`kernel_signal` there names the caller's line of counters) it
+waits, the GIL still released, until every worker has stored its "done". Without it,
+the caller's kernel often returned while the worker, its kernel over, held the GIL to
+store its result; the caller then slept on the GIL until the kernel woke it. With it,
+the worker takes the free GIL and lets go of it before the caller wants it (:data:`JOIN`;
+a split of two 20 us slices, docs/benchmarks.md, "Engine thresholds").
 
 One caller at a time (a lock): a second thread that splits work
 meanwhile runs its slices in turn after the first.
@@ -48,7 +55,7 @@ from typing import Any
 
 import numpy
 
-__all__ = ["CALLER_SPINS", "START_SPINS", "SpinPool", "WORKER_SPINS", "kernel_signal"]
+__all__ = ["CALLER_SPINS", "JOIN", "START_SPINS", "SpinPool", "WORKER_SPINS", "kernel_signal"]
 
 #: Reads of its counter a worker makes before sleeping (~0.5 ms at ~24 ns a read, the
 #: yields included, on this Xeon): longer than the gaps between the splits of a step.
@@ -60,9 +67,14 @@ CALLER_SPINS = 100_000
 #: runs its own slice anyway (~0.2 ms): a worker slower to enter its kernel (a loaded
 #: machine) then costs what an unsignalled run costs.
 START_SPINS = 4_000
+#: Whether the calling thread's kernel in a signalled run waits for the workers before
+#: it returns (:func:`xpnet.cpu.spin_kernels.join`; module docstring). False only to
+#: measure what that wait is worth (bench/ab_race.py's variants).
+JOIN = True
 _PITCH = 8  # int64s per counter: one 64-byte cache line each, no false sharing
 
-_NO_SIGNAL = (numpy.zeros(1, dtype=numpy.int64), 0, 0)  # outside a worker's task: unread
+# outside a split's slices: a line of zeros (signal's store unread, join waits for none)
+_NO_SIGNAL = (numpy.zeros(_PITCH, dtype=numpy.int64), 0, 0)
 
 
 class _Signal(threading.local):
@@ -108,7 +120,12 @@ class SpinPool:
         # go and done per worker; the caller's "asleep", the number of the last
         # signalled run and the run whose GIL the caller released, each on its own line;
         # then "started" per worker
-        self._flags = numpy.zeros((3 * workers + 3) * _PITCH, dtype=numpy.int64)
+        # then the caller's line for spin_kernels.join: its "started" (unread), the
+        # number of workers to wait for, the first "done" counter, their pitch, spins
+        self._flags = numpy.zeros((3 * workers + 4) * _PITCH, dtype=numpy.int64)
+        self._caller = (3 * workers + 3) * _PITCH
+        self._flags[self._caller + 2:self._caller + 5] = (
+            self._done_index(0), self._done_index(1) - self._done_index(0), CALLER_SPINS)
         self._asleep = 2 * workers * _PITCH
         self._sig = self._asleep + _PITCH
         self._released = self._sig + _PITCH
@@ -157,9 +174,14 @@ class SpinPool:
                     self._yield_gil(flags, self._released, self._started_index(w),
                                     self._done_index(w), seq,
                                     0 if self._worker_asleep[w] else START_SPINS)
+            if signalled and JOIN:  # own's kernel waits for the workers before it returns
+                flags[self._caller + 1] = len(calls)
+                _signal.now = (flags, self._caller, seq)
             try:
                 first = own()
             finally:
+                _signal.now = _NO_SIGNAL
+                flags[self._caller + 1] = 0
                 rest = self._collect(len(calls), seq)
             return [first, *rest]
 

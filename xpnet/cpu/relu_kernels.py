@@ -25,7 +25,7 @@ import numba
 import numpy
 
 from xpnet.cpu.conv.blocks_ir import VECTOR_BYTES
-from xpnet.cpu.spin_kernels import signal
+from xpnet.cpu.spin_kernels import join, signal
 from xpnet.cpu.transpose_ir import tile
 
 #: transpose_ir's revision these loops were compiled with (numba caches them keyed on
@@ -42,6 +42,7 @@ def forward(x: Any, y: Any, lo: int, hi: int, flags: Any, index: int, seq: int) 
     for i in range(xs.size):
         v = xs[i]
         ys[i] = zero if v <= 0 else v  # a NaN compares false: kept
+    join(flags, index, seq)  # in the caller: wait for the workers (GIL released)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -59,6 +60,7 @@ def forward_inplace(x: Any, lo: int, hi: int, flags: Any, index: int, seq: int) 
     for i in range(xs.size):
         v = xs[i]
         xs[i] = zero if v <= 0 else v
+    join(flags, index, seq)  # in the caller: wait for the workers (GIL released)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -70,6 +72,7 @@ def backward(gy: Any, y: Any, gx: Any, lo: int, hi: int, flags: Any, index: int,
     gs, ys, xs = gy[lo:hi], y[lo:hi], gx[lo:hi]
     for i in range(gs.size):
         xs[i] = gs[i] * (one if ys[i] > 0 else zero)
+    join(flags, index, seq)  # in the caller: wait for the workers (GIL released)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -106,3 +109,4 @@ def backward_transposed(gy: Any, yt: Any, gx: Any, r0: int, r1: int, flags: Any,
     for i in range(i0, r1):
         for j in range(n):
             gx[i, j] = gy[i, j] * (one if yt[j, i] > 0 else zero)
+    join(flags, index, seq)  # in the caller: wait for the workers (GIL released)

@@ -45,7 +45,7 @@ import numpy
 from xpnet.cpu.conv.blocks_ir import NR, VECTOR_BYTES, block, lanes
 from xpnet.cpu.conv.columns import weight_matrix
 from xpnet.cpu.conv.geometry import Geometry
-from xpnet.cpu.spin_kernels import signal
+from xpnet.cpu.spin_kernels import join, signal
 from xpnet.cpu.threads import kernel_signal, ordered_sum, parallel_slices
 
 __all__ = ["NR", "VECTOR_BYTES", "forward", "input_grad", "lanes", "run_forward",
@@ -152,6 +152,7 @@ def forward(x: Any, w: Any, b: Any, has_b: bool, geo: Any, y: Any, flags: Any, i
                                           k * og + cb if first else c_off,
                                           0 if first else co)
                     cb += width
+    join(flags, index, seq)  # in the caller: wait for the workers (GIL released)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -224,6 +225,7 @@ def weight_grad(x: Any, gy: Any, geo: Any, kh: int, kw: int, g: int, bias: bool,
                     cb += block(og - cb, vl, buf, gyf, gwf, pos[k, t], p_hi - p_lo,
                                 q_hi - q_lo, a0, ams, aks, b0 + k * og + cb, ow * co, co,
                                 row0 + cb, og, gwf, row0 + cb, og)
+    join(flags, index, seq)  # in the caller: wait for the workers (GIL released)
 
 
 #: input_grad's columns of dE/dx are computed and folded this many bytes at a time
@@ -327,6 +329,7 @@ def input_grad(gy: Any, wt: Any, geo: Any, gx: Any, flags: Any, index: int,
                 fro = pad[base:base + channels]
                 for c in range(channels):
                     gx[n, p, q, c] = fro[c]
+    join(flags, index, seq)  # in the caller: wait for the workers (GIL released)
 
 
 def run_input_grad(w: Any, gy: Any, geo: Geometry) -> Any:

@@ -41,7 +41,7 @@ from typing import Any
 import numba
 import numpy
 
-from xpnet.cpu.spin_kernels import signal
+from xpnet.cpu.spin_kernels import join, signal
 from xpnet.cpu.threads import kernel_signal, ordered_sum, parallel_slices
 
 _FAST = {"reassoc", "contract", "nsz"}
@@ -134,6 +134,7 @@ def _forward_rows(x: Any, w: Any, b: Any, has_b: bool, pads: Any, y: Any,
                 dst, src = (p * ow + q) * outs, p * wp + q
                 for o in range(outs):
                     yf[dst + o] = yef[o * length + src]
+    join(flags, index, seq)  # in the caller: wait for the workers (GIL released)
 
 
 @numba.njit(cache=True, nogil=True, fastmath=_FAST)
@@ -193,6 +194,7 @@ def _wgrad_rows(x: Any, gy: Any, pads: Any, gw: Any, gb: Any, need_b: bool,
                     a0 += g[t] * s0[t]
                 gf[o, k] += a0
                 k += 1
+    join(flags, index, seq)  # in the caller: wait for the workers (GIL released)
 
 
 def forward(x: Any, w: Any, b: Any, pads: tuple[int, int, int, int], y: Any) -> None:

@@ -42,7 +42,7 @@ from xpnet.cpu.pooling.kernels_nhwc import (
     _max_forward_cl,
     _max_forward_cl_few,
 )
-from xpnet.cpu.spin_kernels import signal
+from xpnet.cpu.spin_kernels import join, signal
 from xpnet.cpu.threads import kernel_signal, parallel_slices, worth_splitting
 
 _serial = numba.njit(cache=True, nogil=True)
@@ -85,6 +85,7 @@ def _max_forward(x: Any, geo: Any, y: Any, idx: Any, keep_idx: bool, p0: int, p1
                 y[p, i, j] = best
                 if keep_idx:
                     idx[p, i, j] = best_at
+    join(flags, index, seq)  # in the caller: wait for the workers (GIL released)
 
 
 @numba.njit(cache=True, nogil=True, fastmath={"reassoc"})
@@ -132,6 +133,7 @@ def _max_backward(gy: Any, idx: Any, gx: Any, p0: int, p1: int, flags: Any, inde
         for i in range(oh):
             for j in range(ow):
                 gx[p, idx[p, i, j]] += gy[p, i, j]
+    join(flags, index, seq)  # in the caller: wait for the workers (GIL released)
 
 
 
@@ -165,6 +167,7 @@ def _avg_forward(x: Any, geo: Any, div: Any, y: Any, p0: int, p1: int, flags: An
                 for q in range(c0 + 1, c1):
                     total += cols[q]
                 y[p, i, j] = total / div[i, j]
+    join(flags, index, seq)  # in the caller: wait for the workers (GIL released)
 
 
 @_serial
@@ -196,6 +199,7 @@ def _avg_backward(gy: Any, geo: Any, div: Any, gx: Any, p0: int, p1: int, flags:
                 row = plane[r]
                 for q in range(w):
                     row[q] += cols[q]
+    join(flags, index, seq)  # in the caller: wait for the workers (GIL released)
 
 
 def _split(work: int, n_planes: int, kernel: Any) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 import numba
 import numpy
 
-from xpnet.cpu.spin_kernels import signal
+from xpnet.cpu.spin_kernels import join, signal
 
 _serial = numba.njit(cache=True, nogil=True)
 
@@ -80,6 +80,7 @@ def _max_forward_cl(x: Any, geo: Any, y: Any, idx: Any, keep_idx: bool, clip: bo
                 if clip:
                     for k in range(c):
                         best[k] = _relu(best[k], zero)
+    join(flags, index, seq)  # in the caller: wait for the workers (GIL released)
 
 
 @_serial
@@ -137,6 +138,7 @@ def _max_forward_cl_few(x: Any, geo: Any, y: Any, idx: Any, keep_idx: bool, clip
                     y[n, i, j, k] = _relu(best, zero) if clip else best
                     if keep_idx:
                         idx[n, i, j, k] = best_at
+    join(flags, index, seq)  # in the caller: wait for the workers (GIL released)
 
 
 @_serial
@@ -151,6 +153,7 @@ def _max_backward_cl(gy: Any, idx: Any, gx: Any, n0: int, n1: int, flags: Any, i
             for j in range(ow):
                 for k in range(c):
                     gx[n, idx[n, i, j, k], k] += gy[n, i, j, k]
+    join(flags, index, seq)  # in the caller: wait for the workers (GIL released)
 
 
 @_serial
@@ -188,6 +191,7 @@ def _avg_forward_cl(x: Any, geo: Any, div: Any, y: Any, n0: int, n1: int, flags:
                         out[k] += cols[q, k]
                 for k in range(c):
                     out[k] = out[k] / d
+    join(flags, index, seq)  # in the caller: wait for the workers (GIL released)
 
 
 @_serial
@@ -220,3 +224,4 @@ def _avg_backward_cl(gy: Any, geo: Any, div: Any, gx: Any, n0: int, n1: int, fla
                 for q in range(w):
                     for k in range(c):
                         row[q, k] += cols[q, k]
+    join(flags, index, seq)  # in the caller: wait for the workers (GIL released)
