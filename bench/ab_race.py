@@ -99,6 +99,10 @@ def main() -> None:
     ap.add_argument("--torch", action="store_true", help="race PyTorch too")
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--cooldown", type=float, default=0.05,
+                    help="seconds of pause before each turn: 0.15 or more lets a "
+                         "variant's multi-threaded BLAS calls (OpenBLAS's worker spins "
+                         "~0.1 s after them) end before the next turn")
     args = ap.parse_args()
 
     variants = [json.loads(v) for v in (args.variant or ["{}"])]
@@ -117,7 +121,7 @@ def main() -> None:
     players = {json.dumps(v): _wrap(fn, v) for v in variants}
     if rival is not None:
         players["torch"] = rival
-    med = bench_cnn.race(players, args.rounds, inner=3, cooldown=0.05, warm=0.05, timed=0.1,
+    med = bench_cnn.race(players, args.rounds, inner=3, cooldown=args.cooldown, warm=0.05, timed=0.1,
                          quiet=0.15, retries=3)
     first = med[json.dumps(variants[0])]
     print(f"{args.model}, {args.mode}, batch {args.batch}, {args.threads} threads, "
