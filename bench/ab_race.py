@@ -121,8 +121,8 @@ def main() -> None:
     players = {json.dumps(v): _wrap(fn, v) for v in variants}
     if rival is not None:
         players["torch"] = rival
-    med = bench_cnn.race(players, args.rounds, inner=3, cooldown=args.cooldown, warm=0.05, timed=0.1,
-                         quiet=0.15, retries=3)
+    med = bench_cnn.race(players, args.rounds, inner=3, cooldown=args.cooldown, warm=0.05,
+                         timed=0.1, quiet=0.15, retries=3)
     first = med[json.dumps(variants[0])]
     print(f"{args.model}, {args.mode}, batch {args.batch}, {args.threads} threads, "
           f"{args.rounds} rounds (median ms; ratio: the first variant's time / this one's)")
