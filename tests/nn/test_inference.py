@@ -54,6 +54,24 @@ def test_a_plan_is_traced_once_per_shape_and_follows_the_weights(monkeypatch):
     assert not numpy.array_equal(first, second)
 
 
+def test_a_flatten_with_nothing_to_merge_is_skipped_and_one_that_merges_is_not():
+    """Flatten of a 2-d input (an MLP's first layer on rows) is a "same" step; on a 4-d
+    input it is replayed; both give the layers' bits, and a ReLU after a skipped Flatten
+    first in line still does not write into the caller's array."""
+    net = nn.Sequential(nn.Flatten(), nn.ReLU(), nn.Linear(12, 3, rng=numpy.random.default_rng(0)))
+    net.eval()
+    rng = numpy.random.default_rng(2)
+    for shape, kind in (((5, 12), "same"), ((5, 3, 2, 2), "call")):
+        x = rng.standard_normal(shape).astype(numpy.float32)
+        keep = x.copy()
+        graph, planned = _both(net, x)
+        numpy.testing.assert_array_equal(planned, graph)
+        numpy.testing.assert_array_equal(x, keep)
+        with xpnet.no_grad():
+            plan = inference.plan_for(net, Tensor(x))
+        assert plan.steps[0][0] == kind
+
+
 def test_relu_clips_in_place_only_what_the_plan_made():
     """A ReLU first in line must not write into the caller's array."""
     x = numpy.array([[-1.0, 2.0, -3.0]], dtype=numpy.float32)
