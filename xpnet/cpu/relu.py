@@ -79,7 +79,7 @@ def forward_inplace(a: Any, split: bool = True) -> bool:
     flat = _flat(a) if ker is not None else None
     if flat is None:
         return False
-    if not split:
+    if not split or elementwise_whole(flat.size):  # whole, here (no closure to make)
         ker.forward_inplace(flat, 0, flat.size, *kernel_signal())
         return True
     split_elementwise(flat, lambda lo, hi: ker.forward_inplace(flat, lo, hi, *kernel_signal()),
