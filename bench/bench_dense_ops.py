@@ -22,6 +22,12 @@ write y back in rows, ``dense_blocks.x_w_t_rows``) against the same with that pa
 (``BLOCKS_MAX_TRAIN_ROWS = 0``: BLAS split over the threads, or the one-thread blocks)
 and PyTorch; ``BLOCKS_MAX_TRAIN_ROWS`` rests on it.
 
+``--ab NAME=VALUE`` races xpnet's choice (``auto``) with a constant of
+``xpnet/cpu/dense.py`` as it is against the same set to VALUE (``--ab ALIGN=0``), in
+alternating rounds (the median of 5 rounds of best-of-7 each), the product as inference
+runs it, or as a training step does with ``--train``; each output is checked against
+the float64 product, and the line says whether both ways gave the same bits.
+
 ``--transpose`` times x^T's copy, on one thread: NumPy's strided copy against the VL x VL
 register tiles of ``dense_blocks.transpose``, for each M of ``--batches`` and ``in`` of
 ``--layers``.
@@ -31,6 +37,7 @@ Run:
     python bench/bench_dense_ops.py --backward --batches 8,32,64
     python bench/bench_dense_ops.py --transpose --batches 64,128 --layers 784x1,1024x1
     python bench/bench_dense_ops.py --train --batches 128,256 --layers 784x500,500x500
+    python bench/bench_dense_ops.py --ab ALIGN=0 --batches 128,256 --layers 784x100
 """
 
 from __future__ import annotations
@@ -135,6 +142,36 @@ def train_row(m: int, k: int, out: int, rng: numpy.random.Generator, reps: int,
     return line + f" {times['auto'] / times['off']:8.2f}"
 
 
+def ab_row(m: int, k: int, out: int, rng: numpy.random.Generator, reps: int, name: str,
+           value: float, grad: bool) -> str:
+    """The --ab table's line: xpnet's choice with dense.NAME as it is and at ``value``,
+    in alternating rounds; median us of each, their ratio, and whether the outputs had
+    the same bits both ways (a threshold that moves a product to another engine may
+    change them; each is checked against the float64 product)."""
+    from xpnet.cpu import dense
+
+    x, w, b, want, fn = _layer(m, k, out, rng, grad=grad)
+    kept = getattr(dense, name)
+    times: dict[float, list[float]] = {kept: [], value: []}
+    ref, same = None, True
+    try:
+        for r in range(5):
+            for v in (kept, value) if r % 2 == 0 else (value, kept):
+                setattr(dense, name, v)
+                got = numpy.array(fn.forward(x, w, b))
+                err = numpy.abs(got - want).max() / numpy.abs(want).max()
+                if err > 1e-5:
+                    raise SystemExit(f"{name}={v} at {m}x{k}x{out}: relative error {err:.1e}")
+                ref = got if ref is None else ref
+                same = same and numpy.array_equal(got, ref)
+                times[v].append(best_us(lambda: fn.forward(x, w, b), reps))
+    finally:
+        setattr(dense, name, kept)
+    a, c = (float(numpy.median(times[v])) for v in (kept, value))
+    bits = "same" if same else "differ"
+    return f"{m:>5d} x{k:>5d} x{out:>5d} {a:9.1f} {c:9.1f} {a / c:9.3f} {bits:>6s}"
+
+
 def backward_row(m: int, k: int, out: int, rng: numpy.random.Generator, reps: int) -> str:
     """The --backward table's line: dE/dx and dE/dW as one split, by the register blocks
     (``dense.backward_blocks``) and by OpenBLAS (``dense.matmul_pair``)."""
@@ -180,6 +217,8 @@ def main() -> None:
                     help="the backward pair (dE/dx and dE/dW) instead: blocks against BLAS")
     ap.add_argument("--train", action="store_true",
                     help="a training step's forward product: xpnet's choice against BLAS")
+    ap.add_argument("--ab", metavar="NAME=VALUE",
+                    help="race a constant of xpnet/cpu/dense.py as it is against VALUE")
     ap.add_argument("--transpose", action="store_true",
                     help="x^T's copy instead: NumPy against the register tiles, one thread")
     args = ap.parse_args()
@@ -218,6 +257,24 @@ def run(args: argparse.Namespace, rng: numpy.random.Generator, torch: object) ->
                 fast = best_us(lambda: dense_blocks.transpose(x, xt, 0, m, 0, k),  # noqa: B023
                                args.reps)
                 print(f"{m:>5d} x{k:>5d} {slow:9.1f} {fast:9.1f} {slow / fast:7.2f}", flush=True)
+        return
+    if args.ab:
+        from xpnet.cpu import dense
+
+        name, _, text = args.ab.partition("=")
+        if not hasattr(dense, name) or not text:
+            raise SystemExit(f"--ab {args.ab}: want NAME=VALUE, NAME a constant of "
+                             "xpnet/cpu/dense.py")
+        value = float(text) if "." in text else int(text)
+        kept = getattr(dense, name)
+        print(f"y = x W^T + b ({'training step' if args.train else 'inference'}), "
+              f"float32, {args.threads} threads, xpnet's choice, median us of 5 alternating "
+              f"rounds (best of 7 x {args.reps} each)")
+        print(f"{'M x in x out':>16s} {'as is':>9s} {'changed':>9s} {'ratio':>9s} "
+              f"{'bits':>6s}  (as is: {name}={kept}, changed: {name}={value})")
+        for k, out in layers:
+            for m in batches:
+                print(ab_row(m, k, out, rng, args.reps, name, value, args.train), flush=True)
         return
     if args.train:
         print(f"y = x W^T + b in a training step (y in rows), float32, {args.threads} "

@@ -172,6 +172,23 @@ def test_bench_dense_ops_transpose_times_numpy_and_the_tiles():
     assert all(float(v) > 0 for r in rows for v in r[3:6])
 
 
+def test_bench_dense_ops_ab_races_a_constant_both_ways():
+    """--ab NAME=VALUE: per product both times > 0, their ratio, and whether the bits
+    matched (ALIGN moves no product to another engine: the same bits); an unknown name
+    is refused."""
+    pytest.importorskip("numba")
+    out = _run("bench_dense_ops.py", "--ab", "ALIGN=0", "--batches", "200", "--layers",
+               "30x300", "--reps", "1")
+    rows = [line.split() for line in out.splitlines() if line.strip()[:1].isdigit()]
+    assert [(r[0], r[2], r[4]) for r in rows] == [("200", "30", "300")]
+    a, c, ratio = (float(v) for v in rows[0][5:8])
+    assert a > 0 and c > 0 and abs(ratio - a / c) < 0.01 * ratio
+    assert rows[0][8] == "same"
+    bad = subprocess.run([sys.executable, str(BENCH / "bench_dense_ops.py"), "--ab", "NOPE=1"],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode != 0 and "NOPE" in bad.stderr
+
+
 def test_ab_race_times_variants_constants_and_torch():
     """Engine keywords, a module constant, unsignalled splits and PyTorch each get a row;
     an unknown constant is refused before the race."""

@@ -123,6 +123,56 @@ def test_transpose_in_tiles_equals_the_transpose(dtype, rows, cols):
         numpy.testing.assert_array_equal(at, want)
 
 
+@pytest.mark.parametrize("compiled", [True, False])
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
+@pytest.mark.parametrize("shape", [(3, 5), (784, 128), (1, 1), (4, 0)])
+def test_aligned_empty_starts_on_a_cache_line(compiled, dtype, shape):
+    """The array is C-contiguous, of the shape and dtype asked, and starts on ALIGN
+    bytes, its address read by the compiled ``address`` or by NumPy's ctypes."""
+    kernels = pytest.importorskip("xpnet.cpu.dense_blocks") if compiled else None
+    for _ in range(8):  # NumPy's own start varies with what was freed before
+        a = dense.aligned_empty(shape, dtype, kernels)
+        assert a.shape == shape and a.dtype == dtype and a.flags.c_contiguous
+        if a.size:
+            assert a.ctypes.data % dense.ALIGN == 0
+            if kernels is not None:
+                assert kernels.address(a) == a.ctypes.data
+        a[...] = 1  # its whole extent is writable memory of the buffer
+        assert a.base is None or a.base.nbytes >= a.nbytes
+
+
+def test_aligned_empty_without_alignment_is_numpy_empty(monkeypatch):
+    monkeypatch.setattr(dense, "ALIGN", 0)
+    a = dense.aligned_empty((3, 4), numpy.float32)
+    assert a.base is None and a.shape == (3, 4) and a.dtype == numpy.float32
+
+
+def test_forward_blocks_by_examples_write_aligned_arrays(monkeypatch):
+    """The split by examples writes x^T and y^T from an ALIGN-byte start (each
+    thread's columns on whole cache lines), the same bits as without the alignment."""
+    pytest.importorskip("xpnet.cpu.dense_blocks")
+    pytest.importorskip("threadpoolctl")
+    rng = numpy.random.default_rng(11)
+    m, k, o = 256, 70, 300
+    x, w, b = (rng.standard_normal(s).astype(numpy.float32) for s in ((m, k), (o, k), (o,)))
+    made = []
+    real = dense.aligned_empty
+
+    def record(shape, dtype, kernels=None):
+        made.append(real(shape, dtype, kernels))
+        return made[-1]
+
+    with cpu.engines(dense="blocks", threads=2, split="always"):
+        monkeypatch.setattr(dense, "aligned_empty", record)
+        y = dense.forward_blocks(x, w, b, grad=False)
+        monkeypatch.undo()
+        assert [a.shape for a in made] == [(k, m), (o, m)]  # x^T, then y^T
+        assert all(a.ctypes.data % dense.ALIGN == 0 for a in made)
+        assert y.T.ctypes.data == made[1].ctypes.data
+        monkeypatch.setattr(dense, "ALIGN", 0)
+        numpy.testing.assert_array_equal(dense.forward_blocks(x, w, b, grad=False), y)
+
+
 @pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
 @pytest.mark.parametrize(("m", "k", "o"), [(200, 37, 20), (256, 64, 300)])
 def test_forward_blocks_by_examples_equal_the_product(dtype, m, k, o, monkeypatch):
@@ -412,6 +462,21 @@ def test_backward_blocks_leave_large_layers_to_blas():
     with cpu.engines(dense="blocks"):  # forced, but fewer examples than a block's rows
         assert dense.backward_blocks(z((3, 16), numpy.float32), z((16, 5), numpy.float32),
                                      z((3, 5), numpy.float32), True, True) is None
+
+
+def test_blocks_take_fewer_outputs_for_wide_inference_batches():
+    """Without gradients, from BLOCKS_WIDE_INFER_ROWS examples on, the blocks take a
+    product from BLOCKS_MIN_INFER_OUT outputs; below that many examples, or with a
+    gradient needed, from BLOCKS_MIN_OUT; under engines(dense="blas") never."""
+    m, few = dense.BLOCKS_WIDE_INFER_ROWS, dense.BLOCKS_MIN_INFER_OUT
+    assert few < dense.BLOCKS_MIN_OUT and m <= dense.BLOCKS_MAX_INFER_ROWS
+    assert dense.blocks_take(m, few, grad=False)
+    assert not dense.blocks_take(m, few - 1, grad=False)
+    assert not dense.blocks_take(m - 1, few, grad=False)
+    assert dense.blocks_take(m - 1, dense.BLOCKS_MIN_OUT, grad=False)
+    assert not dense.blocks_take(min(m, dense.BLOCKS_MAX_ROWS), few)  # a training step's
+    with cpu.engines(dense="x_wt"):
+        assert not dense.blocks_take(m, few, grad=False)
 
 
 def test_blocks_take_more_examples_without_gradients():

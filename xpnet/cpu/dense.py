@@ -81,6 +81,17 @@ BLOCKS_MIN_OUT = 256
 #: products and passes on y^T's transposed layout): BLOCKS_MAX_ROWS.
 BLOCKS_MAX_INFER_ROWS = 256
 
+#: Without gradients, from BLOCKS_WIDE_INFER_ROWS examples on (the split by examples on
+#: two threads with AVX-512), the blocks take a product from this many outputs on,
+#: not from BLOCKS_MIN_OUT: each thread transposes and multiplies its own examples.
+#: The product alone took 0.47-0.75 of BLAS's time split over the threads at 128-256 x
+#: 784 -> 100, 400 -> 120 and 784 -> 200 (`python bench/bench_dense_ops.py --ab
+#: BLOCKS_MIN_INFER_OUT=256`); MLP 784-100-10's inference plan 0.92-0.98 of its time on
+#: OpenBLAS's own two threads at 128 examples, 0.97-1.00 at 256 (docs/benchmarks.md,
+#: "Engine thresholds").
+BLOCKS_MIN_INFER_OUT = 96
+BLOCKS_WIDE_INFER_ROWS = 128
+
 #: The blocks' product is cut by examples (:func:`forward_blocks`) from this many
 #: blocks of 2 VL examples per thread on.
 BY_EXAMPLES_MIN_BLOCKS = 2
@@ -107,8 +118,10 @@ def blocks_take(m: int, out: int, grad: bool = True) -> bool:
     whether a gradient will be needed (else up to BLOCKS_MAX_INFER_ROWS examples)."""
     choice = current().dense
     if choice == "auto":
-        most = BLOCKS_MAX_ROWS if grad else BLOCKS_MAX_INFER_ROWS
-        return BLOCKS_MIN_ROWS <= m <= most and out >= BLOCKS_MIN_OUT
+        if grad:
+            return BLOCKS_MIN_ROWS <= m <= BLOCKS_MAX_ROWS and out >= BLOCKS_MIN_OUT
+        least = BLOCKS_MIN_INFER_OUT if m >= BLOCKS_WIDE_INFER_ROWS else BLOCKS_MIN_OUT
+        return BLOCKS_MIN_ROWS <= m <= BLOCKS_MAX_INFER_ROWS and out >= least
     return choice == "blocks" and out >= BLOCKS_FORCED_MIN_OUT
 
 
@@ -161,10 +174,10 @@ def forward_blocks(x2: Any, weight: Any, bias: Any, grad: bool = True) -> Any:
     gate = None if work >= BLOCKS_SPLIT_MIN_WORK else work
     if by_examples:
         chained = x2.T.flags.c_contiguous  # x^T as it lies
-        xt = x2.T if chained else numpy.empty((x2.shape[1], M), dtype=x2.dtype)  # (in, M)
+        xt = x2.T if chained else aligned_empty((x2.shape[1], M), x2.dtype, kernels)  # (in, M)
         x = xt if chained else numpy.ascontiguousarray(x2)  # (M, in); unread when chained
         # y (M, out) in rows, each thread's from a small scratch; else y^T (out, M)
-        y = numpy.empty((M, out) if rows else (out, M), dtype=x2.dtype)
+        y = aligned_empty((M, out) if rows else (out, M), x2.dtype, kernels)
 
         def by_examples(lo: int, hi: int) -> None:
             p0, p1 = lo * vl, min(hi * vl, M)  # whole vectors of examples, the rest last
@@ -286,6 +299,38 @@ def backward_blocks(gy2: Any, weight: Any, x2: Any, need_x: bool, need_w: bool) 
                     lambda lo, hi: [task(*kernel_signal()) for task in tasks[lo:hi]], numpy,
                     None if work >= BLOCKS_SPLIT_MIN_WORK else work, signalled=True)
     return gx, gw
+
+
+#: Byte alignment of the arrays that the threads of a split by examples write in
+#: column slices (x^T, y^T): each thread's part of a row then starts on a cache line
+#: (64 bytes) whenever its examples fill whole lines, so no line is written by two
+#: threads. NumPy's own arrays start 16 bytes into a line here. 0: NumPy's alignment.
+ALIGN = 64
+
+
+def aligned_empty(shape: tuple[int, ...], dtype: Any, kernels: Any = None) -> Any:
+    """``numpy.empty(shape, dtype)`` whose data starts on an ALIGN-byte boundary: a view
+    into a buffer ALIGN bytes larger (a C-contiguous array; ``.base`` is that buffer).
+    ``kernels``: the compiled :mod:`xpnet.cpu.dense_blocks`, whose ``address`` reads the
+    buffer's address ten times faster than NumPy's ``ctypes``; None: NumPy's.
+
+    Why: in a split by examples each thread writes its own columns of x^T (in, M) and
+    y^T (out, M). NumPy starts its arrays 16 bytes into a cache line here, so each row's
+    line at a thread boundary was written by both threads, and that line went back and
+    forth between their caches (784 such lines in x^T at 128 x 784 -> 100). Aligned, the
+    product takes 0.84-1.03 of the time (`python bench/bench_dense_ops.py --ab ALIGN=0`;
+    docs/benchmarks.md, "Engine thresholds").
+    """
+    size = 1
+    for n in shape:
+        size *= n
+    item = numpy.dtype(dtype).itemsize
+    if not ALIGN or size == 0:
+        return numpy.empty(shape, dtype=dtype)
+    buf = numpy.empty(size + ALIGN // item, dtype=dtype)
+    at = kernels.address(buf) if kernels is not None else buf.ctypes.data
+    start = (-at % ALIGN) // item
+    return buf[start:start + size].reshape(shape)
 
 
 def _contiguous(a: Any, kernels: Any) -> Any:

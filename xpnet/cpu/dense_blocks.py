@@ -35,13 +35,20 @@ from xpnet.cpu.conv.blocks_ir import NR, VECTOR_BYTES, block
 from xpnet.cpu.spin_kernels import join, signal
 from xpnet.cpu.transpose_ir import tile
 
-__all__ = ["NR", "VECTOR_BYTES", "a_b", "at_b", "outer", "transpose", "w_xt", "x_w_t",
-           "x_w_t_rows"]
+__all__ = ["NR", "VECTOR_BYTES", "a_b", "address", "at_b", "outer", "transpose", "w_xt",
+           "x_w_t", "x_w_t_rows"]
 
 #: blocks_ir's revision these loops were compiled with (see xpnet.cpu.conv.blocks).
 BLOCKS_IR_REVISION = 4
 #: transpose_ir's revision these loops were compiled with.
 TRANSPOSE_IR_REVISION = 1
+
+
+@numba.njit(cache=True)
+def address(a: Any) -> int:
+    """The address of array ``a``'s first byte (0.17 us; NumPy's ``a.ctypes.data``
+    takes 1.8)."""
+    return a.ctypes.data
 
 
 @numba.njit(cache=True, nogil=True)

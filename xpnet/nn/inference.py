@@ -25,7 +25,7 @@ as one BLAS call on BLAS's own threads (:func:`xpnet.cpu.dense.blas_threads`: no
 in it splits over xpnet's threads, whose hand-offs cost more than BLAS's), and BLAS's
 threads may cut a product's sums otherwise than one thread does: its results can then
 differ from the layers' in the last bit (at most 1.4e-7 on the MLPs of
-bench/bench_mlp.py). Not where the register blocks take one of its products (8 to 128
+bench/bench_mlp.py). Not where the register blocks take one of its products (8 to 256
 examples without gradients, :func:`xpnet.cpu.dense.blocks_take`): such a plan runs on
 xpnet's threads, the layers' own path, bit for bit.
 
