@@ -218,16 +218,19 @@ def test_linear_by_blocks_gradient_checked():
 
 
 def test_forward_blocks_chosen_by_shape(monkeypatch):
-    """auto: the blocks for BLOCKS_MIN_ROWS..BLOCKS_MAX_ROWS examples and at least
-    BLOCKS_MIN_OUT outputs, never for a batch of one or ten outputs; forced x_wt or
+    """auto, no gradient: the blocks (split by outputs or by examples) for
+    BLOCKS_MIN_ROWS..BLOCKS_MAX_INFER_ROWS examples and at least BLOCKS_MIN_OUT outputs,
+    never for a batch of one or ten outputs; forced x_wt or
     w_xt: never. A forced engine outside its reach (fewer than NR outputs): BLAS."""
     kernels = pytest.importorskip("xpnet.cpu.dense_blocks")
     ran = []
-    real = kernels.w_xt
+    real, real_x = kernels.w_xt, kernels.x_w_t  # split by outputs / by examples
     monkeypatch.setattr(kernels, "w_xt", lambda *a: ran.append(a[4].shape) or real(*a))
+    monkeypatch.setattr(kernels, "x_w_t", lambda *a: ran.append(a[5].shape) or real_x(*a))
     z = numpy.zeros
     cases = [("auto", (32, 20), 300, True), ("auto", (1, 20), 300, False),
-             ("auto", (32, 20), 10, False), ("auto", (200, 20), 300, False),
+             ("auto", (32, 20), 10, False),
+             ("auto", (dense.BLOCKS_MAX_INFER_ROWS + 1, 20), 300, False),  # no gradient
              ("x_wt", (32, 20), 300, False), ("w_xt", (32, 20), 300, False),
              ("blocks", (1, 20), 10, True), ("blocks", (4, 20), 5, False)]
     for choice, x_shape, out, expect in cases:
@@ -462,6 +465,36 @@ def test_backward_blocks_leave_large_layers_to_blas():
     with cpu.engines(dense="blocks"):  # forced, but fewer examples than a block's rows
         assert dense.backward_blocks(z((3, 16), numpy.float32), z((16, 5), numpy.float32),
                                      z((3, 5), numpy.float32), True, True) is None
+
+
+@pytest.mark.parametrize("grad", [False, True])
+def test_forward_blocks_split_by_examples_where_they_share_out_evenly(grad, monkeypatch):
+    """With BY_EXAMPLES_EVEN, fewer than BY_EXAMPLES_MIN_BLOCKS blocks a thread are
+    still cut by examples where whole vectors of VL examples share out evenly over the
+    threads (x_w_t runs), not where they do not (3 vectors on 2 threads: W's rows are
+    cut); the same bits either way and as without the rule."""
+    kernels = pytest.importorskip("xpnet.cpu.dense_blocks")
+    pytest.importorskip("threadpoolctl")
+    vl = kernels.VECTOR_BYTES // 4
+    ran = []
+    real = kernels.x_w_t
+    monkeypatch.setattr(kernels, "x_w_t", lambda *a: ran.append(a[6:8]) or real(*a))
+    rng = numpy.random.default_rng(12)
+    for m, even in ((2 * vl, True), (3 * vl, False)):
+        assert m < dense.BY_EXAMPLES_MIN_BLOCKS * 2 * vl * 2 and m <= dense.BLOCKS_MAX_ROWS
+        x, w, b = (rng.standard_normal(s).astype(numpy.float32)
+                   for s in ((m, 40), (300, 40), (300,)))
+        with cpu.engines(threads=2, split="always"):
+            ran.clear()
+            y = dense.forward_blocks(x, w, b, grad)
+            assert sorted(ran) == ([(0, vl), (vl, 2 * vl)] if even else [])
+            monkeypatch.setattr(dense, "BY_EXAMPLES_EVEN", False)
+            ran.clear()
+            numpy.testing.assert_array_equal(dense.forward_blocks(x, w, b, grad), y)
+            assert ran == []
+            monkeypatch.setattr(dense, "BY_EXAMPLES_EVEN", True)
+        numpy.testing.assert_allclose(y, x.astype(numpy.float64) @ w.T + b, rtol=1e-5,
+                                      atol=1e-4)
 
 
 def test_blocks_take_fewer_outputs_for_wide_inference_batches():

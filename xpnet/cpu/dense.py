@@ -95,6 +95,13 @@ BLOCKS_WIDE_INFER_ROWS = 128
 #: The blocks' product is cut by examples (:func:`forward_blocks`) from this many
 #: blocks of 2 VL examples per thread on.
 BY_EXAMPLES_MIN_BLOCKS = 2
+#: ... and, with BY_EXAMPLES_EVEN, wherever whole vectors of VL examples share out
+#: evenly over the threads (32, 64, 96 examples on two threads with AVX-512; not for a
+#: training step's rows path): with x^T and y^T aligned (ALIGN) each thread's columns
+#: are whole cache lines, and the product took 0.83-1.03 of the time of W's rows cut
+#: over the threads at 32-96 x 500-1024 -> 500-1024 (`python bench/bench_dense_ops.py
+#: --ab BY_EXAMPLES_EVEN=0 [--train]`; docs/benchmarks.md, "Engine thresholds").
+BY_EXAMPLES_EVEN = True
 
 #: The blocks' product is cut over the threads from this many multiply-adds on.
 BLOCKS_SPLIT_MIN_WORK = 1 << 21
@@ -164,7 +171,9 @@ def forward_blocks(x2: Any, weight: Any, bias: Any, grad: bool = True) -> Any:
     if kernels is None:
         return None
     vl = kernels.VECTOR_BYTES // x2.dtype.itemsize  # VL: values in one vector register
-    by_examples = M >= BY_EXAMPLES_MIN_BLOCKS * 2 * vl * get_num_threads()
+    k = get_num_threads()
+    by_examples = M >= BY_EXAMPLES_MIN_BLOCKS * 2 * vl * k or (
+        BY_EXAMPLES_EVEN and not rows and M % (vl * k) == 0)  # or whole vectors, even
     if rows and not (by_examples and out >= kernels.NR * -(-vl // kernels.NR)):
         return _forward_one_thread(x2, weight, bias)  # too few for the split, or a chunk
     w = numpy.ascontiguousarray(weight)  # the parameter itself, as it is C-contiguous
