@@ -262,11 +262,14 @@ def run(args: argparse.Namespace, rng: numpy.random.Generator, torch: object) ->
         from xpnet.cpu import dense
 
         name, _, text = args.ab.partition("=")
-        if not hasattr(dense, name) or not text:
+        try:
+            value = float(text) if "." in text else int(text)
+        except ValueError:
+            value = None
+        kept = getattr(dense, name, None)
+        if not name.isupper() or kept is None or value is None or value == kept:
             raise SystemExit(f"--ab {args.ab}: want NAME=VALUE, NAME a constant of "
-                             "xpnet/cpu/dense.py")
-        value = float(text) if "." in text else int(text)
-        kept = getattr(dense, name)
+                             "xpnet/cpu/dense.py and VALUE a number other than its own")
         print(f"y = x W^T + b ({'training step' if args.train else 'inference'}), "
               f"float32, {args.threads} threads, xpnet's choice, median us of 5 alternating "
               f"rounds (best of 7 x {args.reps} each)")

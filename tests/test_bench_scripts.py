@@ -174,9 +174,11 @@ def test_bench_dense_ops_transpose_times_numpy_and_the_tiles():
 
 def test_bench_dense_ops_ab_races_a_constant_both_ways():
     """--ab NAME=VALUE: per product both times > 0, their ratio, and whether the bits
-    matched (ALIGN moves no product to another engine: the same bits); an unknown name
-    is refused."""
+    matched (ALIGN moves no product to another engine: the same bits); an unknown name,
+    a value that is not a number, or the constant's own value is refused in one line."""
     pytest.importorskip("numba")
+    from xpnet.cpu import dense
+
     out = _run("bench_dense_ops.py", "--ab", "ALIGN=0", "--batches", "200", "--layers",
                "30x300", "--reps", "1")
     rows = [line.split() for line in out.splitlines() if line.strip()[:1].isdigit()]
@@ -184,9 +186,11 @@ def test_bench_dense_ops_ab_races_a_constant_both_ways():
     a, c, ratio = (float(v) for v in rows[0][5:8])
     assert a > 0 and c > 0 and abs(ratio - a / c) < 0.01 * ratio
     assert rows[0][8] == "same"
-    bad = subprocess.run([sys.executable, str(BENCH / "bench_dense_ops.py"), "--ab", "NOPE=1"],
-                         capture_output=True, text=True, timeout=120)
-    assert bad.returncode != 0 and "NOPE" in bad.stderr
+    for wrong in ("NOPE=1", "ALIGN=abc", f"ALIGN={dense.ALIGN}"):  # no such name, no
+        bad = subprocess.run(  # number, the value it has: one clear line each
+            [sys.executable, str(BENCH / "bench_dense_ops.py"), "--ab", wrong],
+            capture_output=True, text=True, timeout=120)
+        assert bad.returncode != 0 and bad.stderr.strip().startswith(f"--ab {wrong}:")
 
 
 def test_ab_race_times_variants_constants_and_torch():

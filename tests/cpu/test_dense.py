@@ -500,7 +500,7 @@ def test_forward_blocks_split_by_examples_where_they_share_out_evenly(grad, monk
 def test_blocks_take_fewer_outputs_for_wide_inference_batches():
     """Without gradients, from BLOCKS_WIDE_INFER_ROWS examples on, the blocks take a
     product from BLOCKS_MIN_INFER_OUT outputs; below that many examples, or with a
-    gradient needed, from BLOCKS_MIN_OUT; under engines(dense="blas") never."""
+    gradient needed, from BLOCKS_MIN_OUT; under a forced BLAS engine never."""
     m, few = dense.BLOCKS_WIDE_INFER_ROWS, dense.BLOCKS_MIN_INFER_OUT
     assert few < dense.BLOCKS_MIN_OUT and m <= dense.BLOCKS_MAX_INFER_ROWS
     assert dense.blocks_take(m, few, grad=False)

@@ -12,6 +12,7 @@ the bias added on the way, costs little (:func:`forward_as_w_xt`; docs/benchmark
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -330,9 +331,7 @@ def aligned_empty(shape: tuple[int, ...], dtype: Any, kernels: Any = None) -> An
     product takes 0.84-1.03 of the time (`python bench/bench_dense_ops.py --ab ALIGN=0`;
     docs/benchmarks.md, "Engine thresholds").
     """
-    size = 1
-    for n in shape:
-        size *= n
+    size = math.prod(shape)
     item = numpy.dtype(dtype).itemsize
     if not ALIGN or size == 0:
         return numpy.empty(shape, dtype=dtype)
