@@ -597,3 +597,33 @@ def test_forward_as_w_xt_chosen_by_shape(m, k, o, want):
     assert dense.forward_as_w_xt(x, w, b, y) == want
     if want:
         numpy.testing.assert_allclose(y, x @ w.T + b, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
+@pytest.mark.parametrize("dense_choice", ["w_xt", "x_wt"])
+@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("compiled", [True, False])
+def test_forward_whole_adds_the_bias_and_clips_with_numpys_bits(dtype, dense_choice, relu,
+                                                               compiled):
+    """``forward_whole`` (an MLP plan's product on BLAS's threads): x W^T + b, then
+    max(., 0) where ``relu``, bit for bit as NumPy's matmul, add and maximum in either
+    orientation, NaN and infinities included, compiled or not; y in rows; a bias of
+    another dtype and no bias take NumPy's path."""
+    if compiled:
+        pytest.importorskip("numba")
+    rng = numpy.random.default_rng(9)
+    x = rng.standard_normal((5, 7)).astype(dtype)
+    w = rng.standard_normal((11, 7)).astype(dtype)
+    b = rng.standard_normal(11).astype(dtype)
+    b[:4] = [numpy.nan, numpy.inf, -numpy.inf, 0.0]
+    b[4] = -0.0
+    x[0] = 0.0  # y[0] = 0 + b: the NaN, the infinities and both zeros through the add
+    product = numpy.matmul(w, x.T).T if dense_choice == "w_xt" else numpy.matmul(x, w.T)
+    for bias in (b, None, b.astype(numpy.float16)):
+        want = product + bias if bias is not None else product.copy()
+        if relu:
+            want = numpy.maximum(want, 0)
+        with cpu.engines(dense=dense_choice, compiled=compiled):
+            y = dense.forward_whole(x, w, bias, relu=relu)
+        assert y.flags.c_contiguous and y.dtype == want.dtype
+        assert y.tobytes() == want.tobytes(), (bias is None, relu)

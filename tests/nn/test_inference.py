@@ -83,7 +83,8 @@ def test_relu_clips_in_place_only_what_the_plan_made():
 
 
 def test_a_plans_relu_clips_by_the_compiled_in_place_pass(monkeypatch):
-    """The plan's ReLU after a Linear runs xpnet's in-place pass, with F.relu's bits."""
+    """The plan's ReLU after a Linear runs xpnet's in-place pass, with F.relu's bits
+    (one thread: the plan runs the steps as traced, not on BLAS's threads)."""
     pytest.importorskip("numba")
     from xpnet.cpu import relu as cpu_relu
 
@@ -94,12 +95,44 @@ def test_a_plans_relu_clips_by_the_compiled_in_place_pass(monkeypatch):
     rng = numpy.random.default_rng(3)
     net = nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 4)).eval()
     x = rng.standard_normal((7, 6)).astype(numpy.float32)
-    with xpnet.no_grad():
+    with xpnet.no_grad(), xpnet.cpu.engines(threads=1):
         y = net(Tensor(x)).data
     with xpnet.no_grad(), xpnet.cpu.engines(inference="layers"):
         want = net(Tensor(x)).data
     assert calls == [(7, 5)]
     assert y.tobytes() == want.tobytes()
+
+
+@pytest.mark.parametrize(("batch", "dense"), [(7, "auto"), (7, "w_xt"), (70, "auto")])
+def test_an_mlp_plan_adds_the_bias_and_clips_in_one_pass_with_the_layers_bits(monkeypatch,
+                                                                                 batch, dense):
+    """On BLAS's threads a Linear and the ReLU after it are one step whose bias and ReLU
+    are one compiled pass (from W x^T's layout, transposed back on the way, or on x W^T's),
+    with the layers' bits (products too small for BLAS to split); a ReLU that follows no
+    Linear stays a step of its own; y comes out in rows."""
+    pytest.importorskip("numba")
+    pytest.importorskip("threadpoolctl")
+    from xpnet.cpu import relu_kernels
+
+    calls = []
+    for name in ("bias_relu", "bias_relu_transposed"):
+        real = getattr(relu_kernels, name)
+        monkeypatch.setattr(relu_kernels, name, lambda *a, name=name, real=real:
+                            calls.append((name, a[-1])) or real(*a))
+    rng = numpy.random.default_rng(3)
+    net = nn.Sequential(nn.Linear(6, 120, rng=rng), nn.ReLU(), nn.ReLU(),
+                        nn.Linear(120, 4, rng=rng)).eval()
+    x = rng.standard_normal((batch, 6)).astype(numpy.float32)
+    x[0, :] = numpy.nan  # NaN is kept by the fused ReLU, as by F.relu
+    with xpnet.cpu.engines(threads=2, dense=dense):
+        graph, planned = _both(net, x)
+    (plan,) = net.__dict__["_inference_plans"].values()
+    assert [s[0] for s in plan.whole_steps] == ["linear_relu", "relu", "call"]
+    first = "bias_relu_transposed" if batch <= 64 else "bias_relu"
+    last = "bias_relu_transposed" if dense == "w_xt" else "bias_relu"  # 4 outputs: x W^T
+    assert calls == [(first, True), (last, False)]
+    assert planned.flags.c_contiguous and numpy.isnan(planned[0]).all()
+    assert planned.tobytes() == graph.tobytes()
 
 
 def test_training_mode_dropout_draws_new_masks_and_eval_mode_is_the_identity():

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy
 
+from xpnet.cpu import relu as cpu_relu
 from xpnet.cpu.kernels import load
 from xpnet.cpu.settings import current
 from xpnet.cpu.threads import (
@@ -530,28 +531,43 @@ WHOLE_W_XT_MAX_ROWS = 64
 WHOLE_W_XT_MIN_OUT = 100
 
 
-def forward_whole(x2: Any, weight: Any, bias: Any = None) -> Any:
-    """y = x W^T + b as one BLAS call, on however many threads BLAS has (for
-    :func:`blas_threads`' scope), as W x^T for at most WHOLE_W_XT_MAX_ROWS examples and
-    at least WHOLE_W_XT_MIN_OUT outputs, else as x W^T (``engines(dense=...)`` forces
-    either).
+def forward_whole(x2: Any, weight: Any, bias: Any = None, relu: bool = False) -> Any:
+    """y = x W^T + b, and max(y, 0) where ``relu``, as one BLAS call on however many
+    threads BLAS has (for :func:`blas_threads`' scope), as W x^T for at most
+    WHOLE_W_XT_MAX_ROWS examples and at least WHOLE_W_XT_MIN_OUT outputs, else as x W^T
+    (``engines(dense=...)`` forces either). The bias and the ReLU are one compiled pass
+    (:func:`xpnet.cpu.relu_kernels.bias_relu` and ``bias_relu_transposed``; NumPy's
+    add and maximum without it, the same bits), W x^T's transposed back into rows on the
+    way.
 
     Shape:
-        x2 (M, in), weight (out, in), bias (out,) or None -> y (M, out), a new array.
+        x2 (M, in), weight (out, in), bias (out,) or None -> y (M, out), a new
+        C-contiguous array.
     """
     choice = current().dense
-    if choice == "w_xt" or (choice == "auto" and x2.shape[0] <= WHOLE_W_XT_MAX_ROWS
-                            and weight.shape[0] >= WHOLE_W_XT_MIN_OUT):
+    by_rows = choice == "w_xt" or (choice == "auto" and x2.shape[0] <= WHOLE_W_XT_MAX_ROWS
+                                   and weight.shape[0] >= WHOLE_W_XT_MIN_OUT)
+    if by_rows:
         yt = numpy.matmul(weight, x2.T)  # (out, M) = W x^T
         y = numpy.empty((x2.shape[0], weight.shape[0]), dtype=yt.dtype)  # (M, out)
+        ker = load("relu_kernels", yt) if bias is not None and bias.dtype == yt.dtype else None
+        if ker is not None and yt.flags.c_contiguous:
+            ker.bias_relu_transposed(yt, bias, y, relu)  # transposed back, b added on the way
+            return y
         if bias is None:
             numpy.copyto(y, yt.T)
         else:
             numpy.add(yt.T, bias, out=y)  # transposed back, the bias added on the way
-        return y
-    y = numpy.matmul(x2, weight.T)  # (M, out)
-    if bias is not None:
-        y += bias
+    else:
+        y = numpy.matmul(x2, weight.T)  # (M, out)
+        ker = load("relu_kernels", y) if bias is not None and bias.dtype == y.dtype else None
+        if ker is not None and y.flags.c_contiguous:
+            ker.bias_relu(y, bias, relu)
+            return y
+        if bias is not None:
+            y += bias
+    if relu and not cpu_relu.forward_inplace(y, split=False):
+        numpy.maximum(y, 0, out=y)
     return y
 
 

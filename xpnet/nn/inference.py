@@ -25,7 +25,9 @@ as one BLAS call on BLAS's own threads (:func:`xpnet.cpu.dense.blas_threads`: no
 in it splits over xpnet's threads, whose hand-offs cost more than BLAS's), and BLAS's
 threads may cut a product's sums otherwise than one thread does: its results can then
 differ from the layers' in the last bit (at most 1.4e-7 on the MLPs of
-bench/bench_mlp.py). Not where the register blocks take one of its products (8 to 256
+bench/bench_mlp.py). There a Linear's bias and the ReLU after it are one compiled pass
+over the product (:func:`xpnet.cpu.dense.forward_whole`), with the add's and the ReLU's
+bits. Not where the register blocks take one of its products (8 to 256
 examples without gradients, :func:`xpnet.cpu.dense.blocks_take`): such a plan runs on
 xpnet's threads, the layers' own path, bit for bit.
 
@@ -71,6 +73,8 @@ class InferencePlan:
     (``linear``) as one BLAS call on BLAS's threads in a plan of dense layers only
     (:attr:`dense_only`); ``view``: its output may share its input's memory (Flatten's
     reshape), so it is the plan's own only where the input was;
+    ``("linear_relu", ...)``: a Linear's call step and the ReLU after it, in
+    :attr:`whole_steps` only (the ReLU in the bias's pass on BLAS's threads);
     ``("relu",)``: max(a, 0), in place on arrays the plan made; ``("pool_relu", fn,
     m)``: a max pool and the ReLU after it in one pass (:func:`_fuse_pool_relu`);
     ``("same",)``: the layer
@@ -89,6 +93,9 @@ class InferencePlan:
         # dense-only plan runs on xpnet's threads, not BLAS's (cpu.dense.blocks_take)
         self.linear_outs = tuple(step[2][0].shape[0] for step in steps
                                  if step[0] == "call" and step[5])
+        # the steps on BLAS's threads: a Linear and the ReLU after it as one
+        # ("linear_relu", ...) step, the ReLU in the bias's pass (cpu.dense.forward_whole)
+        self.whole_steps = _fuse_linear_relu(steps) if self.dense_only else steps
 
     @classmethod
     def trace(cls, layers: list[Any], x: Any) -> InferencePlan | None:
@@ -124,11 +131,12 @@ class InferencePlan:
 
     def _run(self, a: Any, whole: bool) -> Any:
         """The steps on ``a``; ``whole``: a Linear's product as one BLAS call
-        (:func:`xpnet.cpu.dense.forward_whole`), on the threads BLAS has."""
+        (:func:`xpnet.cpu.dense.forward_whole`), on the threads BLAS has, with the ReLU
+        after it in the bias's pass (:attr:`whole_steps`)."""
         owned = False  # whether a is an array this plan made (free to clip in place)
-        for step in self.steps:
+        for step in self.whole_steps if whole else self.steps:
             kind = step[0]
-            if kind == "call":
+            if kind == "call" or kind == "linear_relu":
                 arrays = [p.data for p in step[2]]
                 for v, (t, d) in zip(arrays, step[3]):
                     if type(v) is not t or v.dtype != d:  # a parameter moved or was cast
@@ -137,18 +145,15 @@ class InferencePlan:
                         break
                 else:
                     if whole and step[5] and a.ndim == 2:
-                        a = dense.forward_whole(a, *arrays)
-                    else:
-                        a = step[1].forward(a, *arrays)
+                        a = dense.forward_whole(a, *arrays, relu=kind == "linear_relu")
+                        owned = True
+                        continue
+                    a = step[1].forward(a, *arrays)
                     owned = owned or not step[6]  # a view of the caller's array is not ours
+                if kind == "linear_relu":
+                    a, owned = _relu(a, owned, whole)
             elif kind == "relu":
-                if owned and a.flags.writeable:
-                    # the bits of F.relu, in place: compiled, else NumPy's
-                    if not cpu_relu.forward_inplace(a, split=not whole):
-                        numpy.maximum(a, 0, out=a)
-                else:
-                    a = numpy.maximum(a, 0)
-                    owned = True
+                a, owned = _relu(a, owned, whole)
             elif kind == "pool_relu":
                 a = step[1].forward_relu(a)  # max(max pool(a), 0), the ReLU fused
                 owned = True
@@ -156,6 +161,17 @@ class InferencePlan:
                 a = step[1](Tensor(a)).data
                 owned = False  # a layer may hand back (a view of) something it keeps
         return a
+
+
+def _relu(a: Any, owned: bool, whole: bool) -> tuple[Any, bool]:
+    """(max(a, 0), True): in place where the plan made ``a`` (``owned``), by the
+    compiled pass (on this thread where ``whole``: among BLAS's threads), else NumPy's,
+    with the bits of F.relu either way."""
+    if owned and a.flags.writeable:
+        if not cpu_relu.forward_inplace(a, split=not whole):
+            numpy.maximum(a, 0, out=a)
+        return a, True
+    return numpy.maximum(a, 0), True
 
 
 def _replayable() -> tuple[type, ...]:
@@ -208,6 +224,22 @@ def _fuse_pool_relu(steps: list[tuple]) -> list[tuple]:
                 and isinstance(last[4], nn.MaxPool2d) and hasattr(last[1], "forward_relu")
                 and not last[1].want_indices):
             fused[-1] = ("pool_relu", last[1], last[4])
+        else:
+            fused.append(step)
+    return fused
+
+
+def _fuse_linear_relu(steps: list[tuple]) -> list[tuple]:
+    """``steps`` with each Linear's call step followed by a ReLU as one ``("linear_relu",
+    ...)`` step (the call step's fields): :func:`xpnet.cpu.dense.forward_whole` clips y
+    in the pass that adds the bias, one pass over y saved (MLP 784-100-10's first
+    layer at batch 32: 1.4 against 4.2-4.4 us for NumPy's transposing add and the
+    in-place ReLU; docs/benchmarks.md)."""
+    fused: list[tuple] = []
+    for step in steps:
+        last = fused[-1] if fused else None
+        if step[0] == "relu" and last is not None and last[0] == "call" and last[5]:
+            fused[-1] = ("linear_relu", *last[1:])
         else:
             fused.append(step)
     return fused
