@@ -627,3 +627,24 @@ def test_forward_whole_adds_the_bias_and_clips_with_numpys_bits(dtype, dense_cho
             y = dense.forward_whole(x, w, bias, relu=relu)
         assert y.flags.c_contiguous and y.dtype == want.dtype
         assert y.tobytes() == want.tobytes(), (bias is None, relu)
+
+
+def test_matmul_split_leaves_blas_alone_on_products_it_runs_on_one_thread(monkeypatch):
+    """An unsplit product of at most BLAS_ONE_THREAD_WORK multiply-adds (which BLAS runs
+    on one thread whatever its count) runs without the one-BLAS-thread scope; a larger
+    one unsplit keeps it; both give the product."""
+    pytest.importorskip("threadpoolctl")
+    scopes = []
+    real = dense.one_blas_thread
+    monkeypatch.setattr(dense, "one_blas_thread", lambda: scopes.append(1) or real())
+    rng = numpy.random.default_rng(5)
+    with cpu.engines(threads=2):
+        for m, k, p, want in [(128, 100, 10, []), (8, 1024, 1024, [1])]:
+            assert m * k * p <= dense.BLAS_ONE_THREAD_WORK or want
+            a = rng.standard_normal((m, k)).astype(numpy.float32)
+            b = rng.standard_normal((k, p)).astype(numpy.float32)
+            out = numpy.empty((m, p), numpy.float32)
+            scopes.clear()
+            dense.matmul_split(a, b, out)
+            assert scopes == want
+            assert out.tobytes() == numpy.matmul(a, b).tobytes()

@@ -42,6 +42,14 @@ __all__ = ["backward_blocks", "blas_threads", "blocks_take", "forward_as_w_xt", 
 #: keep the ops' SPLIT_MIN_WORK (2^25).
 DENSE_SPLIT_MIN_WORK = 1 << 24
 
+#: A product of at most this many multiply-adds runs on one BLAS thread whatever BLAS's
+#: thread count (OpenBLAS's rule: 65536 times its GEMM_MULTITHREAD_THRESHOLD of 4; the
+#: build NumPy ships here keeps up to 1,000,000 on one thread, process time / wall time
+#: 1.00), so :func:`matmul_split` calls it without holding BLAS at one thread around it
+#: (the scope's enter and exit: 128 x 100 -> 10, MLP 784-100-10's last layer at batch
+#: 128, 4.4 against 6.6 us; docs/benchmarks.md, "Engine thresholds").
+BLAS_ONE_THREAD_WORK = 1 << 18
+
 #: W x^T is taken for at most this many examples M (beyond, a loss) and at least
 #: W_XT_MIN_OUT outputs (below, a loss too).
 W_XT_MAX_ROWS = 128
@@ -431,6 +439,8 @@ def matmul_split(a: Any, b: Any, out: Any, xp: Any = numpy) -> Any:
     gate = _gate(work, K)
     if (gate is not None and gate < SPLIT_MIN_WORK and current().split == "auto"
             and not splitting_here()):
+        if K > 1 and work <= BLAS_ONE_THREAD_WORK:  # BLAS runs it on one thread anyway
+            return _product(a, b, out)
         with one_blas_thread():  # not split: parallel_slices' unsplit path, for less
             return _product(a, b, out)
     if _cut_rows(a, b):
