@@ -648,3 +648,32 @@ def test_matmul_split_leaves_blas_alone_on_products_it_runs_on_one_thread(monkey
             dense.matmul_split(a, b, out)
             assert scopes == want
             assert out.tobytes() == numpy.matmul(a, b).tobytes()
+
+
+def test_blocks_take_small_inference_products_on_one_thread(monkeypatch):
+    """Without gradients the blocks take a product too small to split (16-64 examples,
+    64+ outputs) and run it on the calling thread, the same bits on one and two threads;
+    not at 8 examples, with fewer outputs, with a gradient wanted, past
+    BLOCKS_SPLIT_MIN_WORK, or without its inputs known (the inference plans' check)."""
+    kernels = pytest.importorskip("xpnet.cpu.dense_blocks")
+    pytest.importorskip("threadpoolctl")
+    take = dense.blocks_take
+    assert take(32, 120, False, 400) and take(16, 64, False, 100) and take(64, 84, False, 120)
+    assert not take(8, 120, False, 400) and not take(32, 63, False, 400)
+    assert not take(32, 120, True, 400) and not take(32, 120, False)
+    assert not take(64, 200, False, dense.BLOCKS_SPLIT_MIN_WORK // (64 * 200) + 1)
+    splits = []
+    real = dense.parallel_slices
+    monkeypatch.setattr(dense, "parallel_slices", lambda n, fn, xp, work, **k:
+                        splits.append(work) or real(n, fn, xp, work, **k))
+    rng = numpy.random.default_rng(17)
+    x, w, b = (rng.standard_normal(s).astype(numpy.float32)
+               for s in ((32, 400), (120, 400), (120,)))
+    with cpu.engines(threads=2):
+        y2 = dense.forward_blocks(x, w, b, False)
+    with cpu.engines(threads=1):
+        y1 = dense.forward_blocks(x, w, b, False)
+    assert splits and all(s is not None and s < dense.BLOCKS_SPLIT_MIN_WORK for s in splits)
+    assert y2.tobytes() == y1.tobytes()
+    numpy.testing.assert_allclose(y2, x.astype(numpy.float64) @ w.T + b, rtol=1e-5, atol=1e-4)
+    assert dense.BLOCKS_SMALL_INFER_MIN_OUT >= kernels.NR  # whole blocks of outputs

@@ -129,17 +129,36 @@ BLOCKS_SPLIT_MIN_WORK = 1 << 21
 BLOCKS_MAX_TRAIN_ROWS = 256
 
 
-def blocks_take(m: int, out: int, grad: bool = True) -> bool:
+def blocks_take(m: int, out: int, grad: bool = True, n_in: int | None = None) -> bool:
     """Whether :func:`forward_blocks` computes a product of ``m`` examples and ``out``
     outputs under the current settings (given NumPy float operands and numba); ``grad``:
-    whether a gradient will be needed (else up to BLOCKS_MAX_INFER_ROWS examples)."""
+    whether a gradient will be needed (else up to BLOCKS_MAX_INFER_ROWS examples);
+    ``n_in``: its inputs, where known (then also the small inference products of
+    BLOCKS_SMALL_INFER_*)."""
     choice = current().dense
     if choice == "auto":
         if grad:
             return BLOCKS_MIN_ROWS <= m <= BLOCKS_MAX_ROWS and out >= BLOCKS_MIN_OUT
         least = BLOCKS_MIN_INFER_OUT if m >= BLOCKS_WIDE_INFER_ROWS else BLOCKS_MIN_OUT
+        if n_in is not None and (BLOCKS_SMALL_INFER_MIN_ROWS <= m <= BLOCKS_MAX_ROWS
+                                 and out >= BLOCKS_SMALL_INFER_MIN_OUT
+                                 and m * n_in * out < BLOCKS_SPLIT_MIN_WORK):
+            return True  # one thread's product: the blocks, no hand-off
         return BLOCKS_MIN_ROWS <= m <= BLOCKS_MAX_INFER_ROWS and out >= least
     return choice == "blocks" and out >= BLOCKS_FORCED_MIN_OUT
+
+
+#: Without gradients the blocks also take a product too small to split
+#: (BLOCKS_SPLIT_MIN_WORK) of BLOCKS_SMALL_INFER_MIN_ROWS to BLOCKS_MAX_ROWS examples and
+#: at least BLOCKS_SMALL_INFER_MIN_OUT outputs, on the calling thread, where the layers'
+#: path cut W's rows over the threads (a hand-off) or ran BLAS's x W^T on one thread.
+#: One-thread blocks / the layer's forward, best of 7 (a scratch `timeit` grid at
+#: 685c818, 2 threads): 400 -> 120 at 16 and 32 examples 0.60, 0.70 (36 against 51
+#: us at 32, LeNet-5's F5), 120 -> 84 at 16-64 0.63-0.75, 256 -> 64 at 32 and 64 0.63,
+#: 0.80, 784 -> 100 at 16 0.59; not below: 8 examples 1.06-1.92, 10-32 outputs
+#: 0.97-1.92 (docs/benchmarks.md, "Engine thresholds").
+BLOCKS_SMALL_INFER_MIN_ROWS = 16
+BLOCKS_SMALL_INFER_MIN_OUT = 64
 
 
 #: The fewest outputs a forced ``engines(dense="blocks")`` takes: the most rows NR a
@@ -175,7 +194,7 @@ def forward_blocks(x2: Any, weight: Any, bias: Any, grad: bool = True) -> Any:
     M, out = x2.shape[0], weight.shape[0]
     rows = (grad and current().dense == "auto" and BLOCKS_MAX_ROWS < M <= BLOCKS_MAX_TRAIN_ROWS
             and out >= BLOCKS_MIN_OUT)  # a training step's product, y back in rows
-    if not rows and not blocks_take(M, out, grad):
+    if not rows and not blocks_take(M, out, grad, x2.shape[1]):
         return _forward_one_thread(x2, weight, bias) if grad else None
     kernels = load("dense_blocks", x2, weight)
     if kernels is None:
