@@ -114,7 +114,6 @@ def backward_transposed(gy: Any, yt: Any, gx: Any, r0: int, r1: int, flags: Any,
     join(flags, index, seq)  # in the caller: wait for the workers (GIL released)
 
 
-
 @numba.njit(cache=True, nogil=True)
 def bias_relu(y: Any, b: Any, relu: bool) -> None:
     """A dense layer's bias, and its ReLU where ``relu``, added in place to its product
