@@ -576,25 +576,20 @@ def forward_whole(x2: Any, weight: Any, bias: Any = None, relu: bool = False) ->
     choice = current().dense
     by_rows = choice == "w_xt" or (choice == "auto" and x2.shape[0] <= WHOLE_W_XT_MAX_ROWS
                                    and weight.shape[0] >= WHOLE_W_XT_MIN_OUT)
-    if by_rows:
-        yt = numpy.matmul(weight, x2.T)  # (out, M) = W x^T
-        y = numpy.empty((x2.shape[0], weight.shape[0]), dtype=yt.dtype)  # (M, out)
-        ker = load("relu_kernels", yt) if bias is not None and bias.dtype == yt.dtype else None
-        if ker is not None and yt.flags.c_contiguous:
-            ker.bias_relu_transposed(yt, bias, y, relu)  # transposed back, b added on the way
-            return y
-        if bias is None:
-            numpy.copyto(y, yt.T)
-        else:
-            numpy.add(yt.T, bias, out=y)  # transposed back, the bias added on the way
-    else:
-        y = numpy.matmul(x2, weight.T)  # (M, out)
-        ker = load("relu_kernels", y) if bias is not None and bias.dtype == y.dtype else None
-        if ker is not None and y.flags.c_contiguous:
+    yt = numpy.matmul(weight, x2.T) if by_rows else None  # (out, M) = W x^T
+    y = (numpy.matmul(x2, weight.T) if yt is None  # (M, out)
+         else numpy.empty((x2.shape[0], weight.shape[0]), dtype=yt.dtype))
+    ker = load("relu_kernels", y) if bias is not None and bias.dtype == y.dtype else None
+    if ker is not None:  # the bias and the ReLU in one pass, y^T transposed on the way
+        if yt is None:
             ker.bias_relu(y, bias, relu)
-            return y
-        if bias is not None:
-            y += bias
+        else:
+            ker.bias_relu_transposed(yt, bias, y, relu)
+        return y
+    if yt is not None:  # transposed back, the bias added on the way
+        numpy.add(yt.T, bias, out=y) if bias is not None else numpy.copyto(y, yt.T)
+    elif bias is not None:
+        y += bias
     if relu and not cpu_relu.forward_inplace(y, split=False):
         numpy.maximum(y, 0, out=y)
     return y

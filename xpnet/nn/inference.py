@@ -209,6 +209,19 @@ def _step(m: Any, h: Tensor, out: Tensor) -> tuple:
     return ("module", m)
 
 
+def _fuse_relus(steps: list[tuple], merge: Any) -> list[tuple]:
+    """``steps`` with each ReLU step merged into the step before it where
+    ``merge(that step)`` gives the merged step (None: the ReLU stays a step)."""
+    fused: list[tuple] = []
+    for step in steps:
+        merged = merge(fused[-1]) if step[0] == "relu" and fused else None
+        if merged is None:
+            fused.append(step)
+        else:
+            fused[-1] = merged
+    return fused
+
+
 def _fuse_pool_relu(steps: list[tuple]) -> list[tuple]:
     """``steps`` with each max pool followed by a ReLU as one ``("pool_relu", fn, m)``
     step: the pool's kernels clip y as they store it
@@ -217,16 +230,13 @@ def _fuse_pool_relu(steps: list[tuple]) -> list[tuple]:
     6.4 MB, 0.74 ms on one thread; docs/benchmarks.md)."""
     from xpnet import nn  # noqa: PLC0415
 
-    fused: list[tuple] = []
-    for step in steps:
-        last = fused[-1] if fused else None
-        if (step[0] == "relu" and last is not None and last[0] == "call"
-                and isinstance(last[4], nn.MaxPool2d) and hasattr(last[1], "forward_relu")
-                and not last[1].want_indices):
-            fused[-1] = ("pool_relu", last[1], last[4])
-        else:
-            fused.append(step)
-    return fused
+    def merge(last: tuple) -> tuple | None:
+        if (last[0] == "call" and isinstance(last[4], nn.MaxPool2d)
+                and hasattr(last[1], "forward_relu") and not last[1].want_indices):
+            return ("pool_relu", last[1], last[4])
+        return None
+
+    return _fuse_relus(steps, merge)
 
 
 def _fuse_linear_relu(steps: list[tuple]) -> list[tuple]:
@@ -235,14 +245,8 @@ def _fuse_linear_relu(steps: list[tuple]) -> list[tuple]:
     in the pass that adds the bias, one pass over y saved (MLP 784-100-10's first
     layer at batch 32: 1.4 against 4.2-4.4 us for NumPy's transposing add and the
     in-place ReLU; docs/benchmarks.md)."""
-    fused: list[tuple] = []
-    for step in steps:
-        last = fused[-1] if fused else None
-        if step[0] == "relu" and last is not None and last[0] == "call" and last[5]:
-            fused[-1] = ("linear_relu", *last[1:])
-        else:
-            fused.append(step)
-    return fused
+    return _fuse_relus(steps, lambda last: ("linear_relu", *last[1:])
+                       if last[0] == "call" and last[5] else None)
 
 
 def _dense_only() -> tuple[type, ...]:
